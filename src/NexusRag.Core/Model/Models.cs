@@ -1,0 +1,74 @@
+using NexusRag.Core.Auth;
+
+namespace NexusRag.Core.Model;
+
+public static class DocumentStatus
+{
+    public const string Queued = "queued";
+    public const string Processing = "processing";
+    public const string Succeeded = "succeeded";
+    public const string Failed = "failed";
+
+    public static readonly string[] All = [Queued, Processing, Succeeded, Failed];
+    public static bool IsInFlight(string status) => status is Queued or Processing;
+}
+
+public static class JobStatus
+{
+    public const string Queued = "queued";
+    public const string Processing = "processing";
+    public const string Succeeded = "succeeded";
+    public const string Failed = "failed";
+}
+
+public static class JobKind
+{
+    public const string Ingest = "ingest";
+    public const string Reindex = "reindex";
+}
+
+public sealed record TenantInfo(string Id, string Name, DateTime CreatedAt);
+
+public sealed record ApiKeyInfo(
+    string Id, string TenantId, string Name, Role Role, string Prefix,
+    DateTime CreatedAt, DateTime? ExpiresAt, DateTime? RevokedAt, DateTime? LastUsedAt);
+
+/// <summary>What the store returns when a presented key is looked up by its prefix.</summary>
+public sealed record ApiKeyCredential(ApiKeyInfo Key, string KeyHash);
+
+public sealed record CorpusInfo(
+    string Id, string TenantId, string Name, string ProviderConfigJson, DateTime CreatedAt, DateTime UpdatedAt);
+
+public sealed record DocumentInfo(
+    string Id, string TenantId, string CorpusId, string? Filename, string ContentType, long SizeBytes,
+    string ContentSha256, string Status, string? FailureReason, int NumChunks,
+    int ChunkSizeChars, int ChunkOverlapChars, string? MetadataJson, string? LastJobId,
+    DateTime CreatedAt, DateTime UpdatedAt, DateTime? QueuedAt, DateTime? ProcessingStartedAt,
+    DateTime? CompletedAt, DateTime? FailedAt, DateTime? LastReindexedAt);
+
+/// <summary>A document to create or replace, with its raw content and the job that will process it.</summary>
+public sealed record NewDocument(
+    string TenantId, string CorpusId, string DocumentId, string? Filename, string ContentType,
+    byte[] Content, string ContentSha256, int ChunkSizeChars, int ChunkOverlapChars, string? MetadataJson);
+
+public sealed record IngestionJob(
+    string Id, string TenantId, string CorpusId, string DocumentId, string Kind, string Status,
+    int Attempts, int MaxAttempts, DateTime AvailableAt, string? LeaseOwner, DateTime? LeaseExpiresAt,
+    string? LastError, DateTime CreatedAt);
+
+/// <summary>A chunk produced by the pipeline, ready to be written.</summary>
+public sealed record ChunkDraft(string Id, int ChunkIndex, string Text, int StartOffset, int EndOffset, string MetadataJson);
+
+public sealed record ChunkInfo(
+    string Id, string TenantId, string CorpusId, string DocumentId, int ChunkIndex, string Text,
+    int StartOffset, int EndOffset, string MetadataJson, long Seq);
+
+public sealed record AuditEntry(
+    string TenantId, string EventType, string Outcome, string? ActorType, string? ActorId,
+    string? ResourceType, string? ResourceId, string? RequestId, IReadOnlyDictionary<string, object?>? Metadata = null);
+
+/// <summary>One page of a keyset-paginated listing.</summary>
+public sealed record Page<T>(IReadOnlyList<T> Items, string? NextCursor, bool HasMore);
+
+/// <summary>A position in a keyset ordering: (created_at DESC, id DESC).</summary>
+public sealed record KeysetPosition(DateTime CreatedAt, string Id);

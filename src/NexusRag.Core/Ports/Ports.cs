@@ -1,0 +1,84 @@
+using NexusRag.Core.Auth;
+using NexusRag.Core.Model;
+
+namespace NexusRag.Core.Ports;
+
+/// <summary>Tenants and their API keys.</summary>
+public interface IIdentityStore
+{
+    Task<bool> EnsureTenantAsync(string tenantId, CancellationToken ct);
+    Task<bool> TenantExistsAsync(string tenantId, CancellationToken ct);
+    Task<ApiKeyInfo> CreateApiKeyAsync(string tenantId, string name, Role role, string prefix, string keyHash, DateTime? expiresAt, CancellationToken ct);
+    Task<ApiKeyCredential?> FindApiKeyByPrefixAsync(string prefix, CancellationToken ct);
+    Task<IReadOnlyList<ApiKeyInfo>> ListApiKeysAsync(string tenantId, CancellationToken ct);
+    /// <summary>Revokes a key; returns it, or null when no such key exists.</summary>
+    Task<ApiKeyInfo?> RevokeApiKeyAsync(string keyId, CancellationToken ct);
+    Task TouchApiKeyAsync(string keyId, DateTime usedAt, CancellationToken ct);
+}
+
+/// <summary>Corpora, always addressed within one tenant.</summary>
+public interface ICorpusStore
+{
+    Task<IReadOnlyList<CorpusInfo>> ListAsync(string tenantId, CancellationToken ct);
+    Task<CorpusInfo?> GetAsync(string tenantId, string corpusId, CancellationToken ct);
+    /// <summary>Creates the corpus; returns null if one with this id already exists in the tenant.</summary>
+    Task<CorpusInfo?> CreateAsync(string tenantId, string corpusId, string name, string providerConfigJson, CancellationToken ct);
+    Task<CorpusInfo?> UpdateAsync(string tenantId, string corpusId, string? name, string? providerConfigJson, CancellationToken ct);
+    Task<CorpusDeleteResult> DeleteAsync(string tenantId, string corpusId, CancellationToken ct);
+}
+
+public enum CorpusDeleteResult { Deleted, NotFound, InFlight }
+
+public enum DocumentDeleteResult { Deleted, NotFound, InFlight }
+
+public sealed record DocumentListQuery(string TenantId, string? CorpusId, string? Status, int Limit, KeysetPosition? After);
+
+public sealed record EnqueueResult(DocumentInfo Document, string JobId, bool Created, bool Deduplicated = false);
+
+/// <summary>Documents and their raw content. Writes that enqueue a job do so in the same transaction.</summary>
+public interface IDocumentStore
+{
+    Task<DocumentInfo?> GetAsync(string tenantId, string documentId, CancellationToken ct);
+    Task<(IReadOnlyList<DocumentInfo> Items, bool HasMore)> ListAsync(DocumentListQuery query, CancellationToken ct);
+    /// <summary>Inserts a new document (or replaces an existing, not in-flight one) and enqueues its ingestion job atomically.</summary>
+    Task<EnqueueResult> UpsertAndEnqueueAsync(NewDocument document, bool replaceExisting, int maxAttempts, CancellationToken ct);
+    /// <summary>Re-queues an existing document with new chunking parameters; null when not found.</summary>
+    Task<EnqueueResult?> EnqueueReindexAsync(string tenantId, string documentId, int chunkSizeChars, int chunkOverlapChars, int maxAttempts, CancellationToken ct);
+    Task<DocumentDeleteResult> DeleteAsync(string tenantId, string documentId, CancellationToken ct);
+    Task<byte[]?> GetContentAsync(string tenantId, string documentId, CancellationToken ct);
+    Task<IReadOnlyList<ChunkInfo>> GetChunksAsync(string tenantId, string documentId, CancellationToken ct);
+}
+
+/// <summary>
+/// The durable ingestion queue. The jobs table is the queue: jobs are claimed with a lease that the
+/// worker renews; a job whose lease expired is claimable again. All completions are conditional on
+/// still holding the lease, so a worker that lost its lease can never commit.
+/// </summary>
+public interface IJobQueue
+{
+    Task<IngestionJob?> TryClaimAsync(string workerId, TimeSpan lease, CancellationToken ct);
+    Task<bool> RenewLeaseAsync(string jobId, string workerId, TimeSpan lease, CancellationToken ct);
+    Task MarkDocumentProcessingAsync(IngestionJob job, CancellationToken ct);
+    /// <summary>Atomically replaces the document's chunks, marks it succeeded and the job done. False if the lease was lost.</summary>
+    Task<bool> CompleteAsync(IngestionJob job, string workerId, IReadOnlyList<ChunkDraft> chunks, CancellationToken ct);
+    /// <summary>Records a failed attempt: re-queued at <paramref name="retryAt"/>, or failed for good when null.</summary>
+    Task<bool> FailAttemptAsync(IngestionJob job, string workerId, string reason, DateTime? retryAt, CancellationToken ct);
+    Task<int> CountPendingAsync(CancellationToken ct);
+}
+
+public interface IAuditLog
+{
+    Task AppendAsync(AuditEntry entry, CancellationToken ct);
+}
+
+public interface IDatabaseHealth
+{
+    Task<bool> IsHealthyAsync(CancellationToken ct);
+}
+
+/// <summary>Wakes idle ingestion workers when a job is enqueued (polling remains the fallback).</summary>
+public interface IJobSignal
+{
+    void Notify();
+    Task WaitAsync(TimeSpan timeout, CancellationToken ct);
+}

@@ -1,0 +1,154 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using NexusRag.Core.Auth;
+using NexusRag.Core.Errors;
+using NexusRag.Core.Ingestion;
+using NexusRag.Core.Model;
+using NexusRag.Core.Ports;
+
+namespace NexusRag.Core.Services;
+
+public sealed record IngestRequest(
+    string CorpusId, string? DocumentId, string? Filename, string ContentType, byte[] Content,
+    bool Overwrite, int? ChunkSizeChars, int? ChunkOverlapChars, string? MetadataJson);
+
+/// <summary>
+/// Document use cases. Semantics of re-ingesting an existing <c>document_id</c>:
+/// same content and <c>overwrite=false</c> → the existing document is returned and nothing is queued
+/// (idempotent); different content and <c>overwrite=false</c> → 409 <c>DOCUMENT_EXISTS</c>;
+/// <c>overwrite=true</c> → content replaced and re-queued (409 <c>DOCUMENT_IN_FLIGHT</c> while queued or processing).
+/// </summary>
+public sealed class DocumentService(
+    IDocumentStore documents,
+    ICorpusStore corpora,
+    IAuditLog audit,
+    IJobSignal signal,
+    ContentExtractorRegistry extractors,
+    IOptions<IngestionOptions> options)
+{
+    public async Task<EnqueueResult> IngestAsync(Principal principal, IngestRequest request, string? requestId, CancellationToken ct)
+    {
+        var opts = options.Value;
+        var errors = new Dictionary<string, string[]>();
+        if (!Identifiers.IsValid(request.CorpusId)) errors["corpus_id"] = [Identifiers.Rule];
+        if (request.DocumentId is not null && !Identifiers.IsValid(request.DocumentId)) errors["document_id"] = [Identifiers.Rule];
+        if (request.Filename is { Length: > 255 }) errors["filename"] = ["must be at most 255 characters"];
+        var (size, overlap) = (request.ChunkSizeChars ?? opts.DefaultChunkSizeChars, request.ChunkOverlapChars ?? opts.DefaultChunkOverlapChars);
+        ValidateChunking(size, overlap, errors);
+        if (errors.Count > 0) throw ApiException.Validation(errors);
+
+        if (!extractors.Supports(request.ContentType))
+        {
+            throw new ApiException(415, ErrorCodes.UnsupportedMediaType, $"Unsupported document type '{Clip(request.ContentType)}'",
+                new Dictionary<string, object?> { ["supported"] = extractors.SupportedMediaTypes.Order().ToArray() });
+        }
+        // Reject content that can never be extracted now, rather than as a failed job later.
+        string text;
+        try { text = extractors.Extract(request.Content, request.ContentType); }
+        catch (ExtractionException ex) { throw ApiException.Validation("file", ex.Message); }
+        if (string.IsNullOrWhiteSpace(text)) throw ApiException.Validation(request.ContentType == "application/json" ? "text" : "file", "must not be empty");
+
+        _ = await corpora.GetAsync(principal.TenantId, request.CorpusId, ct).ConfigureAwait(false)
+            ?? throw ApiException.NotFound("corpus", request.CorpusId);
+
+        var sha = Convert.ToHexStringLower(SHA256.HashData(request.Content));
+        var documentId = request.DocumentId ?? Identifiers.NewId("doc");
+
+        if (request.DocumentId is not null)
+        {
+            var existing = await documents.GetAsync(principal.TenantId, documentId, ct).ConfigureAwait(false);
+            if (existing is not null)
+            {
+                if (existing.CorpusId != request.CorpusId)
+                    throw ApiException.Conflict(ErrorCodes.DocumentExists, $"Document '{documentId}' exists in another corpus",
+                        new Dictionary<string, object?> { ["document_id"] = documentId, ["corpus_id"] = existing.CorpusId });
+                if (!request.Overwrite)
+                {
+                    if (existing.ContentSha256 == sha && existing.ChunkSizeChars == size && existing.ChunkOverlapChars == overlap)
+                    {
+                        return new EnqueueResult(existing, existing.LastJobId ?? "", Created: false, Deduplicated: true);
+                    }
+                    throw ApiException.Conflict(ErrorCodes.DocumentExists,
+                        $"Document '{documentId}' already exists with other content; set overwrite=true to replace it",
+                        new Dictionary<string, object?> { ["document_id"] = documentId });
+                }
+            }
+        }
+
+        var result = await documents.UpsertAndEnqueueAsync(
+            new NewDocument(principal.TenantId, request.CorpusId, documentId, request.Filename, request.ContentType,
+                request.Content, sha, size, overlap, request.MetadataJson),
+            replaceExisting: request.Overwrite, opts.MaxAttempts, ct).ConfigureAwait(false);
+        signal.Notify();
+        await audit.AppendAsync(new AuditEntry(principal.TenantId, "documents.ingest.enqueued", "success", "api_key", principal.ApiKeyId ?? principal.Actor,
+            "document", documentId, requestId, new Dictionary<string, object?>
+            {
+                ["corpus_id"] = request.CorpusId, ["job_id"] = result.JobId, ["bytes"] = request.Content.Length,
+                ["content_type"] = request.ContentType, ["overwrite"] = request.Overwrite,
+            }), ct).ConfigureAwait(false);
+        return result;
+    }
+
+    public async Task<EnqueueResult> ReindexAsync(Principal principal, string documentId, int? chunkSize, int? chunkOverlap, string? requestId, CancellationToken ct)
+    {
+        var existing = await GetAsync(principal, documentId, ct).ConfigureAwait(false);
+        var errors = new Dictionary<string, string[]>();
+        var size = chunkSize ?? existing.ChunkSizeChars;
+        var overlap = chunkOverlap ?? Math.Min(existing.ChunkOverlapChars, size - 1);
+        ValidateChunking(size, overlap, errors);
+        if (errors.Count > 0) throw ApiException.Validation(errors);
+
+        var result = await documents.EnqueueReindexAsync(principal.TenantId, documentId, size, overlap, options.Value.MaxAttempts, ct).ConfigureAwait(false)
+                     ?? throw ApiException.NotFound("document", documentId);
+        signal.Notify();
+        await audit.AppendAsync(new AuditEntry(principal.TenantId, "documents.reindex.enqueued", "success", "api_key", principal.ApiKeyId ?? principal.Actor,
+            "document", documentId, requestId, new Dictionary<string, object?>
+            {
+                ["job_id"] = result.JobId, ["chunk_size_chars"] = size, ["chunk_overlap_chars"] = overlap,
+            }), ct).ConfigureAwait(false);
+        return result;
+    }
+
+    public async Task<DocumentInfo> GetAsync(Principal principal, string documentId, CancellationToken ct)
+    {
+        if (!Identifiers.IsValid(documentId)) throw ApiException.NotFound("document", Clip(documentId));
+        return await documents.GetAsync(principal.TenantId, documentId, ct).ConfigureAwait(false)
+               ?? throw ApiException.NotFound("document", documentId);
+    }
+
+    public async Task DeleteAsync(Principal principal, string documentId, string? requestId, CancellationToken ct)
+    {
+        if (!Identifiers.IsValid(documentId)) throw ApiException.NotFound("document", Clip(documentId));
+        var result = await documents.DeleteAsync(principal.TenantId, documentId, ct).ConfigureAwait(false);
+        switch (result)
+        {
+            case DocumentDeleteResult.NotFound: throw ApiException.NotFound("document", documentId);
+            case DocumentDeleteResult.InFlight:
+                throw ApiException.Conflict(ErrorCodes.DocumentInFlight, "Document is queued or processing; retry when ingestion has finished",
+                    new Dictionary<string, object?> { ["document_id"] = documentId });
+        }
+        await audit.AppendAsync(new AuditEntry(principal.TenantId, "documents.deleted", "success", "api_key", principal.ApiKeyId ?? principal.Actor,
+            "document", documentId, requestId), ct).ConfigureAwait(false);
+    }
+
+    private void ValidateChunking(int size, int overlap, Dictionary<string, string[]> errors)
+    {
+        var max = options.Value.MaxChunkSizeChars;
+        if (size < 50 || size > max) errors["chunk_size_chars"] = [$"must be between 50 and {max}"];
+        if (overlap < 0) errors["chunk_overlap_chars"] = ["must be >= 0"];
+        else if (overlap >= size) errors["chunk_overlap_chars"] = ["must be less than chunk_size_chars"];
+    }
+
+    public static string? SerializeMetadata(JsonElement? metadata)
+    {
+        if (metadata is null || metadata.Value.ValueKind == JsonValueKind.Null) return null;
+        if (metadata.Value.ValueKind != JsonValueKind.Object) throw ApiException.Validation("metadata", "must be a JSON object");
+        var raw = metadata.Value.GetRawText();
+        if (Encoding.UTF8.GetByteCount(raw) > 16 * 1024) throw ApiException.Validation("metadata", "must be at most 16 KiB");
+        return raw;
+    }
+
+    private static string Clip(string s) => s.Length <= 64 ? s : s[..64] + "…";
+}

@@ -1,0 +1,192 @@
+using System.Globalization;
+using System.Text;
+using Microsoft.Net.Http.Headers;
+using NexusRag.Core.Auth;
+using NexusRag.Core.Errors;
+using NexusRag.Core.Model;
+using NexusRag.Core.Pagination;
+using NexusRag.Core.Ports;
+using NexusRag.Core.Services;
+using NexusRag.Server.Http;
+
+namespace NexusRag.Server.Apis;
+
+public static class DocumentsApi
+{
+    private static readonly HashSet<string> FormFields = ["corpus_id", "document_id", "overwrite", "chunk_size_chars", "chunk_overlap_chars"];
+    private static readonly HashSet<string> ListParams = ["corpus_id", "status", "limit", "cursor"];
+
+    public static RouteGroupBuilder MapDocumentsApi(this IEndpointRouteBuilder app)
+    {
+        var g = app.MapGroup("/v1/documents").WithTags("Documents");
+        g.MapPost("/", Upload).RequireRole(Role.Editor).DisableAntiforgery()
+            .Accepts<IFormFile>("multipart/form-data").Produces<Envelope<AcceptedDto>>(202);
+        g.MapPost("/text", IngestText).RequireRole(Role.Editor).Accepts<IngestTextRequest>("application/json").Produces<Envelope<AcceptedDto>>(202);
+        g.MapGet("/", List).RequireRole(Role.Reader).Produces<Envelope<PagedItems<DocumentDto>>>();
+        g.MapGet("/{id}", Get).RequireRole(Role.Reader).Produces<Envelope<DocumentDto>>();
+        g.MapGet("/{id}/chunks", Chunks).RequireRole(Role.Reader).Produces<Envelope<IReadOnlyList<ChunkDto>>>();
+        g.MapPost("/{id}/reindex", Reindex).RequireRole(Role.Editor).Accepts<ReindexRequest>("application/json").Produces<Envelope<AcceptedDto>>(202);
+        g.MapDelete("/{id}", Delete).RequireRole(Role.Editor).Produces<Envelope<DeletedDto>>();
+        return g;
+    }
+
+    private static async Task<IResult> Upload(HttpContext ctx, DocumentService service)
+    {
+        if (!ctx.Request.HasFormContentType || !ctx.Request.ContentType!.StartsWith("multipart/form-data", StringComparison.OrdinalIgnoreCase))
+            throw new ApiException(415, ErrorCodes.UnsupportedMediaType, "Content-Type must be multipart/form-data with a 'file' part");
+        var form = await ctx.Request.ReadFormAsync(ctx.RequestAborted);
+        var unknown = form.Keys.Concat(form.Files.Select(f => f.Name)).Distinct()
+            .Where(k => k != "file" && !FormFields.Contains(k)).ToList();
+        if (unknown.Any(k => k.Equals("tenant_id", StringComparison.OrdinalIgnoreCase)))
+            throw new ApiException(400, ErrorCodes.TenantIdNotAllowed, "tenant_id must not be sent; the tenant comes from the API key");
+        if (unknown.Count > 0)
+            throw new ApiException(400, ErrorCodes.UnknownField, $"Unknown form field(s): {string.Join(", ", unknown.Take(10).Select(Clip))}",
+                new Dictionary<string, object?> { ["fields"] = unknown.Take(50).Select(Clip).ToArray() });
+
+        var errors = new Dictionary<string, string[]>();
+        var file = form.Files.GetFile("file");
+        if (file is null || form.Files.Count(f => f.Name == "file") != 1) errors["file"] = ["exactly one file part named 'file' is required"];
+        var corpusId = form["corpus_id"].ToString();
+        if (corpusId.Length == 0) errors["corpus_id"] = ["is required"];
+        var overwrite = ParseBool(form["overwrite"].ToString(), "overwrite", errors);
+        var size = ParseInt(form["chunk_size_chars"].ToString(), "chunk_size_chars", errors);
+        var overlap = ParseInt(form["chunk_overlap_chars"].ToString(), "chunk_overlap_chars", errors);
+        var documentId = form["document_id"].ToString() is { Length: > 0 } d ? d : null;
+        if (errors.Count > 0) throw ApiException.Validation(errors);
+
+        var mediaType = ResolveMediaType(file!);
+        byte[] content;
+        using (var ms = new MemoryStream())
+        {
+            await file!.CopyToAsync(ms, ctx.RequestAborted);
+            content = ms.ToArray();
+        }
+        var filename = Path.GetFileName(file.FileName);
+        var result = await service.IngestAsync(ctx.GetPrincipal(),
+            new IngestRequest(corpusId, documentId, filename.Length == 0 ? null : filename, mediaType, content, overwrite ?? false, size, overlap, null),
+            RequestIdMiddleware.Get(ctx), ctx.RequestAborted);
+        return Accepted(ctx, result);
+    }
+
+    private static async Task<IResult> IngestText(HttpContext ctx, DocumentService service)
+    {
+        var body = await JsonBody.ReadAsync<IngestTextRequest>(ctx.Request);
+        var errors = new Dictionary<string, string[]>();
+        if (string.IsNullOrEmpty(body.CorpusId)) errors["corpus_id"] = ["is required"];
+        if (body.Text is null) errors["text"] = ["is required"];
+        else if (string.IsNullOrWhiteSpace(body.Text)) errors["text"] = ["must not be empty"];
+        if (errors.Count > 0) throw ApiException.Validation(errors);
+
+        var metadata = DocumentService.SerializeMetadata(body.Metadata);
+        var filename = body.Filename is null ? null : Path.GetFileName(body.Filename);
+        var mediaType = filename is not null && (filename.EndsWith(".md", StringComparison.OrdinalIgnoreCase) || filename.EndsWith(".markdown", StringComparison.OrdinalIgnoreCase))
+            ? "text/markdown" : "text/plain";
+        var result = await service.IngestAsync(ctx.GetPrincipal(),
+            new IngestRequest(body.CorpusId!, body.DocumentId, filename, mediaType, Encoding.UTF8.GetBytes(body.Text!),
+                body.Overwrite ?? false, body.ChunkSizeChars, body.ChunkOverlapChars, metadata),
+            RequestIdMiddleware.Get(ctx), ctx.RequestAborted);
+        return Accepted(ctx, result);
+    }
+
+    private static async Task<IResult> List(HttpContext ctx, IDocumentStore store, CursorCodec cursors)
+    {
+        var q = ctx.Request.Query;
+        var unknown = q.Keys.Where(k => !ListParams.Contains(k)).ToList();
+        if (unknown.Count > 0)
+            throw new ApiException(400, ErrorCodes.UnknownField, $"Unknown query parameter(s): {string.Join(", ", unknown.Take(10).Select(Clip))}",
+                new Dictionary<string, object?> { ["fields"] = unknown.Take(50).Select(Clip).ToArray(), ["allowed"] = ListParams.Order().ToArray() });
+
+        var errors = new Dictionary<string, string[]>();
+        var limit = 25;
+        if (q["limit"].ToString() is { Length: > 0 } rawLimit)
+        {
+            if (!int.TryParse(rawLimit, NumberStyles.None, CultureInfo.InvariantCulture, out limit) || limit is < 1 or > 100)
+                errors["limit"] = ["must be an integer between 1 and 100"];
+        }
+        var status = q["status"].ToString() is { Length: > 0 } s ? s : null;
+        if (status is not null && !DocumentStatus.All.Contains(status)) errors["status"] = [$"must be one of {string.Join(", ", DocumentStatus.All)}"];
+        var corpusId = q["corpus_id"].ToString() is { Length: > 0 } c ? c : null;
+        if (corpusId is not null && !Identifiers.IsValid(corpusId)) errors["corpus_id"] = [Identifiers.Rule];
+        if (errors.Count > 0) throw ApiException.Validation(errors);
+
+        var principal = ctx.GetPrincipal();
+        var scope = $"documents|{principal.TenantId}|{corpusId}|{status}";
+        KeysetPosition? after = null;
+        if (q["cursor"].ToString() is { Length: > 0 } cursor) after = cursors.Decode(scope, cursor);
+
+        var (items, hasMore) = await store.ListAsync(new DocumentListQuery(principal.TenantId, corpusId, status, limit, after), ctx.RequestAborted);
+        var next = hasMore && items.Count > 0 ? cursors.Encode(scope, new KeysetPosition(items[^1].CreatedAt, items[^1].Id)) : null;
+        return ApiResults.Ok(ctx, new PagedItems<DocumentDto>(items.Select(DocumentDto.From).ToList(), new PageInfo(next, hasMore)));
+    }
+
+    private static async Task<IResult> Get(HttpContext ctx, string id, DocumentService service)
+    {
+        var doc = await service.GetAsync(ctx.GetPrincipal(), id, ctx.RequestAborted);
+        return ApiResults.Ok(ctx, DocumentDto.From(doc));
+    }
+
+    private static async Task<IResult> Chunks(HttpContext ctx, string id, DocumentService service, IDocumentStore store)
+    {
+        var doc = await service.GetAsync(ctx.GetPrincipal(), id, ctx.RequestAborted);
+        var chunks = await store.GetChunksAsync(doc.TenantId, doc.Id, ctx.RequestAborted);
+        return ApiResults.Ok(ctx, chunks.Select(ChunkDto.From).ToList());
+    }
+
+    private static async Task<IResult> Reindex(HttpContext ctx, string id, DocumentService service)
+    {
+        var principal = ctx.GetPrincipal();
+        await service.GetAsync(principal, id, ctx.RequestAborted); // 404 before reading a body for a foreign or unknown id
+        var body = await JsonBody.ReadAsync<ReindexRequest>(ctx.Request, allowEmpty: true);
+        var result = await service.ReindexAsync(principal, id, body.ChunkSizeChars, body.ChunkOverlapChars, RequestIdMiddleware.Get(ctx), ctx.RequestAborted);
+        return Accepted(ctx, result);
+    }
+
+    private static async Task<IResult> Delete(HttpContext ctx, string id, DocumentService service)
+    {
+        await service.DeleteAsync(ctx.GetPrincipal(), id, RequestIdMiddleware.Get(ctx), ctx.RequestAborted);
+        return ApiResults.Ok(ctx, new DeletedDto(id, true));
+    }
+
+    private static IResult Accepted(HttpContext ctx, EnqueueResult result)
+    {
+        var doc = result.Document;
+        var statusUrl = $"/v1/documents/{Uri.EscapeDataString(doc.Id)}";
+        ctx.Response.Headers.Location = statusUrl;
+        return ApiResults.Ok(ctx, new AcceptedDto(doc.Id, doc.CorpusId, result.JobId, doc.Status, statusUrl, result.Deduplicated), StatusCodes.Status202Accepted);
+    }
+
+    private static string ResolveMediaType(IFormFile file)
+    {
+        var declared = MediaTypeHeaderValue.TryParse(file.ContentType, out var mt) ? mt.MediaType.Value?.ToLowerInvariant() : null;
+        if (declared is null or "application/octet-stream" or "")
+        {
+            var ext = Path.GetExtension(file.FileName).ToLowerInvariant();
+            return ext switch
+            {
+                ".txt" or ".text" => "text/plain",
+                ".md" or ".markdown" => "text/markdown",
+                ".json" => "application/json",
+                _ => declared ?? "application/octet-stream",
+            };
+        }
+        return declared == "text/x-markdown" ? "text/markdown" : declared;
+    }
+
+    private static bool? ParseBool(string raw, string field, Dictionary<string, string[]> errors)
+    {
+        if (raw.Length == 0) return null;
+        if (bool.TryParse(raw, out var b)) return b;
+        errors[field] = ["must be true or false"];
+        return null;
+    }
+
+    private static int? ParseInt(string raw, string field, Dictionary<string, string[]> errors)
+    {
+        if (raw.Length == 0) return null;
+        if (int.TryParse(raw, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var n)) return n;
+        errors[field] = ["must be an integer"];
+        return null;
+    }
+
+    private static string Clip(string s) => s.Length <= 100 ? s : s[..100] + "…";
+}

@@ -1,0 +1,62 @@
+using Microsoft.Extensions.Options;
+using NexusRag.Core.Bootstrap;
+using NexusRag.Storage;
+
+namespace NexusRag.Server.Hosting;
+
+public static class Startup
+{
+    /// <summary>
+    /// Validates every options class before anything starts. Returns a single printable line on failure
+    /// (prod refuses unsafe settings this way: one line, non-zero exit, no stack trace).
+    /// </summary>
+    public static string? ValidateConfiguration(IServiceProvider services)
+    {
+        try
+        {
+            _ = services.GetRequiredService<IOptions<NexusRagOptions>>().Value;
+            _ = services.GetRequiredService<IOptions<StorageOptions>>().Value;
+            _ = services.GetRequiredService<IOptions<Core.Ingestion.IngestionOptions>>().Value;
+            return null;
+        }
+        catch (OptionsValidationException ex)
+        {
+            return "nexusrag: refusing to start: " + string.Join("; ", ex.Failures);
+        }
+    }
+
+    /// <summary>Applies migrations, then on the first start in the local profile creates the demo tenant, key and corpus.</summary>
+    public static async Task PrepareAsync(IServiceProvider services, CancellationToken ct)
+    {
+        _ = services.GetRequiredService<ServiceInfo>(); // starts the uptime clock
+        await services.GetRequiredService<DatabaseMigrator>().MigrateAsync(ct);
+        var opts = services.GetRequiredService<IOptions<NexusRagOptions>>().Value;
+        if (opts.Env != "local" || !opts.Bootstrap) return;
+
+        var result = await services.GetRequiredService<DemoSeeder>().BootstrapAsync(ct);
+        if (!result.Created || result.AdminKeyPlaintext is null) return;
+
+        var dataDir = services.GetRequiredService<IOptions<StorageOptions>>().Value.ResolveDataDir();
+        Directory.CreateDirectory(dataDir);
+        var keyFile = Path.Combine(dataDir, "bootstrap-admin-key");
+        var fileOptions = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows()) fileOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        await using (var stream = new FileStream(keyFile, fileOptions))
+        await using (var writer = new StreamWriter(stream))
+        {
+            await writer.WriteLineAsync(result.AdminKeyPlaintext);
+        }
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+
+        var bar = new string('=', 78);
+        Console.WriteLine($"""
+            {bar}
+             NexusRAG first start (profile: local). Created tenant '{DemoData.TenantId}', corpus '{DemoData.CorpusId}' with {DemoData.Documents.Length} demo documents,
+             and an admin API key for tenant '{DemoData.TenantId}'. It is shown once; a copy is in {keyFile} (mode 0600):
+
+               export API_KEY={result.AdminKeyPlaintext}
+
+            {bar}
+            """);
+    }
+}

@@ -1,0 +1,76 @@
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using NexusRag.Core.Errors;
+
+namespace NexusRag.Server.Http;
+
+/// <summary>
+/// Strict JSON request bodies: the media type must be JSON (415), the body must parse (400 <c>INVALID_JSON</c>),
+/// be an object, carry no <c>tenant_id</c> (400 <c>TENANT_ID_NOT_ALLOWED</c>) and no unknown fields
+/// (400 <c>UNKNOWN_FIELD</c>); values of the wrong type → 422 <c>VALIDATION_ERROR</c> naming the field.
+/// </summary>
+public static class JsonBody
+{
+    public static async Task<T> ReadAsync<T>(HttpRequest request, bool allowEmpty = false) where T : new()
+    {
+        if (allowEmpty && request.ContentLength == 0) return new T();
+        if (!request.HasJsonContentType())
+        {
+            if (allowEmpty && request.ContentLength is null && string.IsNullOrEmpty(request.ContentType)) return new T();
+            throw new ApiException(415, ErrorCodes.UnsupportedMediaType, "Content-Type must be application/json",
+                new Dictionary<string, object?> { ["content_type"] = Clip(request.ContentType) });
+        }
+
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, request.HttpContext.RequestAborted).ConfigureAwait(false);
+        if (buffer.Length == 0)
+        {
+            if (allowEmpty) return new T();
+            throw new ApiException(400, ErrorCodes.InvalidJson, "Request body is empty; a JSON object is required");
+        }
+
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), new JsonDocumentOptions { MaxDepth = 64 });
+        }
+        catch (JsonException ex)
+        {
+            throw new ApiException(400, ErrorCodes.InvalidJson, "Malformed JSON body",
+                new Dictionary<string, object?> { ["line"] = ex.LineNumber, ["position"] = ex.BytePositionInLine });
+        }
+
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw new ApiException(400, ErrorCodes.InvalidJson, "Request body must be a JSON object");
+
+            var info = (JsonTypeInfo<T>)ApiJson.Options.GetTypeInfo(typeof(T));
+            var known = info.Properties.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+            var unknown = new List<string>();
+            foreach (var prop in doc.RootElement.EnumerateObject())
+            {
+                if (prop.Name.Equals("tenant_id", StringComparison.OrdinalIgnoreCase))
+                    throw new ApiException(400, ErrorCodes.TenantIdNotAllowed, "tenant_id must not be sent; the tenant comes from the API key");
+                if (!known.Contains(prop.Name)) unknown.Add(Clip(prop.Name)!);
+            }
+            if (unknown.Count > 0)
+            {
+                throw new ApiException(400, ErrorCodes.UnknownField, $"Unknown field(s): {string.Join(", ", unknown.Take(10))}",
+                    new Dictionary<string, object?> { ["fields"] = unknown.Take(50).ToArray(), ["allowed"] = known.Order().ToArray() });
+            }
+
+            try
+            {
+                return doc.RootElement.Deserialize(info) ?? throw new ApiException(400, ErrorCodes.InvalidJson, "Request body must be a JSON object");
+            }
+            catch (JsonException ex)
+            {
+                var path = string.IsNullOrEmpty(ex.Path) ? "body" : ex.Path.TrimStart('$', '.');
+                throw ApiException.Validation(path, "has the wrong type");
+            }
+        }
+    }
+
+    private static string? Clip(string? s) => s is null ? null : s.Length <= 100 ? s : s[..100] + "…";
+}

@@ -1,0 +1,41 @@
+using NexusRag.Server.Apis;
+using NexusRag.Server.Hosting;
+using NexusRag.Server.Http;
+using NexusRag.Storage;
+using Scalar.AspNetCore;
+
+var builder = WebApplication.CreateBuilder(args);
+if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
+    builder.WebHost.UseUrls("http://127.0.0.1:8000");
+
+builder.Services
+    .AddNexusRagCore(builder.Configuration)
+    .AddSqliteStore(builder.Configuration)
+    .AddNexusRagHttp()
+    .AddIngestionWorker();
+
+var app = builder.Build();
+if (Startup.ValidateConfiguration(app.Services) is { } refusal)
+{
+    Console.Error.WriteLine(refusal);
+    return 2;
+}
+await Startup.PrepareAsync(app.Services, app.Lifetime.ApplicationStopping);
+
+app.UseMiddleware<RequestIdMiddleware>();
+app.UseMiddleware<ErrorEnvelopeMiddleware>();
+app.UseMiddleware<BodySizeLimitMiddleware>();
+app.UseRouting();
+app.UseMiddleware<ApiKeyAuthMiddleware>();
+
+app.MapHealthApi();
+app.MapCorporaApi();
+app.MapDocumentsApi();
+app.MapOpenApi("/openapi/{documentName}.json").AllowPublic();
+if (!app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NexusRagOptions>>().Value.IsProd)
+    app.MapScalarApiReference("/docs", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json")).AllowPublic();
+
+await app.RunAsync();
+return 0;
+
+public partial class Program;

@@ -1,0 +1,139 @@
+namespace NexusRag.Storage.Entities;
+
+// Persistence rows. Table and column names are snake_case (see NexusDbContext).
+
+public sealed class TenantRow
+{
+    public string Id { get; set; } = "";
+    public string Name { get; set; } = "";
+    public DateTime CreatedAt { get; set; }
+}
+
+public sealed class ApiKeyRow
+{
+    public string Id { get; set; } = "";
+    public string TenantId { get; set; } = "";
+    public string Name { get; set; } = "";
+    public string Role { get; set; } = "";
+    public string KeyPrefix { get; set; } = "";
+    public string KeyHash { get; set; } = "";
+    public DateTime CreatedAt { get; set; }
+    public DateTime? ExpiresAt { get; set; }
+    public DateTime? RevokedAt { get; set; }
+    public DateTime? LastUsedAt { get; set; }
+}
+
+public sealed class CorpusRow
+{
+    public string TenantId { get; set; } = "";
+    public string Id { get; set; } = "";
+    public string Name { get; set; } = "";
+    public string ProviderConfigJson { get; set; } = "{}";
+    public DateTime CreatedAt { get; set; }
+    public DateTime UpdatedAt { get; set; }
+}
+
+public sealed class DocumentRow
+{
+    public string TenantId { get; set; } = "";
+    public string Id { get; set; } = "";
+    public string CorpusId { get; set; } = "";
+    public string? Filename { get; set; }
+    public string ContentType { get; set; } = "";
+    public long SizeBytes { get; set; }
+    public string ContentSha256 { get; set; } = "";
+    public byte[] Content { get; set; } = [];
+    public string Status { get; set; } = "";
+    public string? FailureReason { get; set; }
+    public int NumChunks { get; set; }
+    public int ChunkSizeChars { get; set; }
+    public int ChunkOverlapChars { get; set; }
+    public string? MetadataJson { get; set; }
+    public string? LastJobId { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime UpdatedAt { get; set; }
+    public DateTime? QueuedAt { get; set; }
+    public DateTime? ProcessingStartedAt { get; set; }
+    public DateTime? CompletedAt { get; set; }
+    public DateTime? FailedAt { get; set; }
+    public DateTime? LastReindexedAt { get; set; }
+}
+
+public sealed class ChunkRow
+{
+    public string Id { get; set; } = "";
+    public string TenantId { get; set; } = "";
+    public string CorpusId { get; set; } = "";
+    public string DocumentId { get; set; } = "";
+    public int ChunkIndex { get; set; }
+    public string Text { get; set; } = "";
+    public int StartOffset { get; set; }
+    public int EndOffset { get; set; }
+    public string MetadataJson { get; set; } = "{}";
+    /// <summary>Reserved for the embed step: little-endian float32 vector.</summary>
+    public byte[]? Embedding { get; set; }
+    /// <summary>Monotonic change-log position: every write of a chunk takes a new, higher seq.</summary>
+    public long Seq { get; set; }
+    public DateTime CreatedAt { get; set; }
+}
+
+/// <summary>Named monotonic counters (the chunk change log's seq).</summary>
+public sealed class SeqCounterRow
+{
+    public string Name { get; set; } = "";
+    public long Value { get; set; }
+}
+
+public sealed class IngestionJobRow
+{
+    public string Id { get; set; } = "";
+    public string TenantId { get; set; } = "";
+    public string CorpusId { get; set; } = "";
+    public string DocumentId { get; set; } = "";
+    public string Kind { get; set; } = "";
+    public string Status { get; set; } = "";
+    public int Attempts { get; set; }
+    public int MaxAttempts { get; set; }
+    public DateTime AvailableAt { get; set; }
+    public string? LeaseOwner { get; set; }
+    public DateTime? LeaseExpiresAt { get; set; }
+    public string? LastError { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime UpdatedAt { get; set; }
+    public DateTime? CompletedAt { get; set; }
+}
+
+public sealed class SessionRow
+{
+    public string TenantId { get; set; } = "";
+    public string Id { get; set; } = "";
+    public string? CorpusId { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime UpdatedAt { get; set; }
+}
+
+public sealed class MessageRow
+{
+    public string Id { get; set; } = "";
+    public string TenantId { get; set; } = "";
+    public string SessionId { get; set; } = "";
+    public string Role { get; set; } = "";
+    public string Content { get; set; } = "";
+    public string? MetadataJson { get; set; }
+    public DateTime CreatedAt { get; set; }
+}
+
+public sealed class AuditEventRow
+{
+    public long Id { get; set; }
+    public string TenantId { get; set; } = "";
+    public string EventType { get; set; } = "";
+    public string Outcome { get; set; } = "";
+    public string? ActorType { get; set; }
+    public string? ActorId { get; set; }
+    public string? ResourceType { get; set; }
+    public string? ResourceId { get; set; }
+    public string? RequestId { get; set; }
+    public string? MetadataJson { get; set; }
+    public DateTime OccurredAt { get; set; }
+}

@@ -1,0 +1,44 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace NexusRag.Storage;
+
+/// <summary>
+/// Where the system of record lives. <c>NEXUSRAG_DATA_DIR</c> (default <c>./var</c>) holds the embedded
+/// SQLite database; <c>DATABASE_URL</c> overrides it (<c>sqlite:///path/file.db</c> or a SQLite connection string).
+/// </summary>
+public sealed class StorageOptions
+{
+    public const string Section = "NexusRag:Storage";
+
+    [Required] public string DataDir { get; set; } = "var";
+    public string? DatabaseUrl { get; set; }
+    /// <summary>Seconds a command waits on a locked SQLite database before failing.</summary>
+    [Range(1, 600)] public int BusyTimeoutSeconds { get; set; } = 30;
+
+    public string ResolveDataDir() => Path.GetFullPath(DataDir);
+
+    public StoreKind Kind
+    {
+        get
+        {
+            var url = DatabaseUrl?.Trim();
+            if (string.IsNullOrEmpty(url)) return StoreKind.Sqlite;
+            if (url.StartsWith("postgres", StringComparison.OrdinalIgnoreCase) || url.Contains("Host=", StringComparison.OrdinalIgnoreCase))
+                return StoreKind.Postgres;
+            return StoreKind.Sqlite;
+        }
+    }
+
+    public string SqliteConnectionString()
+    {
+        var url = DatabaseUrl?.Trim();
+        string path;
+        if (string.IsNullOrEmpty(url)) path = Path.Combine(ResolveDataDir(), "nexusrag.db");
+        else if (url.StartsWith("sqlite:///", StringComparison.OrdinalIgnoreCase)) path = Path.GetFullPath(url["sqlite:///".Length..]);
+        else if (url.StartsWith("sqlite://", StringComparison.OrdinalIgnoreCase)) path = Path.GetFullPath(url["sqlite://".Length..]);
+        else return url;
+        return $"Data Source={path};Default Timeout={BusyTimeoutSeconds};Pooling=True";
+    }
+}
+
+public enum StoreKind { Sqlite, Postgres }

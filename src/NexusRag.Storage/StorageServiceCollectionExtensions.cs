@@ -1,0 +1,93 @@
+using Microsoft.Data.Sqlite;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using NexusRag.Core.Ports;
+using NexusRag.Storage.Stores;
+using System.Data.Common;
+
+namespace NexusRag.Storage;
+
+public static class StorageServiceCollectionExtensions
+{
+    /// <summary>Binds <see cref="StorageOptions"/> from <c>NexusRag:Storage</c>, <c>NEXUSRAG_DATA_DIR</c> and <c>DATABASE_URL</c>.</summary>
+    public static IServiceCollection AddNexusRagStorageOptions(this IServiceCollection services, IConfiguration config)
+    {
+        services.AddOptions<StorageOptions>()
+            .Bind(config.GetSection(StorageOptions.Section))
+            .Configure(o =>
+            {
+                if (config["NEXUSRAG_DATA_DIR"] is { Length: > 0 } dir) o.DataDir = dir;
+                if (config["DATABASE_URL"] is { Length: > 0 } url) o.DatabaseUrl = url;
+            })
+            .ValidateDataAnnotations()
+            .Validate(o => o.Kind == StoreKind.Sqlite,
+                "DATABASE_URL points at PostgreSQL, which this build does not support yet; unset it to use the embedded SQLite store")
+            .ValidateOnStart();
+        return services;
+    }
+
+    /// <summary>The embedded SQLite store (the default).</summary>
+    public static IServiceCollection AddSqliteStore(this IServiceCollection services, IConfiguration config)
+    {
+        services.AddNexusRagStorageOptions(config);
+        services.TryAddSingletonTimeProvider();
+        services.AddDbContextFactory<SqliteNexusDbContext>((sp, o) =>
+        {
+            var storage = sp.GetRequiredService<IOptions<StorageOptions>>().Value;
+            o.UseSqlite(storage.SqliteConnectionString());
+            o.AddInterceptors(SqlitePragmaInterceptor.Instance);
+        });
+        services.AddSingleton<IDbContextFactory<NexusDbContext>>(sp =>
+            new UpcastFactory(sp.GetRequiredService<IDbContextFactory<SqliteNexusDbContext>>()));
+        services.AddSingleton<DatabaseMigrator>();
+        services.AddSingleton<IIdentityStore, EfIdentityStore>();
+        services.AddSingleton<ICorpusStore, EfCorpusStore>();
+        services.AddSingleton<IDocumentStore, EfDocumentStore>();
+        services.AddSingleton<IJobQueue, EfJobQueue>();
+        services.AddSingleton<IAuditLog, EfAuditLog>();
+        services.AddSingleton<IDatabaseHealth, EfDatabaseHealth>();
+        return services;
+    }
+
+    private static void TryAddSingletonTimeProvider(this IServiceCollection services)
+    {
+        if (!services.Any(d => d.ServiceType == typeof(TimeProvider))) services.AddSingleton(TimeProvider.System);
+    }
+
+    private sealed class UpcastFactory(IDbContextFactory<SqliteNexusDbContext> inner) : IDbContextFactory<NexusDbContext>
+    {
+        public NexusDbContext CreateDbContext() => inner.CreateDbContext();
+        public async Task<NexusDbContext> CreateDbContextAsync(CancellationToken ct = default) => await inner.CreateDbContextAsync(ct).ConfigureAwait(false);
+    }
+}
+
+/// <summary>Per-connection SQLite settings: WAL is persistent (set by the migrator); synchronous=NORMAL is safe with WAL against process crashes.</summary>
+internal sealed class SqlitePragmaInterceptor : DbConnectionInterceptor
+{
+    public static readonly SqlitePragmaInterceptor Instance = new();
+
+    public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData) => Apply(connection);
+
+    public override Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken ct = default)
+    {
+        Apply(connection);
+        return Task.CompletedTask;
+    }
+
+    private static void Apply(DbConnection connection)
+    {
+        if (connection is not SqliteConnection) return;
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;";
+        cmd.ExecuteNonQuery();
+    }
+}
+
+/// <summary>Stores every DateTime as UTC and reads it back as UTC.</summary>
+internal sealed class UtcDateTimeConverter() : ValueConverter<DateTime, DateTime>(
+    v => v.Kind == DateTimeKind.Utc ? v : v.ToUniversalTime(),
+    v => DateTime.SpecifyKind(v, DateTimeKind.Utc));

@@ -1,0 +1,159 @@
+using Microsoft.EntityFrameworkCore;
+using NexusRag.Core.Errors;
+using NexusRag.Core.Model;
+using NexusRag.Core.Ports;
+using NexusRag.Core.Services;
+using NexusRag.Storage.Entities;
+
+namespace NexusRag.Storage.Stores;
+
+public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, TimeProvider clock) : IDocumentStore
+{
+    public async Task<DocumentInfo?> GetAsync(string tenantId, string documentId, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        var row = await WithoutContent(db.Documents.AsNoTracking())
+            .FirstOrDefaultAsync(d => d.TenantId == tenantId && d.Id == documentId, ct).ConfigureAwait(false);
+        return row?.ToInfo();
+    }
+
+    public async Task<(IReadOnlyList<DocumentInfo> Items, bool HasMore)> ListAsync(DocumentListQuery q, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        var query = db.Documents.AsNoTracking().Where(d => d.TenantId == q.TenantId);
+        if (q.CorpusId is not null) query = query.Where(d => d.CorpusId == q.CorpusId);
+        if (q.Status is not null) query = query.Where(d => d.Status == q.Status);
+        if (q.After is { } after)
+        {
+            query = query.Where(d => d.CreatedAt < after.CreatedAt
+                || (d.CreatedAt == after.CreatedAt && string.Compare(d.Id, after.Id) < 0));
+        }
+        var rows = await WithoutContent(query.OrderByDescending(d => d.CreatedAt).ThenByDescending(d => d.Id))
+            .Take(q.Limit + 1).ToListAsync(ct).ConfigureAwait(false);
+        var hasMore = rows.Count > q.Limit;
+        return (rows.Take(q.Limit).Select(r => r.ToInfo()).ToList(), hasMore);
+    }
+
+    public async Task<EnqueueResult> UpsertAndEnqueueAsync(NewDocument doc, bool replaceExisting, int maxAttempts, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        await using var tx = await db.Database.BeginTransactionAsync(ct).ConfigureAwait(false);
+        var now = clock.GetUtcNow().UtcDateTime;
+        var row = await db.Documents.FirstOrDefaultAsync(d => d.TenantId == doc.TenantId && d.Id == doc.DocumentId, ct).ConfigureAwait(false);
+        var created = row is null;
+        if (row is null)
+        {
+            row = new DocumentRow { TenantId = doc.TenantId, Id = doc.DocumentId, CreatedAt = now };
+            db.Documents.Add(row);
+        }
+        else
+        {
+            if (!replaceExisting)
+                throw ApiException.Conflict(ErrorCodes.DocumentExists, $"Document '{doc.DocumentId}' already exists; set overwrite=true to replace it");
+            if (DocumentStatus.IsInFlight(row.Status))
+                throw ApiException.Conflict(ErrorCodes.DocumentInFlight, "Document is queued or processing; retry when ingestion has finished");
+            if (row.CorpusId != doc.CorpusId)
+                throw ApiException.Conflict(ErrorCodes.DocumentExists, $"Document '{doc.DocumentId}' exists in another corpus");
+        }
+        row.CorpusId = doc.CorpusId;
+        row.Filename = doc.Filename;
+        row.ContentType = doc.ContentType;
+        row.Content = doc.Content;
+        row.SizeBytes = doc.Content.LongLength;
+        row.ContentSha256 = doc.ContentSha256;
+        row.ChunkSizeChars = doc.ChunkSizeChars;
+        row.ChunkOverlapChars = doc.ChunkOverlapChars;
+        row.MetadataJson = doc.MetadataJson;
+        var job = NewJob(row, JobKind.Ingest, maxAttempts, now);
+        db.IngestionJobs.Add(job);
+        MarkQueued(row, job, now);
+        try
+        {
+            await db.SaveChangesAsync(ct).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+        }
+        catch (DbUpdateException) when (created)
+        {
+            throw ApiException.Conflict(ErrorCodes.DocumentExists, $"Document '{doc.DocumentId}' already exists; set overwrite=true to replace it");
+        }
+        return new EnqueueResult(row.ToInfo(), job.Id, created);
+    }
+
+    public async Task<EnqueueResult?> EnqueueReindexAsync(string tenantId, string documentId, int chunkSizeChars, int chunkOverlapChars, int maxAttempts, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        await using var tx = await db.Database.BeginTransactionAsync(ct).ConfigureAwait(false);
+        var row = await db.Documents.FirstOrDefaultAsync(d => d.TenantId == tenantId && d.Id == documentId, ct).ConfigureAwait(false);
+        if (row is null) return null;
+        if (DocumentStatus.IsInFlight(row.Status))
+            throw ApiException.Conflict(ErrorCodes.DocumentInFlight, "Document is queued or processing; retry when ingestion has finished");
+        var now = clock.GetUtcNow().UtcDateTime;
+        row.ChunkSizeChars = chunkSizeChars;
+        row.ChunkOverlapChars = chunkOverlapChars;
+        var job = NewJob(row, JobKind.Reindex, maxAttempts, now);
+        db.IngestionJobs.Add(job);
+        MarkQueued(row, job, now);
+        await db.SaveChangesAsync(ct).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return new EnqueueResult(row.ToInfo(), job.Id, false);
+    }
+
+    public async Task<DocumentDeleteResult> DeleteAsync(string tenantId, string documentId, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        await using var tx = await db.Database.BeginTransactionAsync(ct).ConfigureAwait(false);
+        var status = await db.Documents.Where(d => d.TenantId == tenantId && d.Id == documentId)
+            .Select(d => d.Status).FirstOrDefaultAsync(ct).ConfigureAwait(false);
+        if (status is null) return DocumentDeleteResult.NotFound;
+        if (DocumentStatus.IsInFlight(status)) return DocumentDeleteResult.InFlight;
+        await db.Chunks.Where(c => c.TenantId == tenantId && c.DocumentId == documentId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
+        await db.IngestionJobs.Where(j => j.TenantId == tenantId && j.DocumentId == documentId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
+        await db.Documents.Where(d => d.TenantId == tenantId && d.Id == documentId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return DocumentDeleteResult.Deleted;
+    }
+
+    public async Task<byte[]?> GetContentAsync(string tenantId, string documentId, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        return await db.Documents.Where(d => d.TenantId == tenantId && d.Id == documentId)
+            .Select(d => d.Content).FirstOrDefaultAsync(ct).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlyList<ChunkInfo>> GetChunksAsync(string tenantId, string documentId, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        var rows = await db.Chunks.AsNoTracking().Where(c => c.TenantId == tenantId && c.DocumentId == documentId)
+            .OrderBy(c => c.ChunkIndex).ToListAsync(ct).ConfigureAwait(false);
+        return rows.Select(r => r.ToInfo()).ToList();
+    }
+
+    private static IngestionJobRow NewJob(DocumentRow doc, string kind, int maxAttempts, DateTime now) => new()
+    {
+        Id = Identifiers.NewId("job"), TenantId = doc.TenantId, CorpusId = doc.CorpusId, DocumentId = doc.Id, Kind = kind,
+        Status = JobStatus.Queued, Attempts = 0, MaxAttempts = maxAttempts, AvailableAt = now, CreatedAt = now, UpdatedAt = now,
+    };
+
+    private static void MarkQueued(DocumentRow row, IngestionJobRow job, DateTime now)
+    {
+        row.Status = DocumentStatus.Queued;
+        row.FailureReason = null;
+        row.LastJobId = job.Id;
+        row.QueuedAt = now;
+        row.ProcessingStartedAt = null;
+        row.CompletedAt = null;
+        row.FailedAt = null;
+        row.UpdatedAt = now;
+    }
+
+    /// <summary>Projects a document without its (possibly large) raw content.</summary>
+    private static IQueryable<DocumentRow> WithoutContent(IQueryable<DocumentRow> q) => q.Select(d => new DocumentRow
+    {
+        TenantId = d.TenantId, Id = d.Id, CorpusId = d.CorpusId, Filename = d.Filename, ContentType = d.ContentType,
+        SizeBytes = d.SizeBytes, ContentSha256 = d.ContentSha256, Status = d.Status, FailureReason = d.FailureReason,
+        NumChunks = d.NumChunks, ChunkSizeChars = d.ChunkSizeChars, ChunkOverlapChars = d.ChunkOverlapChars,
+        MetadataJson = d.MetadataJson, LastJobId = d.LastJobId, CreatedAt = d.CreatedAt, UpdatedAt = d.UpdatedAt,
+        QueuedAt = d.QueuedAt, ProcessingStartedAt = d.ProcessingStartedAt, CompletedAt = d.CompletedAt,
+        FailedAt = d.FailedAt, LastReindexedAt = d.LastReindexedAt,
+    });
+}

@@ -1,0 +1,78 @@
+using Microsoft.EntityFrameworkCore;
+using NexusRag.Core.Auth;
+using NexusRag.Core.Model;
+using NexusRag.Core.Ports;
+using NexusRag.Core.Services;
+using NexusRag.Storage.Entities;
+
+namespace NexusRag.Storage.Stores;
+
+public sealed class EfIdentityStore(IDbContextFactory<NexusDbContext> factory, TimeProvider clock) : IIdentityStore
+{
+    public async Task<bool> EnsureTenantAsync(string tenantId, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        if (await db.Tenants.AnyAsync(t => t.Id == tenantId, ct).ConfigureAwait(false)) return false;
+        db.Tenants.Add(new TenantRow { Id = tenantId, Name = tenantId, CreatedAt = clock.GetUtcNow().UtcDateTime });
+        try
+        {
+            await db.SaveChangesAsync(ct).ConfigureAwait(false);
+            return true;
+        }
+        catch (DbUpdateException)
+        {
+            return false; // created concurrently
+        }
+    }
+
+    public async Task<bool> TenantExistsAsync(string tenantId, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        return await db.Tenants.AnyAsync(t => t.Id == tenantId, ct).ConfigureAwait(false);
+    }
+
+    public async Task<ApiKeyInfo> CreateApiKeyAsync(string tenantId, string name, Role role, string prefix, string keyHash, DateTime? expiresAt, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        var row = new ApiKeyRow
+        {
+            Id = Identifiers.NewId("key"), TenantId = tenantId, Name = name, Role = role.ToWire(), KeyPrefix = prefix,
+            KeyHash = keyHash, CreatedAt = clock.GetUtcNow().UtcDateTime, ExpiresAt = expiresAt,
+        };
+        db.ApiKeys.Add(row);
+        await db.SaveChangesAsync(ct).ConfigureAwait(false);
+        return row.ToInfo();
+    }
+
+    public async Task<ApiKeyCredential?> FindApiKeyByPrefixAsync(string prefix, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        var row = await db.ApiKeys.AsNoTracking().FirstOrDefaultAsync(k => k.KeyPrefix == prefix, ct).ConfigureAwait(false);
+        return row is null ? null : new ApiKeyCredential(row.ToInfo(), row.KeyHash);
+    }
+
+    public async Task<IReadOnlyList<ApiKeyInfo>> ListApiKeysAsync(string tenantId, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        var rows = await db.ApiKeys.AsNoTracking().Where(k => k.TenantId == tenantId)
+            .OrderBy(k => k.CreatedAt).ThenBy(k => k.Id).ToListAsync(ct).ConfigureAwait(false);
+        return rows.Select(r => r.ToInfo()).ToList();
+    }
+
+    public async Task<ApiKeyInfo?> RevokeApiKeyAsync(string keyId, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        var row = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == keyId, ct).ConfigureAwait(false);
+        if (row is null) return null;
+        row.RevokedAt ??= clock.GetUtcNow().UtcDateTime;
+        await db.SaveChangesAsync(ct).ConfigureAwait(false);
+        return row.ToInfo();
+    }
+
+    public async Task TouchApiKeyAsync(string keyId, DateTime usedAt, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        await db.ApiKeys.Where(k => k.Id == keyId)
+            .ExecuteUpdateAsync(s => s.SetProperty(k => k.LastUsedAt, usedAt), ct).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,147 @@
+using Microsoft.EntityFrameworkCore;
+using NexusRag.Core.Model;
+using NexusRag.Core.Ports;
+using NexusRag.Storage.Entities;
+
+namespace NexusRag.Storage.Stores;
+
+/// <summary>
+/// The jobs table as a queue. A claim is a conditional UPDATE on the row's (status, attempts, lease_owner):
+/// two workers racing for one job cannot both win, on any store. Completion and failure are conditional on
+/// still holding the lease.
+/// </summary>
+public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimeProvider clock) : IJobQueue
+{
+    public async Task<IngestionJob?> TryClaimAsync(string workerId, TimeSpan lease, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            var now = clock.GetUtcNow().UtcDateTime;
+            var candidates = await db.IngestionJobs.AsNoTracking()
+                .Where(j => (j.Status == JobStatus.Queued && j.AvailableAt <= now)
+                         || (j.Status == JobStatus.Processing && j.LeaseExpiresAt < now))
+                .OrderBy(j => j.AvailableAt).ThenBy(j => j.Id)
+                .Select(j => new { j.Id, j.Status, j.Attempts, j.LeaseOwner })
+                .Take(4).ToListAsync(ct).ConfigureAwait(false);
+            if (candidates.Count == 0) return null;
+
+            // Spread concurrent workers over the first few candidates to reduce collisions.
+            var c = candidates[Random.Shared.Next(candidates.Count)];
+            var leaseUntil = now.Add(lease);
+            var claimed = await db.IngestionJobs
+                .Where(j => j.Id == c.Id && j.Status == c.Status && j.Attempts == c.Attempts && j.LeaseOwner == c.LeaseOwner)
+                .ExecuteUpdateAsync(s => s
+                    .SetProperty(j => j.Status, JobStatus.Processing)
+                    .SetProperty(j => j.LeaseOwner, workerId)
+                    .SetProperty(j => j.LeaseExpiresAt, leaseUntil)
+                    .SetProperty(j => j.Attempts, j => j.Attempts + 1)
+                    .SetProperty(j => j.UpdatedAt, now), ct).ConfigureAwait(false);
+            if (claimed == 1)
+            {
+                var row = await db.IngestionJobs.AsNoTracking().FirstAsync(j => j.Id == c.Id, ct).ConfigureAwait(false);
+                return row.ToInfo();
+            }
+        }
+        return null;
+    }
+
+    public async Task<bool> RenewLeaseAsync(string jobId, string workerId, TimeSpan lease, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        var until = clock.GetUtcNow().UtcDateTime.Add(lease);
+        var n = await db.IngestionJobs
+            .Where(j => j.Id == jobId && j.LeaseOwner == workerId && j.Status == JobStatus.Processing)
+            .ExecuteUpdateAsync(s => s.SetProperty(j => j.LeaseExpiresAt, until), ct).ConfigureAwait(false);
+        return n == 1;
+    }
+
+    public async Task MarkDocumentProcessingAsync(IngestionJob job, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        var now = clock.GetUtcNow().UtcDateTime;
+        await db.Documents.Where(d => d.TenantId == job.TenantId && d.Id == job.DocumentId && d.LastJobId == job.Id)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(d => d.Status, DocumentStatus.Processing)
+                .SetProperty(d => d.ProcessingStartedAt, now)
+                .SetProperty(d => d.UpdatedAt, now), ct).ConfigureAwait(false);
+    }
+
+    public async Task<bool> CompleteAsync(IngestionJob job, string workerId, IReadOnlyList<ChunkDraft> chunks, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        await using var tx = await db.Database.BeginTransactionAsync(ct).ConfigureAwait(false);
+        var now = clock.GetUtcNow().UtcDateTime;
+        var owned = await db.IngestionJobs
+            .Where(j => j.Id == job.Id && j.LeaseOwner == workerId && j.Status == JobStatus.Processing)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(j => j.Status, JobStatus.Succeeded)
+                .SetProperty(j => j.LeaseOwner, (string?)null)
+                .SetProperty(j => j.LeaseExpiresAt, (DateTime?)null)
+                .SetProperty(j => j.CompletedAt, now)
+                .SetProperty(j => j.LastError, (string?)null)
+                .SetProperty(j => j.UpdatedAt, now), ct).ConfigureAwait(false);
+        if (owned != 1) return false; // disposing the transaction rolls it back
+
+        // Replace the document's chunks atomically: old rows go, new rows take fresh change-log seqs.
+        await db.Chunks.Where(c => c.TenantId == job.TenantId && c.DocumentId == job.DocumentId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
+        if (chunks.Count > 0)
+        {
+            var seq = await db.ReserveSeqAsync(StoreConstants.ChunkSeq, chunks.Count, ct).ConfigureAwait(false);
+            foreach (var c in chunks)
+            {
+                db.Chunks.Add(new ChunkRow
+                {
+                    Id = c.Id, TenantId = job.TenantId, CorpusId = job.CorpusId, DocumentId = job.DocumentId,
+                    ChunkIndex = c.ChunkIndex, Text = c.Text, StartOffset = c.StartOffset, EndOffset = c.EndOffset,
+                    MetadataJson = c.MetadataJson, Seq = seq++, CreatedAt = now,
+                });
+            }
+            await db.SaveChangesAsync(ct).ConfigureAwait(false);
+        }
+        var isReindex = job.Kind == JobKind.Reindex;
+        await db.Documents.Where(d => d.TenantId == job.TenantId && d.Id == job.DocumentId && d.LastJobId == job.Id)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(d => d.Status, DocumentStatus.Succeeded)
+                .SetProperty(d => d.NumChunks, chunks.Count)
+                .SetProperty(d => d.FailureReason, (string?)null)
+                .SetProperty(d => d.CompletedAt, now)
+                .SetProperty(d => d.LastReindexedAt, d => isReindex ? now : d.LastReindexedAt)
+                .SetProperty(d => d.UpdatedAt, now), ct).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return true;
+    }
+
+    public async Task<bool> FailAttemptAsync(IngestionJob job, string workerId, string reason, DateTime? retryAt, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        await using var tx = await db.Database.BeginTransactionAsync(ct).ConfigureAwait(false);
+        var now = clock.GetUtcNow().UtcDateTime;
+        var final = retryAt is null;
+        var owned = await db.IngestionJobs
+            .Where(j => j.Id == job.Id && j.LeaseOwner == workerId && j.Status == JobStatus.Processing)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(j => j.Status, final ? JobStatus.Failed : JobStatus.Queued)
+                .SetProperty(j => j.AvailableAt, retryAt ?? now)
+                .SetProperty(j => j.LeaseOwner, (string?)null)
+                .SetProperty(j => j.LeaseExpiresAt, (DateTime?)null)
+                .SetProperty(j => j.LastError, reason)
+                .SetProperty(j => j.CompletedAt, final ? now : null)
+                .SetProperty(j => j.UpdatedAt, now), ct).ConfigureAwait(false);
+        if (owned != 1) return false;
+        await db.Documents.Where(d => d.TenantId == job.TenantId && d.Id == job.DocumentId && d.LastJobId == job.Id)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(d => d.Status, final ? DocumentStatus.Failed : DocumentStatus.Queued)
+                .SetProperty(d => d.FailureReason, final ? reason : null)
+                .SetProperty(d => d.FailedAt, final ? now : null)
+                .SetProperty(d => d.UpdatedAt, now), ct).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+        return true;
+    }
+
+    public async Task<int> CountPendingAsync(CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        return await db.IngestionJobs.CountAsync(j => j.Status == JobStatus.Queued || j.Status == JobStatus.Processing, ct).ConfigureAwait(false);
+    }
+}

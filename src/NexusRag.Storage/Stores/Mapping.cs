@@ -1,0 +1,27 @@
+using NexusRag.Core.Auth;
+using NexusRag.Core.Model;
+using NexusRag.Storage.Entities;
+
+namespace NexusRag.Storage.Stores;
+
+internal static class Mapping
+{
+    public static ApiKeyInfo ToInfo(this ApiKeyRow r) =>
+        new(r.Id, r.TenantId, r.Name, Roles.TryParse(r.Role, out var role) ? role : Role.Reader, r.KeyPrefix,
+            r.CreatedAt, r.ExpiresAt, r.RevokedAt, r.LastUsedAt);
+
+    public static CorpusInfo ToInfo(this CorpusRow r) =>
+        new(r.Id, r.TenantId, r.Name, r.ProviderConfigJson, r.CreatedAt, r.UpdatedAt);
+
+    public static DocumentInfo ToInfo(this DocumentRow r) =>
+        new(r.Id, r.TenantId, r.CorpusId, r.Filename, r.ContentType, r.SizeBytes, r.ContentSha256, r.Status, r.FailureReason,
+            r.NumChunks, r.ChunkSizeChars, r.ChunkOverlapChars, r.MetadataJson, r.LastJobId, r.CreatedAt, r.UpdatedAt,
+            r.QueuedAt, r.ProcessingStartedAt, r.CompletedAt, r.FailedAt, r.LastReindexedAt);
+
+    public static IngestionJob ToInfo(this IngestionJobRow r) =>
+        new(r.Id, r.TenantId, r.CorpusId, r.DocumentId, r.Kind, r.Status, r.Attempts, r.MaxAttempts, r.AvailableAt,
+            r.LeaseOwner, r.LeaseExpiresAt, r.LastError, r.CreatedAt);
+
+    public static ChunkInfo ToInfo(this ChunkRow r) =>
+        new(r.Id, r.TenantId, r.CorpusId, r.DocumentId, r.ChunkIndex, r.Text, r.StartOffset, r.EndOffset, r.MetadataJson, r.Seq);
+}
