@@ -15,7 +15,9 @@ public sealed class ApiException(int status, string code, string message, object
         new(404, ErrorCodes.NotFound, $"{resource} not found", new Dictionary<string, object?> { ["resource"] = resource, ["id"] = id });
 
     public static ApiException Validation(IReadOnlyDictionary<string, string[]> fields) =>
-        new(422, ErrorCodes.ValidationError, "Request validation failed", new Dictionary<string, object?> { ["fields"] = fields });
+        new(422, ErrorCodes.ValidationError,
+            "Request validation failed: " + string.Join("; ", fields.Select(f => $"{f.Key} {string.Join(", ", f.Value)}")),
+            new Dictionary<string, object?> { ["fields"] = fields });
 
     public static ApiException Validation(string field, string problem) =>
         Validation(new Dictionary<string, string[]> { [field] = [problem] });

@@ -86,7 +86,7 @@ public sealed class DocumentService(
             "document", documentId, requestId, new Dictionary<string, object?>
             {
                 ["corpus_id"] = request.CorpusId, ["job_id"] = result.JobId, ["bytes"] = request.Content.Length,
-                ["content_type"] = request.ContentType, ["overwrite"] = request.Overwrite,
+                ["media_type"] = request.ContentType, ["overwrite"] = request.Overwrite,
             }), ct).ConfigureAwait(false);
         return result;
     }

@@ -1,10 +1,7 @@
 using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
-using NexusRag.Core.Bootstrap;
-using NexusRag.Core.Ingestion;
+using NexusRag.Core;
 using NexusRag.Core.Pagination;
-using NexusRag.Core.Ports;
-using NexusRag.Core.Services;
 using NexusRag.Server.Http;
 using NexusRag.Server.Workers;
 
@@ -19,32 +16,9 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<IValidateOptions<NexusRagOptions>, NexusRagOptionsValidator>();
         services.AddOptions<NexusRagOptions>().ValidateOnStart();
 
-        services.AddOptions<IngestionOptions>()
-            .Bind(config.GetSection(IngestionOptions.Section))
-            .Configure(o =>
-            {
-                if (int.TryParse(config["INGEST_MAX_CONCURRENCY"], out var n)) o.WorkerConcurrency = n;
-            })
-            .ValidateDataAnnotations()
-            .Validate(o => o.DefaultChunkOverlapChars < o.DefaultChunkSizeChars, "DefaultChunkOverlapChars must be less than DefaultChunkSizeChars")
-            .Validate(o => o.DefaultChunkSizeChars <= o.MaxChunkSizeChars, "DefaultChunkSizeChars must not exceed MaxChunkSizeChars")
-            .ValidateOnStart();
-
-        services.AddSingleton(TimeProvider.System);
+        services.AddNexusRagApplication(config);
         services.AddSingleton<ServiceInfo>();
         services.AddSingleton(sp => new CursorCodec(sp.GetRequiredService<IOptions<NexusRagOptions>>().Value.CursorSecret));
-
-        // Ingestion pipeline: extract → chunk → write. Later registrations of an extractor win per media type.
-        services.AddSingleton<IContentExtractor, PlainTextExtractor>();
-        services.AddSingleton<IContentExtractor, JsonTextExtractor>();
-        services.AddSingleton<ContentExtractorRegistry>();
-        services.AddSingleton<IChunker, SlidingWindowChunker>();
-        services.AddSingleton<IJobSignal, InProcessJobSignal>();
-        services.AddSingleton<IngestionProcessor>();
-
-        services.AddSingleton<ApiKeyService>();
-        services.AddSingleton<DocumentService>();
-        services.AddSingleton<DemoSeeder>();
         return services;
     }
 

@@ -30,7 +30,7 @@ public sealed class EfAuditLog(IDbContextFactory<NexusDbContext> factory, TimePr
         foreach (var (key, value) in metadata)
         {
             var lower = key.ToLowerInvariant();
-            if (lower != "content_type" && SensitiveKeyParts.Any(lower.Contains)) result[key] = "[REDACTED]";
+            if (SensitiveKeyParts.Any(lower.Contains)) result[key] = "[REDACTED]";
             else if (value is IReadOnlyDictionary<string, object?> nested) result[key] = Redact(nested);
             else result[key] = value;
         }

@@ -1,0 +1,152 @@
+using System.CommandLine;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using NexusRag.Core;
+using NexusRag.Core.Auth;
+using NexusRag.Core.Bootstrap;
+using NexusRag.Core.Errors;
+using NexusRag.Core.Ports;
+using NexusRag.Core.Services;
+using NexusRag.Storage;
+using Spectre.Console;
+
+namespace NexusRag.Cli;
+
+/// <summary>
+/// The <c>nexusrag</c> command line. Reads the same configuration as the server (environment variables,
+/// <c>NEXUSRAG_DATA_DIR</c>, <c>DATABASE_URL</c>), so it works on the same <c>./var</c> database.
+/// </summary>
+public sealed class CliApp(IReadOnlyDictionary<string, string?>? configOverrides = null, IAnsiConsole? console = null)
+{
+    private readonly IAnsiConsole _console = Widen(console ?? AnsiConsole.Console);
+
+    private static IAnsiConsole Widen(IAnsiConsole c)
+    {
+        // Redirected output defaults to 80 columns, which folds the key table; logs and pipes prefer long lines.
+        if (Console.IsOutputRedirected && c.Profile.Width < 200) c.Profile.Width = 200;
+        return c;
+    }
+
+    public async Task<int> RunAsync(string[] args)
+    {
+        var root = new RootCommand("NexusRAG command line: API keys, database migrations and demo data.");
+        root.Subcommands.Add(KeysCommand());
+        root.Subcommands.Add(Simple("migrate", "Apply database migrations", MigrateAsync));
+        root.Subcommands.Add(Simple("seed", "Create the demo tenant t1, corpus c1 and its documents (idempotent)", SeedAsync));
+        return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = new ConsoleWriter(_console), Error = new ConsoleWriter(_console) });
+    }
+
+    private Command KeysCommand()
+    {
+        var keys = new Command("keys", "Manage API keys");
+
+        var tenant = new Option<string>("--tenant") { Description = "Tenant id (created if new)", Required = true };
+        var role = new Option<string>("--role") { Description = "reader | editor | admin", Required = true };
+        var name = new Option<string>("--name") { Description = "A label for the key", Required = true };
+        var expires = new Option<string?>("--expires-in") { Description = "Lifetime such as 30d, 12h, 45m" };
+        var create = new Command("create", "Create an API key and print it once") { tenant, role, name, expires };
+        create.SetAction((pr, ct) => WithServices(ct, async (sp, ct2) =>
+        {
+            if (!Roles.TryParse(pr.GetValue(role), out var r)) throw ApiException.Validation("role", "must be reader, editor or admin");
+            var created = await sp.GetRequiredService<ApiKeyService>().CreateAsync(pr.GetValue(tenant)!, r, pr.GetValue(name)!,
+                ApiKeyService.ParseDuration(pr.GetValue(expires)), "cli", ct2);
+            _console.MarkupLine($"[green]Created[/] key [bold]{created.Key.Id}[/] for tenant [bold]{Markup.Escape(created.Key.TenantId)}[/] (role {r.ToWire()}{(created.Key.ExpiresAt is { } e ? $", expires {e:u}" : "")}).");
+            _console.MarkupLine("This is the only time the key is shown:");
+            _console.WriteLine(created.Plaintext);
+            return 0;
+        }));
+
+        var listTenant = new Option<string>("--tenant") { Description = "Tenant id", Required = true };
+        var list = new Command("list", "List a tenant's API keys (never their secrets)") { listTenant };
+        list.SetAction((pr, ct) => WithServices(ct, async (sp, ct2) =>
+        {
+            var items = await sp.GetRequiredService<IIdentityStore>().ListApiKeysAsync(pr.GetValue(listTenant)!, ct2);
+            var table = new Table().AddColumns("id", "name", "role", "prefix", "created", "expires", "revoked", "last used");
+            foreach (var k in items)
+            {
+                table.AddRow(k.Id, Markup.Escape(k.Name), k.Role.ToWire(), k.Prefix, k.CreatedAt.ToString("u"),
+                    k.ExpiresAt?.ToString("u") ?? "-", k.RevokedAt?.ToString("u") ?? "-", k.LastUsedAt?.ToString("u") ?? "-");
+            }
+            _console.Write(table);
+            _console.WriteLine($"{items.Count} key(s)");
+            return 0;
+        }));
+
+        var keyId = new Argument<string>("id") { Description = "Key id (key_…)" };
+        var revoke = new Command("revoke", "Revoke an API key") { keyId };
+        revoke.SetAction((pr, ct) => WithServices(ct, async (sp, ct2) =>
+        {
+            var key = await sp.GetRequiredService<ApiKeyService>().RevokeAsync(pr.GetValue(keyId)!, "cli", ct2);
+            if (key is null)
+            {
+                _console.MarkupLine($"[red]No such key:[/] {Markup.Escape(pr.GetValue(keyId)!)}");
+                return 1;
+            }
+            _console.MarkupLine($"Revoked key [bold]{key.Id}[/] of tenant [bold]{Markup.Escape(key.TenantId)}[/].");
+            return 0;
+        }));
+
+        keys.Subcommands.Add(create);
+        keys.Subcommands.Add(list);
+        keys.Subcommands.Add(revoke);
+        return keys;
+    }
+
+    private Command Simple(string name, string description, Func<IServiceProvider, CancellationToken, Task<int>> action)
+    {
+        var cmd = new Command(name, description);
+        cmd.SetAction((_, ct) => WithServices(ct, action, migrate: name != "migrate"));
+        return cmd;
+    }
+
+    private async Task<int> MigrateAsync(IServiceProvider sp, CancellationToken ct)
+    {
+        var applied = await sp.GetRequiredService<DatabaseMigrator>().MigrateAsync(ct);
+        _console.WriteLine(applied.Count == 0 ? "Database is up to date." : $"Applied {applied.Count} migration(s): {string.Join(", ", applied)}");
+        return 0;
+    }
+
+    private async Task<int> SeedAsync(IServiceProvider sp, CancellationToken ct)
+    {
+        var result = await sp.GetRequiredService<DemoSeeder>().SeedAsync(ct);
+        _console.WriteLine(result.AlreadySeeded
+            ? "already seeded"
+            : $"Seeded tenant {DemoData.TenantId}, corpus {DemoData.CorpusId}: {result.DocumentsQueued} document(s) queued for ingestion (a running server's worker processes them).");
+        return 0;
+    }
+
+    private async Task<int> WithServices(CancellationToken ct, Func<IServiceProvider, CancellationToken, Task<int>> action, bool migrate = true)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = false, Args = [] });
+        builder.Configuration.AddInMemoryCollection(configOverrides ?? new Dictionary<string, string?>());
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.AddNexusRagApplication(builder.Configuration).AddSqliteStore(builder.Configuration);
+        using var host = builder.Build();
+        try
+        {
+            _ = host.Services.GetRequiredService<IOptions<StorageOptions>>().Value;
+            if (migrate) await host.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(ct);
+            return await action(host.Services, ct);
+        }
+        catch (OptionsValidationException ex)
+        {
+            _console.MarkupLine($"[red]Configuration error:[/] {Markup.Escape(string.Join("; ", ex.Failures))}");
+            return 2;
+        }
+        catch (ApiException ex)
+        {
+            _console.MarkupLine($"[red]{Markup.Escape(ex.Code)}:[/] {Markup.Escape(ex.Message)}");
+            return 1;
+        }
+    }
+
+    private sealed class ConsoleWriter(IAnsiConsole console) : TextWriter
+    {
+        public override System.Text.Encoding Encoding => System.Text.Encoding.UTF8;
+        public override void Write(char value) => console.Write(value.ToString());
+        public override void Write(string? value) => console.Write(value ?? "");
+    }
+}

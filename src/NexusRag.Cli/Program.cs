@@ -1,0 +1,3 @@
+using NexusRag.Cli;
+
+return await new CliApp().RunAsync(args);

@@ -1,0 +1,162 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+using NexusRag.Core.Auth;
+using NexusRag.Core.Services;
+
+namespace NexusRag.Tests.Infrastructure;
+
+/// <summary>
+/// The real server (Program) on a real SQLite file in a fresh temporary folder, driven through the real
+/// HTTP pipeline. Bootstrap is off unless a test asks for it; worker timings are short so tests are quick.
+/// </summary>
+public sealed class NexusAppFactory : WebApplicationFactory<Program>
+{
+    private readonly Dictionary<string, string?> _settings;
+    private readonly Action<IServiceCollection>? _services;
+
+    public string DataDir { get; }
+
+    public NexusAppFactory(Dictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null, string? dataDir = null)
+    {
+        DataDir = dataDir ?? TempDir.Create("nexusrag-test");
+        _services = services;
+        _settings = new Dictionary<string, string?>
+        {
+            ["NEXUSRAG_DATA_DIR"] = DataDir,
+            ["NexusRag:Bootstrap"] = "false",
+            ["NexusRag:Ingestion:PollIntervalMs"] = "50",
+            ["NexusRag:Ingestion:RetryBackoffBaseMs"] = "20",
+            ["NexusRag:Ingestion:WorkerConcurrency"] = "2",
+            ["Logging:LogLevel:Default"] = "Warning",
+        };
+        foreach (var (k, v) in settings ?? []) _settings[k] = v;
+    }
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        foreach (var (k, v) in _settings) builder.UseSetting(k, v);
+        if (_services is not null) builder.ConfigureTestServices(_services);
+    }
+
+    public T Service<T>() where T : notnull => Services.GetRequiredService<T>();
+
+    public async Task<string> CreateKeyAsync(string tenant, Role role, string name = "test")
+    {
+        var created = await Service<ApiKeyService>().CreateAsync(tenant, role, name, null, "test", CancellationToken.None);
+        return created.Plaintext;
+    }
+
+    public HttpClient ClientWithKey(string key)
+    {
+        var client = CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        return client;
+    }
+
+    /// <summary>A tenant with an admin client and a corpus.</summary>
+    public async Task<HttpClient> AdminForTenantAsync(string tenant, string? corpus = "docs")
+    {
+        var client = ClientWithKey(await CreateKeyAsync(tenant, Role.Admin));
+        if (corpus is not null)
+        {
+            var resp = await client.PostAsJsonAsync("/v1/corpora", new { id = corpus, name = corpus });
+            if (resp.StatusCode != System.Net.HttpStatusCode.Created)
+                throw new InvalidOperationException($"corpus create failed: {(int)resp.StatusCode} {await resp.Content.ReadAsStringAsync()}");
+        }
+        return client;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing) TempDir.TryDelete(DataDir);
+    }
+}
+
+public static class TempDir
+{
+    public static string Create(string prefix)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    public static void TryDelete(string dir)
+    {
+        try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
+
+public static class Http
+{
+    public static async Task<JsonElement> JsonAsync(this HttpResponseMessage resp)
+    {
+        var text = await resp.Content.ReadAsStringAsync();
+        try
+        {
+            return JsonDocument.Parse(text).RootElement.Clone();
+        }
+        catch (JsonException)
+        {
+            throw new Xunit.Sdk.XunitException($"Response {(int)resp.StatusCode} is not JSON: {text[..Math.Min(text.Length, 500)]}");
+        }
+    }
+
+    /// <summary>Asserts the error envelope and returns the error code.</summary>
+    public static async Task<string> AssertErrorAsync(this HttpResponseMessage resp, int status, string? code = null)
+    {
+        var body = await resp.Content.ReadAsStringAsync();
+        Assert.True((int)resp.StatusCode == status, $"expected {status}, got {(int)resp.StatusCode}: {body}");
+        using var doc = JsonDocument.Parse(body);
+        var root = doc.RootElement;
+        var error = root.GetProperty("error");
+        var actual = error.GetProperty("code").GetString()!;
+        Assert.False(string.IsNullOrEmpty(error.GetProperty("message").GetString()));
+        Assert.True(error.TryGetProperty("details", out _));
+        var meta = root.GetProperty("meta");
+        Assert.Equal("v1", meta.GetProperty("api_version").GetString());
+        Assert.Equal(resp.Headers.GetValues("X-Request-Id").Single(), meta.GetProperty("request_id").GetString());
+        Assert.DoesNotContain("   at ", body, StringComparison.Ordinal);
+        if (code is not null) Assert.Equal(code, actual);
+        return actual;
+    }
+
+    public static async Task<JsonElement> DataAsync(this HttpResponseMessage resp, int status = 200)
+    {
+        var body = await resp.Content.ReadAsStringAsync();
+        Assert.True((int)resp.StatusCode == status, $"expected {status}, got {(int)resp.StatusCode}: {body}");
+        using var doc = JsonDocument.Parse(body);
+        Assert.Equal(resp.Headers.GetValues("X-Request-Id").Single(), doc.RootElement.GetProperty("meta").GetProperty("request_id").GetString());
+        return doc.RootElement.GetProperty("data").Clone();
+    }
+
+    public static async Task<JsonElement> IngestTextAsync(this HttpClient client, string corpus, string text, string? documentId = null, bool overwrite = false, object? extra = null)
+    {
+        var body = new Dictionary<string, object?> { ["corpus_id"] = corpus, ["text"] = text, ["overwrite"] = overwrite };
+        if (documentId is not null) body["document_id"] = documentId;
+        var resp = await client.PostAsJsonAsync("/v1/documents/text", body);
+        return await resp.DataAsync(202);
+    }
+
+    /// <summary>Polls the document until it reaches a terminal status (or the timeout), and returns it.</summary>
+    public static async Task<JsonElement> WaitForDocumentAsync(this HttpClient client, string documentId, string expected = "succeeded", int timeoutMs = 15000)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        JsonElement doc = default;
+        while (sw.ElapsedMilliseconds < timeoutMs)
+        {
+            doc = await (await client.GetAsync($"/v1/documents/{documentId}")).DataAsync();
+            var status = doc.GetProperty("status").GetString();
+            if (status == expected) return doc;
+            if (status is "succeeded" or "failed") break;
+            await Task.Delay(25);
+        }
+        throw new Xunit.Sdk.XunitException($"document {documentId} did not reach {expected}: {doc}");
+    }
+}
