@@ -34,7 +34,15 @@ public static class DocumentsApi
     {
         if (!ctx.Request.HasFormContentType || !ctx.Request.ContentType!.StartsWith("multipart/form-data", StringComparison.OrdinalIgnoreCase))
             throw new ApiException(415, ErrorCodes.UnsupportedMediaType, "Content-Type must be multipart/form-data with a 'file' part");
-        var form = await ctx.Request.ReadFormAsync(ctx.RequestAborted);
+        IFormCollection form;
+        try
+        {
+            form = await ctx.Request.ReadFormAsync(ctx.RequestAborted);
+        }
+        catch (IOException) when (!ctx.RequestAborted.IsCancellationRequested)
+        {
+            throw new ApiException(400, ErrorCodes.BadRequest, "Malformed multipart body");
+        }
         var unknown = form.Keys.Concat(form.Files.Select(f => f.Name)).Distinct()
             .Where(k => k != "file" && !FormFields.Contains(k)).ToList();
         if (unknown.Any(k => k.Equals("tenant_id", StringComparison.OrdinalIgnoreCase)))
