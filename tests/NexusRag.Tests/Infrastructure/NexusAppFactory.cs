@@ -18,11 +18,13 @@ public sealed class NexusAppFactory : WebApplicationFactory<Program>
 {
     private readonly Dictionary<string, string?> _settings;
     private readonly Action<IServiceCollection>? _services;
+    private readonly bool _ownsDataDir;
 
     public string DataDir { get; }
 
     public NexusAppFactory(Dictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null, string? dataDir = null)
     {
+        _ownsDataDir = dataDir is null;
         DataDir = dataDir ?? TempDir.Create("nexusrag-test");
         _services = services;
         _settings = new Dictionary<string, string?>
@@ -74,7 +76,11 @@ public sealed class NexusAppFactory : WebApplicationFactory<Program>
     protected override void Dispose(bool disposing)
     {
         base.Dispose(disposing);
-        if (disposing) TempDir.TryDelete(DataDir);
+        if (disposing)
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            if (_ownsDataDir) TempDir.TryDelete(DataDir);
+        }
     }
 }
 
