@@ -1,0 +1,95 @@
+using NexusRag.Cli;
+using NexusRag.Tests.Infrastructure;
+using Spectre.Console;
+
+namespace NexusRag.Tests.Integration;
+
+/// <summary>The nexusrag CLI against a real SQLite file, then the server reading what the CLI wrote.</summary>
+public sealed class CliTests : IDisposable
+{
+    private readonly string _dir = TempDir.Create("nexusrag-cli");
+
+    public void Dispose()
+    {
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        TempDir.TryDelete(_dir);
+    }
+
+    private async Task<(int Code, string Output)> Run(params string[] args)
+    {
+        var writer = new StringWriter();
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Out = new AnsiConsoleOutput(writer), Interactive = InteractionSupport.No,
+        });
+        console.Profile.Width = 250;
+        var code = await new CliApp(new Dictionary<string, string?> { ["NEXUSRAG_DATA_DIR"] = _dir }, console).RunAsync(args);
+        return (code, writer.ToString());
+    }
+
+    [Fact]
+    public async Task Keys_create_list_revoke_and_the_server_honours_them()
+    {
+        var (code, output) = await Run("keys", "create", "--tenant", "acme", "--role", "editor", "--name", "ci", "--expires-in", "30d");
+        Assert.Equal(0, code);
+        var key = output.Split('\n').Select(l => l.Trim()).Single(l => l.StartsWith("nrgk_", StringComparison.Ordinal));
+        var keyId = System.Text.RegularExpressions.Regex.Match(output, "key_[0-9a-f]+").Value;
+
+        (code, output) = await Run("keys", "list", "--tenant", "acme");
+        Assert.Equal(0, code);
+        Assert.Contains(keyId, output, StringComparison.Ordinal);
+        Assert.Contains("editor", output, StringComparison.Ordinal);
+        Assert.DoesNotContain(key, output, StringComparison.Ordinal);
+
+        using (var app = new NexusAppFactory(dataDir: _dir))
+        {
+            var client = app.ClientWithKey(key);
+            await (await client.GetAsync("/v1/corpora")).DataAsync();
+            await (await client.PostAsync("/v1/corpora", System.Net.Http.Json.JsonContent.Create(new { id = "x" }))).AssertErrorAsync(403, "FORBIDDEN");
+
+            (code, _) = await Run("keys", "revoke", keyId);
+            Assert.Equal(0, code);
+            await (await client.GetAsync("/v1/corpora")).AssertErrorAsync(401, "AUTH_REVOKED_KEY");
+        }
+
+        (code, output) = await Run("keys", "revoke", "key_does_not_exist");
+        Assert.Equal(1, code);
+        Assert.Contains("No such key", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Bad_arguments_fail_clearly()
+    {
+        var (code, output) = await Run("keys", "create", "--tenant", "acme", "--role", "superuser", "--name", "x");
+        Assert.NotEqual(0, code);
+        Assert.Contains("role", output, StringComparison.Ordinal);
+        (code, _) = await Run("keys", "create", "--tenant", "../etc", "--role", "admin", "--name", "x");
+        Assert.NotEqual(0, code);
+        (code, _) = await Run("keys", "create", "--tenant", "acme", "--role", "admin", "--name", "x", "--expires-in", "soon");
+        Assert.NotEqual(0, code);
+        (code, _) = await Run("keys", "create", "--role", "admin");
+        Assert.NotEqual(0, code);
+    }
+
+    [Fact]
+    public async Task Migrate_and_seed_are_idempotent()
+    {
+        var (code, output) = await Run("migrate");
+        Assert.Equal(0, code);
+        Assert.Contains("Applied", output, StringComparison.Ordinal);
+        (code, output) = await Run("migrate");
+        Assert.Contains("up to date", output, StringComparison.Ordinal);
+
+        (code, output) = await Run("seed");
+        Assert.Equal(0, code);
+        Assert.Contains("3 document(s) queued", output, StringComparison.Ordinal);
+        (code, output) = await Run("seed");
+        Assert.Equal(0, code);
+        Assert.Contains("already seeded", output, StringComparison.Ordinal);
+
+        // A server on the same data directory processes what the CLI queued.
+        using var app = new NexusAppFactory(dataDir: _dir);
+        var client = app.ClientWithKey(await app.CreateKeyAsync("t1", Core.Auth.Role.Reader));
+        foreach (var d in Core.Bootstrap.DemoData.Documents) await client.WaitForDocumentAsync(d.Id);
+    }
+}
