@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Runs every test of the solution. Usage: scripts/test.sh [extra dotnet test args]
+#
+# The embedded SQLite store needs nothing external. When NEXUSRAG_TEST_STORES names postgres and/or redis,
+# this script also installs what is missing from Debian packages (when run as root), starts throwaway
+# servers on free loopback ports in temp dirs, exports their URLs for the tests and stops them on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+STORES="${NEXUSRAG_TEST_STORES:-sqlite}"
+WORK="$(mktemp -d -t nexusrag-test-XXXXXX)"
+PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
+PIDS=()
+
+cleanup() {
+  local rc=$?
+  if [[ -n "${PG_DATA:-}" && -d "${PG_DATA}" ]]; then
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1 || true
+  fi
+  for pid in "${PIDS[@]:-}"; do [[ -n "$pid" ]] && kill "$pid" 2>/dev/null || true; done
+  rm -rf "$WORK"
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+apt_install() {
+  if [[ $(id -u) -ne 0 ]]; then echo "test.sh: missing $* and not root; install it and rerun" >&2; exit 1; fi
+  echo "test.sh: installing $* from Debian packages"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+start_postgres() {
+  [[ -x "$PG_BIN/initdb" ]] || apt_install postgresql
+  PG_DATA="$WORK/pg"; mkdir -p "$PG_DATA"; chown postgres "$WORK" "$PG_DATA"; chmod 700 "$PG_DATA"
+  local port; port=$(free_port)
+  runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust >/dev/null
+  runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$WORK/pg.log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DATA -c fsync=off" start >/dev/null
+  export NEXUSRAG_TEST_POSTGRES="Host=127.0.0.1;Port=$port;Username=postgres;Database=postgres"
+  echo "test.sh: PostgreSQL on 127.0.0.1:$port"
+}
+
+start_redis() {
+  command -v redis-server >/dev/null || apt_install redis-server
+  local port; port=$(free_port)
+  redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  export NEXUSRAG_TEST_REDIS="127.0.0.1:$port"
+  echo "test.sh: Redis on 127.0.0.1:$port"
+}
+
+[[ "$STORES" == *postgres* ]] && start_postgres
+[[ "$STORES" == *redis* ]] && start_redis
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+LOG="$WORK/test.log"
+set +e
+dotnet test NexusRag.slnx --nologo "$@" 2>&1 | tee "$LOG"
+rc=${PIPESTATUS[0]}
+set -e
+
+# One closing line in the plain 'N passed, N failed' form, summed over test assemblies.
+awk '
+  /(Passed|Failed)!/ {
+    for (i = 1; i <= NF; i++) {
+      if ($i == "Failed:")  f += $(i+1) + 0;
+      if ($i == "Passed:")  p += $(i+1) + 0;
+      if ($i == "Skipped:") s += $(i+1) + 0;
+    }
+    n++
+  }
+  END { if (n > 0) printf "%d passed, %d failed, %d skipped\n", p, f, s; else print "0 passed, 0 failed" }
+' "$LOG"
+exit "$rc"
