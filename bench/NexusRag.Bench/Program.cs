@@ -1,0 +1,187 @@
+// Load driver for NexusRAG: ingestion throughput through the HTTP API and GET /v1/documents latency
+// under concurrent clients. Starts the Release server on a throwaway data directory (or targets --url/--key).
+using System.Diagnostics;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+
+var opts = Args.Parse(args);
+var root = FindRepoRoot();
+Process? server = null;
+string dataDir = Path.Combine(Path.GetTempPath(), $"nexusrag-bench-{Guid.NewGuid():N}");
+try
+{
+    string url = opts.Url ?? "http://127.0.0.1:8077";
+    string key;
+    if (opts.Url is null)
+    {
+        Run("dotnet", $"build -c Release --nologo -v q {Path.Combine(root, "src/NexusRag.Server")}");
+        Directory.CreateDirectory(dataDir);
+        var psi = new ProcessStartInfo("dotnet", [Path.Combine(root, "src/NexusRag.Server/bin/Release/net10.0/NexusRag.Server.dll"), "--urls", url])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dataDir,
+        };
+        psi.Environment["NEXUSRAG_DATA_DIR"] = dataDir;
+        psi.Environment["Logging__LogLevel__Default"] = "Warning";
+        psi.Environment["INGEST_MAX_CONCURRENCY"] = opts.Workers.ToString();
+        server = Process.Start(psi)!;
+        server.OutputDataReceived += (_, _) => { };
+        server.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine("server: " + e.Data); };
+        server.BeginOutputReadLine();
+        server.BeginErrorReadLine();
+        key = await WaitForKey(Path.Combine(dataDir, "bootstrap-admin-key"));
+    }
+    else key = opts.Key ?? throw new ArgumentException("--key is required with --url");
+
+    using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 256 }) { BaseAddress = new Uri(url) };
+    http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+    await WaitHealthy(http);
+
+    Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; workers={opts.Workers}");
+    await Ingest(http, opts);
+    await ListLoad(http, opts);
+}
+finally
+{
+    if (server is { HasExited: false }) { server.Kill(entireProcessTree: true); await server.WaitForExitAsync(); }
+    try { Directory.Delete(dataDir, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+}
+
+static async Task Ingest(HttpClient http, Args opts)
+{
+    var corpus = "bench-" + Guid.NewGuid().ToString("N")[..6];
+    (await http.PostAsJsonAsync("/v1/corpora", new { id = corpus })).EnsureSuccessStatusCode();
+    var rng = new Random(42);
+    var vocab = Enumerable.Range(0, 5000).Select(i => $"w{i:x}{(char)('a' + i % 26)}").ToArray();
+    var docs = Enumerable.Range(0, opts.Docs).Select(i => MakeDoc(rng, vocab, 5 * 1024)).ToArray();
+
+    var sw = Stopwatch.StartNew();
+    var next = -1;
+    await Task.WhenAll(Enumerable.Range(0, opts.Senders).Select(async _ =>
+    {
+        int i;
+        while ((i = Interlocked.Increment(ref next)) < docs.Length)
+        {
+            var resp = await http.PostAsJsonAsync("/v1/documents/text", new { corpus_id = corpus, document_id = $"d{i}", text = docs[i] });
+            if ((int)resp.StatusCode != 202) throw new InvalidOperationException($"ingest {i}: {(int)resp.StatusCode} {await resp.Content.ReadAsStringAsync()}");
+        }
+    }));
+    var accepted = sw.Elapsed;
+    while (true)
+    {
+        var queued = await Count(http, corpus, "queued");
+        var processing = await Count(http, corpus, "processing");
+        if (queued == 0 && processing == 0) break;
+        await Task.Delay(100);
+    }
+    var done = sw.Elapsed;
+    long chunks = 0; int succeeded = 0; string? cursor = null;
+    do
+    {
+        var page = await Get(http, $"/v1/documents?corpus_id={corpus}&limit=100" + (cursor is null ? "" : $"&cursor={cursor}"));
+        foreach (var d in page.GetProperty("items").EnumerateArray())
+        {
+            chunks += d.GetProperty("num_chunks").GetInt32();
+            if (d.GetProperty("status").GetString() == "succeeded") succeeded++;
+        }
+        cursor = page.GetProperty("page").GetProperty("next_cursor").GetString();
+    } while (cursor is not null);
+
+    Console.WriteLine($"ingest: {opts.Docs} docs x ~5 KB, {opts.Senders} concurrent senders");
+    Console.WriteLine($"  all accepted (202) after {accepted.TotalSeconds:F2} s ({opts.Docs / accepted.TotalSeconds:F0} req/s)");
+    Console.WriteLine($"  all succeeded after     {done.TotalSeconds:F2} s: {opts.Docs / done.TotalSeconds:F1} documents/s, {chunks / done.TotalSeconds:F1} chunks/s ({chunks} chunks, {succeeded} succeeded)");
+}
+
+static async Task ListLoad(HttpClient http, Args opts)
+{
+    var latencies = new List<double>[opts.Clients];
+    var until = Stopwatch.StartNew();
+    var duration = TimeSpan.FromSeconds(opts.Seconds);
+    // warm-up
+    for (var i = 0; i < 50; i++) await Get(http, "/v1/documents?limit=25");
+    var wall = Stopwatch.StartNew();
+    await Task.WhenAll(Enumerable.Range(0, opts.Clients).Select(async c =>
+    {
+        var mine = latencies[c] = [];
+        while (wall.Elapsed < duration)
+        {
+            var t = Stopwatch.GetTimestamp();
+            using var resp = await http.GetAsync("/v1/documents?limit=25");
+            await resp.Content.ReadAsByteArrayAsync();
+            if (!resp.IsSuccessStatusCode) throw new InvalidOperationException($"list: {(int)resp.StatusCode}");
+            mine.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+        }
+    }));
+    var all = latencies.SelectMany(l => l).Order().ToArray();
+    double P(double q) => all[Math.Min(all.Length - 1, (int)Math.Ceiling(q * all.Length) - 1)];
+    Console.WriteLine($"list: GET /v1/documents?limit=25, {opts.Clients} concurrent clients for {opts.Seconds} s");
+    Console.WriteLine($"  {all.Length} requests, {all.Length / wall.Elapsed.TotalSeconds:F0} req/s, p50 {P(0.50):F2} ms, p95 {P(0.95):F2} ms, p99 {P(0.99):F2} ms");
+}
+
+static async Task<int> Count(HttpClient http, string corpus, string status) =>
+    (await Get(http, $"/v1/documents?corpus_id={corpus}&status={status}&limit=100")).GetProperty("items").GetArrayLength();
+
+static async Task<JsonElement> Get(HttpClient http, string path)
+{
+    using var resp = await http.GetAsync(path);
+    var body = await resp.Content.ReadAsStringAsync();
+    if (!resp.IsSuccessStatusCode) throw new InvalidOperationException($"GET {path}: {(int)resp.StatusCode} {body}");
+    return JsonDocument.Parse(body).RootElement.GetProperty("data").Clone();
+}
+
+static string MakeDoc(Random rng, string[] vocab, int size)
+{
+    var sb = new StringBuilder(size + 200);
+    while (sb.Length < size)
+    {
+        var words = rng.Next(40, 90);
+        for (var w = 0; w < words; w++) sb.Append(vocab[rng.Next(vocab.Length)]).Append(w % 12 == 11 ? ". " : " ");
+        sb.Append("\n\n");
+    }
+    return sb.ToString();
+}
+
+static async Task<string> WaitForKey(string path)
+{
+    for (var i = 0; i < 600; i++)
+    {
+        if (File.Exists(path) && (await File.ReadAllTextAsync(path)).Trim() is { Length: > 0 } k) return k;
+        await Task.Delay(100);
+    }
+    throw new TimeoutException("server did not bootstrap");
+}
+
+static async Task WaitHealthy(HttpClient http)
+{
+    for (var i = 0; i < 300; i++)
+    {
+        try { if ((await http.GetAsync("/v1/health")).IsSuccessStatusCode) return; } catch (HttpRequestException) { }
+        await Task.Delay(100);
+    }
+    throw new TimeoutException("server not healthy");
+}
+
+static void Run(string file, string arguments)
+{
+    using var p = Process.Start(new ProcessStartInfo(file, arguments))!;
+    p.WaitForExit();
+    if (p.ExitCode != 0) throw new InvalidOperationException($"{file} {arguments} failed");
+}
+
+static string FindRepoRoot()
+{
+    var dir = new DirectoryInfo(AppContext.BaseDirectory);
+    while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "NexusRag.slnx"))) dir = dir.Parent;
+    return dir?.FullName ?? throw new InvalidOperationException("run from inside the repository");
+}
+
+sealed record Args(string? Url, string? Key, int Docs, int Senders, int Clients, int Seconds, int Workers)
+{
+    public static Args Parse(string[] a)
+    {
+        string? Val(string name) => Array.IndexOf(a, name) is var i and >= 0 && i + 1 < a.Length ? a[i + 1] : null;
+        return new Args(Val("--url"), Val("--key"), int.Parse(Val("--docs") ?? "1000"), int.Parse(Val("--senders") ?? "8"),
+            int.Parse(Val("--clients") ?? "32"), int.Parse(Val("--seconds") ?? "10"), int.Parse(Val("--workers") ?? "2"));
+    }
+}
