@@ -82,7 +82,8 @@ internal sealed class SqlitePragmaInterceptor : DbConnectionInterceptor
     {
         if (connection is not SqliteConnection) return;
         using var cmd = connection.CreateCommand();
-        cmd.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;";
+        // busy_timeout: let SQLite's own handler wait in short steps for the write lock (the ADO.NET retry sleeps far longer).
+        cmd.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;";
         cmd.ExecuteNonQuery();
     }
 }
