@@ -15,6 +15,7 @@ public abstract class NexusDbContext(DbContextOptions options) : DbContext(optio
     public DbSet<DocumentRow> Documents => Set<DocumentRow>();
     public DbSet<ChunkRow> Chunks => Set<ChunkRow>();
     public DbSet<SeqCounterRow> SeqCounters => Set<SeqCounterRow>();
+    public DbSet<ChunkDeletionRow> ChunkDeletions => Set<ChunkDeletionRow>();
     public DbSet<IngestionJobRow> IngestionJobs => Set<IngestionJobRow>();
     public DbSet<SessionRow> Sessions => Set<SessionRow>();
     public DbSet<MessageRow> Messages => Set<MessageRow>();
@@ -61,6 +62,12 @@ public abstract class NexusDbContext(DbContextOptions options) : DbContext(optio
             e.HasIndex(x => new { x.TenantId, x.DocumentId, x.ChunkIndex }).IsUnique();
             e.HasIndex(x => x.Seq).IsUnique();
             e.HasIndex(x => new { x.TenantId, x.CorpusId });
+        });
+        b.Entity<ChunkDeletionRow>(e =>
+        {
+            e.ToTable("chunk_deletions");
+            e.HasKey(x => x.Seq);
+            e.Property(x => x.Seq).ValueGeneratedNever();
         });
         b.Entity<SeqCounterRow>(e =>
         {

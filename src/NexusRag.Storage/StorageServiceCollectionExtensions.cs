@@ -49,6 +49,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IDocumentStore, EfDocumentStore>();
         services.AddSingleton<IJobQueue, EfJobQueue>();
         services.AddSingleton<IAuditLog, EfAuditLog>();
+        services.AddSingleton<IChunkChangeFeed, EfChunkChangeFeed>();
         services.AddSingleton<IDatabaseHealth, EfDatabaseHealth>();
         return services;
     }

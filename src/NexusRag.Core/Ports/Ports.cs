@@ -66,6 +66,20 @@ public interface IJobQueue
     Task<int> CountPendingAsync(CancellationToken ct);
 }
 
+public enum ChunkChangeKind { Upsert, Delete }
+
+/// <summary>One entry of the chunk change log. <see cref="Chunk"/> is set for upserts.</summary>
+public sealed record ChunkChange(long Seq, ChunkChangeKind Kind, string ChunkId, string TenantId, string CorpusId, string DocumentId, ChunkInfo? Chunk);
+
+/// <summary>
+/// The chunk change log, ordered by seq: every chunk write is an upsert with a new seq, every removal a
+/// deletion with a new seq. A derived index follows it from its last applied seq and can always be rebuilt.
+/// </summary>
+public interface IChunkChangeFeed
+{
+    Task<IReadOnlyList<ChunkChange>> ReadAsync(long afterSeq, int limit, CancellationToken ct);
+}
+
 public interface IAuditLog
 {
     Task AppendAsync(AuditEntry entry, CancellationToken ct);

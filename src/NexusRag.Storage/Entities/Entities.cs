@@ -77,6 +77,17 @@ public sealed class ChunkRow
     public DateTime CreatedAt { get; set; }
 }
 
+/// <summary>A chunk removed from the chunks table, kept in the change log so index replicas can drop it.</summary>
+public sealed class ChunkDeletionRow
+{
+    public long Seq { get; set; }
+    public string ChunkId { get; set; } = "";
+    public string TenantId { get; set; } = "";
+    public string CorpusId { get; set; } = "";
+    public string DocumentId { get; set; } = "";
+    public DateTime DeletedAt { get; set; }
+}
+
 /// <summary>Named monotonic counters (the chunk change log's seq).</summary>
 public sealed class SeqCounterRow
 {

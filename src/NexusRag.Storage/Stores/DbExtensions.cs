@@ -19,6 +19,27 @@ internal static class DbExtensions
         return last - count + 1;
     }
 
+    /// <summary>
+    /// Deletes the chunks selected by <paramref name="query"/> and records each deletion in the change log
+    /// (<c>chunk_deletions</c>) with a fresh seq, so followers of the log can drop them. Call inside a transaction.
+    /// </summary>
+    public static async Task<int> DeleteChunksLoggedAsync(this NexusDbContext db, IQueryable<Entities.ChunkRow> query, DateTime now, CancellationToken ct)
+    {
+        var doomed = await query.OrderBy(c => c.Seq)
+            .Select(c => new { c.Id, c.TenantId, c.CorpusId, c.DocumentId }).ToListAsync(ct).ConfigureAwait(false);
+        if (doomed.Count == 0) return 0;
+        var seq = await db.ReserveSeqAsync(StoreConstants.ChunkSeq, doomed.Count, ct).ConfigureAwait(false);
+        foreach (var c in doomed)
+        {
+            db.ChunkDeletions.Add(new Entities.ChunkDeletionRow
+            {
+                Seq = seq++, ChunkId = c.Id, TenantId = c.TenantId, CorpusId = c.CorpusId, DocumentId = c.DocumentId, DeletedAt = now,
+            });
+        }
+        await db.SaveChangesAsync(ct).ConfigureAwait(false);
+        return await query.ExecuteDeleteAsync(ct).ConfigureAwait(false);
+    }
+
     private static void AddParam(DbCommand cmd, string name, object value)
     {
         var p = cmd.CreateParameter();

@@ -60,7 +60,7 @@ public sealed class EfCorpusStore(IDbContextFactory<NexusDbContext> factory, Tim
         var inFlight = await db.Documents.AnyAsync(d => d.TenantId == tenantId && d.CorpusId == corpusId
             && (d.Status == DocumentStatus.Queued || d.Status == DocumentStatus.Processing), ct).ConfigureAwait(false);
         if (inFlight) return CorpusDeleteResult.InFlight;
-        await db.Chunks.Where(c => c.TenantId == tenantId && c.CorpusId == corpusId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
+        await db.DeleteChunksLoggedAsync(db.Chunks.Where(c => c.TenantId == tenantId && c.CorpusId == corpusId), clock.GetUtcNow().UtcDateTime, ct).ConfigureAwait(false);
         await db.IngestionJobs.Where(j => j.TenantId == tenantId && j.CorpusId == corpusId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
         await db.Documents.Where(d => d.TenantId == tenantId && d.CorpusId == corpusId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
         await db.Corpora.Where(c => c.TenantId == tenantId && c.Id == corpusId).ExecuteDeleteAsync(ct).ConfigureAwait(false);

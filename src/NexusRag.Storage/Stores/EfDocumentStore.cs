@@ -106,7 +106,7 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
             .Select(d => d.Status).FirstOrDefaultAsync(ct).ConfigureAwait(false);
         if (status is null) return DocumentDeleteResult.NotFound;
         if (DocumentStatus.IsInFlight(status)) return DocumentDeleteResult.InFlight;
-        await db.Chunks.Where(c => c.TenantId == tenantId && c.DocumentId == documentId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
+        await db.DeleteChunksLoggedAsync(db.Chunks.Where(c => c.TenantId == tenantId && c.DocumentId == documentId), clock.GetUtcNow().UtcDateTime, ct).ConfigureAwait(false);
         await db.IngestionJobs.Where(j => j.TenantId == tenantId && j.DocumentId == documentId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
         await db.Documents.Where(d => d.TenantId == tenantId && d.Id == documentId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);

@@ -84,7 +84,8 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
         if (owned != 1) return false; // disposing the transaction rolls it back
 
         // Replace the document's chunks atomically: old rows go, new rows take fresh change-log seqs.
-        await db.Chunks.Where(c => c.TenantId == job.TenantId && c.DocumentId == job.DocumentId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
+        // Old rows are logged as deletions first, so a follower applying the log in seq order ends with exactly the new set.
+        await db.DeleteChunksLoggedAsync(db.Chunks.Where(c => c.TenantId == job.TenantId && c.DocumentId == job.DocumentId), now, ct).ConfigureAwait(false);
         if (chunks.Count > 0)
         {
             var seq = await db.ReserveSeqAsync(StoreConstants.ChunkSeq, chunks.Count, ct).ConfigureAwait(false);

@@ -140,6 +140,42 @@ namespace NexusRag.Storage.Migrations.Sqlite
                     b.ToTable("audit_events", (string)null);
                 });
 
+            modelBuilder.Entity("NexusRag.Storage.Entities.ChunkDeletionRow", b =>
+                {
+                    b.Property<long>("Seq")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("seq");
+
+                    b.Property<string>("ChunkId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("chunk_id");
+
+                    b.Property<string>("CorpusId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("corpus_id");
+
+                    b.Property<DateTime>("DeletedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("deleted_at");
+
+                    b.Property<string>("DocumentId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("document_id");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("Seq")
+                        .HasName("pk_chunk_deletions");
+
+                    b.ToTable("chunk_deletions", (string)null);
+                });
+
             modelBuilder.Entity("NexusRag.Storage.Entities.ChunkRow", b =>
                 {
                     b.Property<string>("Id")
