@@ -15,7 +15,8 @@ public sealed record IngestRequest(
     bool Overwrite, int? ChunkSizeChars, int? ChunkOverlapChars, string? MetadataJson);
 
 /// <summary>
-/// Document use cases. Semantics of re-ingesting an existing <c>document_id</c>:
+/// Document use cases. Semantics of re-ingesting an existing <c>document_id</c> (conflicts are decided by
+/// <see cref="IDocumentStore.UpsertAndEnqueueAsync"/> inside its transaction):
 /// same content and <c>overwrite=false</c> → the existing document is returned and nothing is queued
 /// (idempotent); different content and <c>overwrite=false</c> → 409 <c>DOCUMENT_EXISTS</c>;
 /// <c>overwrite=true</c> → content replaced and re-queued (409 <c>DOCUMENT_IN_FLIGHT</c> while queued or processing).
@@ -56,25 +57,14 @@ public sealed class DocumentService(
         var sha = Convert.ToHexStringLower(SHA256.HashData(request.Content));
         var documentId = request.DocumentId ?? Identifiers.NewId("doc");
 
-        if (request.DocumentId is not null)
+        // Idempotent re-ingest: the same document again is answered from what exists and queues nothing.
+        // Every conflict rule (other corpus, other content, in flight) lives in the store's transaction.
+        if (request.DocumentId is not null && !request.Overwrite
+            && await documents.GetAsync(principal.TenantId, documentId, ct).ConfigureAwait(false) is { } existing
+            && existing.CorpusId == request.CorpusId && existing.ContentSha256 == sha
+            && existing.ChunkSizeChars == size && existing.ChunkOverlapChars == overlap)
         {
-            var existing = await documents.GetAsync(principal.TenantId, documentId, ct).ConfigureAwait(false);
-            if (existing is not null)
-            {
-                if (existing.CorpusId != request.CorpusId)
-                    throw ApiException.Conflict(ErrorCodes.DocumentExists, $"Document '{documentId}' exists in another corpus",
-                        new Dictionary<string, object?> { ["document_id"] = documentId, ["corpus_id"] = existing.CorpusId });
-                if (!request.Overwrite)
-                {
-                    if (existing.ContentSha256 == sha && existing.ChunkSizeChars == size && existing.ChunkOverlapChars == overlap)
-                    {
-                        return new EnqueueResult(existing, existing.LastJobId ?? "", Created: false, Deduplicated: true);
-                    }
-                    throw ApiException.Conflict(ErrorCodes.DocumentExists,
-                        $"Document '{documentId}' already exists with other content; set overwrite=true to replace it",
-                        new Dictionary<string, object?> { ["document_id"] = documentId });
-                }
-            }
+            return new EnqueueResult(existing, existing.LastJobId ?? "", Created: false, Deduplicated: true);
         }
 
         var result = await documents.UpsertAndEnqueueAsync(

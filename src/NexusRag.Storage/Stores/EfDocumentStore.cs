@@ -48,12 +48,15 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
         }
         else
         {
-            if (!replaceExisting)
-                throw ApiException.Conflict(ErrorCodes.DocumentExists, $"Document '{doc.DocumentId}' already exists; set overwrite=true to replace it");
-            if (DocumentStatus.IsInFlight(row.Status))
-                throw ApiException.Conflict(ErrorCodes.DocumentInFlight, "Document is queued or processing; retry when ingestion has finished");
             if (row.CorpusId != doc.CorpusId)
-                throw ApiException.Conflict(ErrorCodes.DocumentExists, $"Document '{doc.DocumentId}' exists in another corpus");
+                throw ApiException.Conflict(ErrorCodes.DocumentExists, $"Document '{doc.DocumentId}' exists in another corpus",
+                    new Dictionary<string, object?> { ["document_id"] = doc.DocumentId, ["corpus_id"] = row.CorpusId });
+            if (!replaceExisting)
+                throw ApiException.Conflict(ErrorCodes.DocumentExists, $"Document '{doc.DocumentId}' already exists with other content; set overwrite=true to replace it",
+                    new Dictionary<string, object?> { ["document_id"] = doc.DocumentId });
+            if (DocumentStatus.IsInFlight(row.Status))
+                throw ApiException.Conflict(ErrorCodes.DocumentInFlight, "Document is queued or processing; retry when ingestion has finished",
+                    new Dictionary<string, object?> { ["document_id"] = doc.DocumentId });
         }
         row.CorpusId = doc.CorpusId;
         row.Filename = doc.Filename;
