@@ -40,8 +40,8 @@ public static class ProviderConfig
         if (!KnownProviders.Contains(provider, StringComparer.Ordinal))
         {
             throw new ApiException(400, ErrorCodes.UnknownProvider,
-                $"Unknown retrieval provider '{Clip(provider)}'; known providers: {string.Join(", ", KnownProviders)}",
-                new Dictionary<string, object?> { ["provider"] = Clip(provider), ["known_providers"] = KnownProviders });
+                $"Unknown retrieval provider '{Text.Clip(provider, 64)}'; known providers: {string.Join(", ", KnownProviders)}",
+                new Dictionary<string, object?> { ["provider"] = Text.Clip(provider, 64), ["known_providers"] = KnownProviders });
         }
         retrieval["provider"] = provider;
 
@@ -58,5 +58,4 @@ public static class ProviderConfig
 
     public static string Default() => Normalize(JsonDocument.Parse("{}").RootElement);
 
-    private static string Clip(string s) => s.Length <= 64 ? s : s[..64] + "…";
 }

@@ -42,7 +42,7 @@ public sealed class DocumentService(
 
         if (!extractors.Supports(request.ContentType))
         {
-            throw new ApiException(415, ErrorCodes.UnsupportedMediaType, $"Unsupported document type '{Clip(request.ContentType)}'",
+            throw new ApiException(415, ErrorCodes.UnsupportedMediaType, $"Unsupported document type '{Text.Clip(request.ContentType, 64)}'",
                 new Dictionary<string, object?> { ["supported"] = extractors.SupportedMediaTypes.Order().ToArray() });
         }
         // Reject content that can never be extracted now, rather than as a failed job later.
@@ -103,14 +103,14 @@ public sealed class DocumentService(
 
     public async Task<DocumentInfo> GetAsync(Principal principal, string documentId, CancellationToken ct)
     {
-        if (!Identifiers.IsValid(documentId)) throw ApiException.NotFound("document", Clip(documentId));
+        if (!Identifiers.IsValid(documentId)) throw ApiException.NotFound("document", Text.Clip(documentId, 64));
         return await documents.GetAsync(principal.TenantId, documentId, ct).ConfigureAwait(false)
                ?? throw ApiException.NotFound("document", documentId);
     }
 
     public async Task DeleteAsync(Principal principal, string documentId, string? requestId, CancellationToken ct)
     {
-        if (!Identifiers.IsValid(documentId)) throw ApiException.NotFound("document", Clip(documentId));
+        if (!Identifiers.IsValid(documentId)) throw ApiException.NotFound("document", Text.Clip(documentId, 64));
         var result = await documents.DeleteAsync(principal.TenantId, documentId, ct).ConfigureAwait(false);
         switch (result)
         {
@@ -140,5 +140,4 @@ public sealed class DocumentService(
         return raw;
     }
 
-    private static string Clip(string s) => s.Length <= 64 ? s : s[..64] + "…";
 }

@@ -48,8 +48,8 @@ public static class DocumentsApi
         if (unknown.Any(k => k.Equals("tenant_id", StringComparison.OrdinalIgnoreCase)))
             throw new ApiException(400, ErrorCodes.TenantIdNotAllowed, "tenant_id must not be sent; the tenant comes from the API key");
         if (unknown.Count > 0)
-            throw new ApiException(400, ErrorCodes.UnknownField, $"Unknown form field(s): {string.Join(", ", unknown.Take(10).Select(Clip))}",
-                new Dictionary<string, object?> { ["fields"] = unknown.Take(50).Select(Clip).ToArray() });
+            throw new ApiException(400, ErrorCodes.UnknownField, $"Unknown form field(s): {string.Join(", ", unknown.Take(10).Select(k => Text.Clip(k)))}",
+                new Dictionary<string, object?> { ["fields"] = unknown.Take(50).Select(k => Text.Clip(k)).ToArray() });
 
         var errors = new Dictionary<string, string[]>();
         var file = form.Files.GetFile("file");
@@ -101,8 +101,8 @@ public static class DocumentsApi
         var q = ctx.Request.Query;
         var unknown = q.Keys.Where(k => !ListParams.Contains(k)).ToList();
         if (unknown.Count > 0)
-            throw new ApiException(400, ErrorCodes.UnknownField, $"Unknown query parameter(s): {string.Join(", ", unknown.Take(10).Select(Clip))}",
-                new Dictionary<string, object?> { ["fields"] = unknown.Take(50).Select(Clip).ToArray(), ["allowed"] = ListParams.Order().ToArray() });
+            throw new ApiException(400, ErrorCodes.UnknownField, $"Unknown query parameter(s): {string.Join(", ", unknown.Take(10).Select(k => Text.Clip(k)))}",
+                new Dictionary<string, object?> { ["fields"] = unknown.Take(50).Select(k => Text.Clip(k)).ToArray(), ["allowed"] = ListParams.Order().ToArray() });
 
         var errors = new Dictionary<string, string[]>();
         var limit = 25;
@@ -196,5 +196,4 @@ public static class DocumentsApi
         return null;
     }
 
-    private static string Clip(string s) => s.Length <= 100 ? s : s[..100] + "…";
 }

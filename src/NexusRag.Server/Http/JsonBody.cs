@@ -18,7 +18,7 @@ public static class JsonBody
         {
             if (allowEmpty && request.ContentLength is null && string.IsNullOrEmpty(request.ContentType)) return new T();
             throw new ApiException(415, ErrorCodes.UnsupportedMediaType, "Content-Type must be application/json",
-                new Dictionary<string, object?> { ["content_type"] = Clip(request.ContentType) });
+                new Dictionary<string, object?> { ["content_type"] = request.ContentType is null ? null : Text.Clip(request.ContentType) });
         }
 
         using var buffer = new MemoryStream();
@@ -52,7 +52,7 @@ public static class JsonBody
             {
                 if (prop.Name.Equals("tenant_id", StringComparison.OrdinalIgnoreCase))
                     throw new ApiException(400, ErrorCodes.TenantIdNotAllowed, "tenant_id must not be sent; the tenant comes from the API key");
-                if (!known.Contains(prop.Name)) unknown.Add(Clip(prop.Name)!);
+                if (!known.Contains(prop.Name)) unknown.Add(Text.Clip(prop.Name));
             }
             if (unknown.Count > 0)
             {
@@ -72,5 +72,4 @@ public static class JsonBody
         }
     }
 
-    private static string? Clip(string? s) => s is null ? null : s.Length <= 100 ? s : s[..100] + "…";
 }
