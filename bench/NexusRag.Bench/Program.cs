@@ -96,7 +96,6 @@ static async Task Ingest(HttpClient http, Args opts)
 static async Task ListLoad(HttpClient http, Args opts)
 {
     var latencies = new List<double>[opts.Clients];
-    var until = Stopwatch.StartNew();
     var duration = TimeSpan.FromSeconds(opts.Seconds);
     // warm-up
     for (var i = 0; i < 50; i++) await Get(http, "/v1/documents?limit=25");

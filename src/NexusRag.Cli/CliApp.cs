@@ -34,7 +34,7 @@ public sealed class CliApp(IReadOnlyDictionary<string, string?>? configOverrides
     {
         var root = new RootCommand("NexusRAG command line: API keys, database migrations and demo data.");
         root.Subcommands.Add(KeysCommand());
-        root.Subcommands.Add(Simple("migrate", "Apply database migrations", MigrateAsync));
+        root.Subcommands.Add(Simple("migrate", "Apply database migrations", MigrateAsync, migrateFirst: false));
         root.Subcommands.Add(Simple("seed", "Create the demo tenant t1, corpus c1 and its documents (idempotent)", SeedAsync));
         return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = new ConsoleWriter(_console), Error = new ConsoleWriter(_console) });
     }
@@ -95,10 +95,10 @@ public sealed class CliApp(IReadOnlyDictionary<string, string?>? configOverrides
         return keys;
     }
 
-    private Command Simple(string name, string description, Func<IServiceProvider, CancellationToken, Task<int>> action)
+    private Command Simple(string name, string description, Func<IServiceProvider, CancellationToken, Task<int>> action, bool migrateFirst = true)
     {
         var cmd = new Command(name, description);
-        cmd.SetAction((_, ct) => WithServices(ct, action, migrate: name != "migrate"));
+        cmd.SetAction((_, ct) => WithServices(ct, action, migrateFirst));
         return cmd;
     }
 
@@ -118,9 +118,9 @@ public sealed class CliApp(IReadOnlyDictionary<string, string?>? configOverrides
         return 0;
     }
 
-    private async Task<int> WithServices(CancellationToken ct, Func<IServiceProvider, CancellationToken, Task<int>> action, bool migrate = true)
+    private async Task<int> WithServices(CancellationToken ct, Func<IServiceProvider, CancellationToken, Task<int>> action, bool migrateFirst = true)
     {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = false, Args = [] });
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [] });
         builder.Configuration.AddInMemoryCollection(configOverrides ?? new Dictionary<string, string?>());
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddNexusRagApplication(builder.Configuration).AddSqliteStore(builder.Configuration);
@@ -128,7 +128,7 @@ public sealed class CliApp(IReadOnlyDictionary<string, string?>? configOverrides
         try
         {
             _ = host.Services.GetRequiredService<IOptions<StorageOptions>>().Value;
-            if (migrate) await host.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(ct);
+            if (migrateFirst) await host.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(ct);
             return await action(host.Services, ct);
         }
         catch (OptionsValidationException ex)
