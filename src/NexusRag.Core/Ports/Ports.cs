@@ -63,7 +63,6 @@ public interface IJobQueue
     Task<bool> CompleteAsync(IngestionJob job, string workerId, IReadOnlyList<ChunkDraft> chunks, CancellationToken ct);
     /// <summary>Records a failed attempt: re-queued at <paramref name="retryAt"/>, or failed for good when null.</summary>
     Task<bool> FailAttemptAsync(IngestionJob job, string workerId, string reason, DateTime? retryAt, CancellationToken ct);
-    Task<int> CountPendingAsync(CancellationToken ct);
 }
 
 public enum ChunkChangeKind { Upsert, Delete }

@@ -139,10 +139,4 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
         await tx.CommitAsync(ct).ConfigureAwait(false);
         return true;
     }
-
-    public async Task<int> CountPendingAsync(CancellationToken ct)
-    {
-        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        return await db.IngestionJobs.CountAsync(j => j.Status == JobStatus.Queued || j.Status == JobStatus.Processing, ct).ConfigureAwait(false);
-    }
 }
