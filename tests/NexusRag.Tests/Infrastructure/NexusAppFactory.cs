@@ -18,14 +18,14 @@ public sealed class NexusAppFactory : WebApplicationFactory<Program>
 {
     private readonly Dictionary<string, string?> _settings;
     private readonly Action<IServiceCollection>? _services;
-    private readonly bool _ownsDataDir;
+    private readonly TempDir? _ownedDir;
 
     public string DataDir { get; }
 
     public NexusAppFactory(Dictionary<string, string?>? settings = null, Action<IServiceCollection>? services = null, string? dataDir = null)
     {
-        _ownsDataDir = dataDir is null;
-        DataDir = dataDir ?? TempDir.Create("nexusrag-test");
+        if (dataDir is null) _ownedDir = new TempDir("nexusrag-test");
+        DataDir = dataDir ?? _ownedDir!.Path;
         _services = services;
         _settings = new Dictionary<string, string?>
         {
@@ -78,24 +78,28 @@ public sealed class NexusAppFactory : WebApplicationFactory<Program>
         base.Dispose(disposing);
         if (disposing)
         {
+            // A shared folder outlives this server (restart tests); release its pooled SQLite handles either way.
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            if (_ownsDataDir) TempDir.TryDelete(DataDir);
+            _ownedDir?.Dispose();
         }
     }
 }
 
-public static class TempDir
+/// <summary>A fresh folder under the system temp dir, deleted (after closing pooled SQLite handles) on dispose.</summary>
+public sealed class TempDir : IDisposable
 {
-    public static string Create(string prefix)
+    public string Path { get; }
+
+    public TempDir(string prefix)
     {
-        var dir = Path.Combine(Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}");
-        Directory.CreateDirectory(dir);
-        return dir;
+        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(Path);
     }
 
-    public static void TryDelete(string dir)
+    public void Dispose()
     {
-        try { Directory.Delete(dir, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+        try { Directory.Delete(Path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
     }
 }
 

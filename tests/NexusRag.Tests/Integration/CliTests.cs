@@ -7,13 +7,10 @@ namespace NexusRag.Tests.Integration;
 /// <summary>The nexusrag CLI against a real SQLite file, then the server reading what the CLI wrote.</summary>
 public sealed class CliTests : IDisposable
 {
-    private readonly string _dir = TempDir.Create("nexusrag-cli");
+    private readonly TempDir _tmp = new("nexusrag-cli");
+    private string _dir => _tmp.Path;
 
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        TempDir.TryDelete(_dir);
-    }
+    public void Dispose() => _tmp.Dispose();
 
     private async Task<(int Code, string Output)> Run(params string[] args)
     {

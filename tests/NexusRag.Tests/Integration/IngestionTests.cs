@@ -195,35 +195,29 @@ public sealed class DurableQueueTests
     [Fact]
     public async Task Delete_and_corpus_delete_are_409_while_in_flight_and_nothing_is_lost()
     {
-        var dir = TempDir.Create("nexusrag-queue");
-        try
+        using var tmp = new TempDir("nexusrag-queue");
+        var dir = tmp.Path;
+        string key;
+        using (var idle = new NexusAppFactory(new() { ["NexusRag:Ingestion:WorkerConcurrency"] = "0" }, dataDir: dir))
         {
-            string key;
-            using (var idle = new NexusAppFactory(new() { ["NexusRag:Ingestion:WorkerConcurrency"] = "0" }, dataDir: dir))
-            {
-                key = await idle.CreateKeyAsync("q", Core.Auth.Role.Admin);
-                var client = idle.ClientWithKey(key);
-                await (await client.PostAsJsonAsync("/v1/corpora", new { id = "c1" })).DataAsync(201);
-                await client.IngestTextAsync("c1", "Queued while no worker runs.", "waiting");
-                await (await client.DeleteAsync("/v1/documents/waiting")).AssertErrorAsync(409, "DOCUMENT_IN_FLIGHT");
-                await (await client.PostAsJsonAsync("/v1/documents/waiting/reindex", new { })).AssertErrorAsync(409, "DOCUMENT_IN_FLIGHT");
-                await (await client.DeleteAsync("/v1/corpora/c1")).AssertErrorAsync(409, "CORPUS_HAS_DOCUMENTS_IN_FLIGHT");
-                await (await client.PostAsJsonAsync("/v1/documents/text", new { corpus_id = "c1", text = "new", document_id = "waiting", overwrite = true }))
-                    .AssertErrorAsync(409, "DOCUMENT_IN_FLIGHT");
-                var doc = await (await client.GetAsync("/v1/documents/waiting")).DataAsync();
-                Assert.Equal("queued", doc.GetProperty("status").GetString());
-            } // the process "stops" with the job still queued
+            key = await idle.CreateKeyAsync("q", Core.Auth.Role.Admin);
+            var client = idle.ClientWithKey(key);
+            await (await client.PostAsJsonAsync("/v1/corpora", new { id = "c1" })).DataAsync(201);
+            await client.IngestTextAsync("c1", "Queued while no worker runs.", "waiting");
+            await (await client.DeleteAsync("/v1/documents/waiting")).AssertErrorAsync(409, "DOCUMENT_IN_FLIGHT");
+            await (await client.PostAsJsonAsync("/v1/documents/waiting/reindex", new { })).AssertErrorAsync(409, "DOCUMENT_IN_FLIGHT");
+            await (await client.DeleteAsync("/v1/corpora/c1")).AssertErrorAsync(409, "CORPUS_HAS_DOCUMENTS_IN_FLIGHT");
+            await (await client.PostAsJsonAsync("/v1/documents/text", new { corpus_id = "c1", text = "new", document_id = "waiting", overwrite = true }))
+                .AssertErrorAsync(409, "DOCUMENT_IN_FLIGHT");
+            var doc = await (await client.GetAsync("/v1/documents/waiting")).DataAsync();
+            Assert.Equal("queued", doc.GetProperty("status").GetString());
+        } // the process "stops" with the job still queued
 
-            using var restarted = new NexusAppFactory(dataDir: dir);
-            var after = restarted.ClientWithKey(key);
-            await after.WaitForDocumentAsync("waiting");
-            var chunks = await (await after.GetAsync("/v1/documents/waiting/chunks")).DataAsync();
-            Assert.Equal("Queued while no worker runs.", chunks[0].GetProperty("text").GetString());
-        }
-        finally
-        {
-            TempDir.TryDelete(dir);
-        }
+        using var restarted = new NexusAppFactory(dataDir: dir);
+        var after = restarted.ClientWithKey(key);
+        await after.WaitForDocumentAsync("waiting");
+        var chunks = await (await after.GetAsync("/v1/documents/waiting/chunks")).DataAsync();
+        Assert.Equal("Queued while no worker runs.", chunks[0].GetProperty("text").GetString());
     }
 
     private sealed class ThrowingExtractor : IContentExtractor
@@ -264,40 +258,34 @@ public sealed class DurableQueueTests
     [Fact]
     public async Task A_job_whose_lease_expired_is_finished_by_another_worker()
     {
-        var dir = TempDir.Create("nexusrag-lease");
-        try
+        using var tmp = new TempDir("nexusrag-lease");
+        var dir = tmp.Path;
+        string key;
+        using (var idle = new NexusAppFactory(new() { ["NexusRag:Ingestion:WorkerConcurrency"] = "0" }, dataDir: dir))
         {
-            string key;
-            using (var idle = new NexusAppFactory(new() { ["NexusRag:Ingestion:WorkerConcurrency"] = "0" }, dataDir: dir))
-            {
-                key = await idle.CreateKeyAsync("lease", Core.Auth.Role.Admin);
-                var client = idle.ClientWithKey(key);
-                await (await client.PostAsJsonAsync("/v1/corpora", new { id = "c1" })).DataAsync(201);
-                await client.IngestTextAsync("c1", "Claimed by a worker that then died.", "orphan");
+            key = await idle.CreateKeyAsync("lease", Core.Auth.Role.Admin);
+            var client = idle.ClientWithKey(key);
+            await (await client.PostAsJsonAsync("/v1/corpora", new { id = "c1" })).DataAsync(201);
+            await client.IngestTextAsync("c1", "Claimed by a worker that then died.", "orphan");
 
-                // Simulate a worker that claimed the job and died: processing, lease held by a dead owner, expired.
-                await using var db = await idle.Service<IDbContextFactory<NexusDbContext>>().CreateDbContextAsync();
-                var past = DateTime.UtcNow.AddMinutes(-1);
-                Assert.Equal(1, await db.IngestionJobs.Where(j => j.DocumentId == "orphan").ExecuteUpdateAsync(s => s
-                    .SetProperty(j => j.Status, JobStatus.Processing).SetProperty(j => j.LeaseOwner, "dead-worker")
-                    .SetProperty(j => j.LeaseExpiresAt, past).SetProperty(j => j.Attempts, 1)));
-                await db.Documents.Where(d => d.Id == "orphan").ExecuteUpdateAsync(s => s.SetProperty(d => d.Status, DocumentStatus.Processing));
-            }
+            // Simulate a worker that claimed the job and died: processing, lease held by a dead owner, expired.
+            await using var db = await idle.Service<IDbContextFactory<NexusDbContext>>().CreateDbContextAsync();
+            var past = DateTime.UtcNow.AddMinutes(-1);
+            Assert.Equal(1, await db.IngestionJobs.Where(j => j.DocumentId == "orphan").ExecuteUpdateAsync(s => s
+                .SetProperty(j => j.Status, JobStatus.Processing).SetProperty(j => j.LeaseOwner, "dead-worker")
+                .SetProperty(j => j.LeaseExpiresAt, past).SetProperty(j => j.Attempts, 1)));
+            await db.Documents.Where(d => d.Id == "orphan").ExecuteUpdateAsync(s => s.SetProperty(d => d.Status, DocumentStatus.Processing));
+        }
 
-            using var live = new NexusAppFactory(dataDir: dir);
-            var after = live.ClientWithKey(key);
-            await after.WaitForDocumentAsync("orphan");
-            await using var check = await live.Service<IDbContextFactory<NexusDbContext>>().CreateDbContextAsync();
-            var job = await check.IngestionJobs.SingleAsync(j => j.DocumentId == "orphan");
-            Assert.Equal(JobStatus.Succeeded, job.Status);
-            Assert.Equal(2, job.Attempts);
-            Assert.Null(job.LeaseOwner);
-            Assert.Equal(1, await check.Chunks.CountAsync(c => c.DocumentId == "orphan"));
-        }
-        finally
-        {
-            TempDir.TryDelete(dir);
-        }
+        using var live = new NexusAppFactory(dataDir: dir);
+        var after = live.ClientWithKey(key);
+        await after.WaitForDocumentAsync("orphan");
+        await using var check = await live.Service<IDbContextFactory<NexusDbContext>>().CreateDbContextAsync();
+        var job = await check.IngestionJobs.SingleAsync(j => j.DocumentId == "orphan");
+        Assert.Equal(JobStatus.Succeeded, job.Status);
+        Assert.Equal(2, job.Attempts);
+        Assert.Null(job.LeaseOwner);
+        Assert.Equal(1, await check.Chunks.CountAsync(c => c.DocumentId == "orphan"));
     }
 
     [Fact]

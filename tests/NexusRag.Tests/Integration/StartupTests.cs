@@ -13,34 +13,28 @@ public class StartupTests
     private static async Task<(int ExitCode, string Stdout, string Stderr)> RunServerAsync(Dictionary<string, string> env, int timeoutMs = 30000)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "NexusRag.Server.dll");
-        var dir = TempDir.Create("nexusrag-startup");
+        using var tmp = new TempDir("nexusrag-startup");
+        var dir = tmp.Path;
+        var psi = new ProcessStartInfo("dotnet", [dll, "--urls", "http://127.0.0.1:0"])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dir, UseShellExecute = false,
+        };
+        psi.Environment["NEXUSRAG_DATA_DIR"] = dir;
+        foreach (var (k, v) in env) psi.Environment[k] = v;
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeoutMs);
         try
         {
-            var psi = new ProcessStartInfo("dotnet", [dll, "--urls", "http://127.0.0.1:0"])
-            {
-                RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dir, UseShellExecute = false,
-            };
-            psi.Environment["NEXUSRAG_DATA_DIR"] = dir;
-            foreach (var (k, v) in env) psi.Environment[k] = v;
-            using var p = Process.Start(psi)!;
-            var stdout = p.StandardOutput.ReadToEndAsync();
-            var stderr = p.StandardError.ReadToEndAsync();
-            using var cts = new CancellationTokenSource(timeoutMs);
-            try
-            {
-                await p.WaitForExitAsync(cts.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                p.Kill(entireProcessTree: true);
-                throw new Xunit.Sdk.XunitException("server did not exit: " + await stdout);
-            }
-            return (p.ExitCode, await stdout, await stderr);
+            await p.WaitForExitAsync(cts.Token);
         }
-        finally
+        catch (OperationCanceledException)
         {
-            TempDir.TryDelete(dir);
+            p.Kill(entireProcessTree: true);
+            throw new Xunit.Sdk.XunitException("server did not exit: " + await stdout);
         }
+        return (p.ExitCode, await stdout, await stderr);
     }
 
     private const string GoodSecret = "a-production-cursor-secret-of-sufficient-length-0123456789";
@@ -94,44 +88,38 @@ public class StartupTests
     [Fact]
     public async Task Local_first_start_bootstraps_once()
     {
-        var dir = TempDir.Create("nexusrag-boot");
-        try
+        using var tmp = new TempDir("nexusrag-boot");
+        var dir = tmp.Path;
+        string key;
+        using (var first = new NexusAppFactory(new() { ["NexusRag:Bootstrap"] = "true" }, dataDir: dir))
         {
-            string key;
-            using (var first = new NexusAppFactory(new() { ["NexusRag:Bootstrap"] = "true" }, dataDir: dir))
-            {
-                var client = first.CreateClient();
-                var keyFile = Path.Combine(dir, "bootstrap-admin-key");
-                Assert.True(File.Exists(keyFile));
-                if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(keyFile));
-                key = (await File.ReadAllTextAsync(keyFile)).Trim();
-                Assert.StartsWith("nrgk_", key, StringComparison.Ordinal);
+            var client = first.CreateClient();
+            var keyFile = Path.Combine(dir, "bootstrap-admin-key");
+            Assert.True(File.Exists(keyFile));
+            if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(keyFile));
+            key = (await File.ReadAllTextAsync(keyFile)).Trim();
+            Assert.StartsWith("nrgk_", key, StringComparison.Ordinal);
 
-                var admin = first.ClientWithKey(key);
-                var corpora = await (await admin.GetAsync("/v1/corpora")).DataAsync();
-                Assert.Equal(DemoData.CorpusId, corpora[0].GetProperty("id").GetString());
-                foreach (var d in DemoData.Documents) await admin.WaitForDocumentAsync(d.Id);
-                var docs = await (await admin.GetAsync("/v1/documents?corpus_id=c1")).DataAsync();
-                Assert.Equal(3, docs.GetProperty("items").GetArrayLength());
-                Assert.Equal(DemoData.ExpectedChunks, docs.GetProperty("items").EnumerateArray().Sum(d => d.GetProperty("num_chunks").GetInt32()));
-                // The admin key can do admin things.
-                await (await admin.PostAsJsonAsync("/v1/corpora", new { id = "mine" })).DataAsync(201);
-            }
-
-            var keyFileStamp = File.GetLastWriteTimeUtc(Path.Combine(dir, "bootstrap-admin-key"));
-            using (var second = new NexusAppFactory(new() { ["NexusRag:Bootstrap"] = "true" }, dataDir: dir))
-            {
-                _ = second.CreateClient();
-                await using var db = await second.Service<IDbContextFactory<NexusDbContext>>().CreateDbContextAsync();
-                Assert.Equal(1, await db.ApiKeys.CountAsync(k => k.TenantId == DemoData.TenantId));
-                Assert.Equal(3, await db.Documents.CountAsync(d => d.TenantId == DemoData.TenantId && d.CorpusId == DemoData.CorpusId));
-                Assert.Equal(keyFileStamp, File.GetLastWriteTimeUtc(Path.Combine(dir, "bootstrap-admin-key")));
-                await (await second.ClientWithKey(key).GetAsync("/v1/corpora/c1")).DataAsync();
-            }
+            var admin = first.ClientWithKey(key);
+            var corpora = await (await admin.GetAsync("/v1/corpora")).DataAsync();
+            Assert.Equal(DemoData.CorpusId, corpora[0].GetProperty("id").GetString());
+            foreach (var d in DemoData.Documents) await admin.WaitForDocumentAsync(d.Id);
+            var docs = await (await admin.GetAsync("/v1/documents?corpus_id=c1")).DataAsync();
+            Assert.Equal(3, docs.GetProperty("items").GetArrayLength());
+            Assert.Equal(DemoData.ExpectedChunks, docs.GetProperty("items").EnumerateArray().Sum(d => d.GetProperty("num_chunks").GetInt32()));
+            // The admin key can do admin things.
+            await (await admin.PostAsJsonAsync("/v1/corpora", new { id = "mine" })).DataAsync(201);
         }
-        finally
+
+        var keyFileStamp = File.GetLastWriteTimeUtc(Path.Combine(dir, "bootstrap-admin-key"));
+        using (var second = new NexusAppFactory(new() { ["NexusRag:Bootstrap"] = "true" }, dataDir: dir))
         {
-            TempDir.TryDelete(dir);
+            _ = second.CreateClient();
+            await using var db = await second.Service<IDbContextFactory<NexusDbContext>>().CreateDbContextAsync();
+            Assert.Equal(1, await db.ApiKeys.CountAsync(k => k.TenantId == DemoData.TenantId));
+            Assert.Equal(3, await db.Documents.CountAsync(d => d.TenantId == DemoData.TenantId && d.CorpusId == DemoData.CorpusId));
+            Assert.Equal(keyFileStamp, File.GetLastWriteTimeUtc(Path.Combine(dir, "bootstrap-admin-key")));
+            await (await second.ClientWithKey(key).GetAsync("/v1/corpora/c1")).DataAsync();
         }
     }
 }
