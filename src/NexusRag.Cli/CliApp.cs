@@ -10,6 +10,8 @@ using NexusRag.Core.Bootstrap;
 using NexusRag.Core.Errors;
 using NexusRag.Core.Ports;
 using NexusRag.Core.Services;
+using NexusRag.Embeddings;
+using NexusRag.Search;
 using NexusRag.Storage;
 using Spectre.Console;
 
@@ -123,7 +125,9 @@ public sealed class CliApp(IReadOnlyDictionary<string, string?>? configOverrides
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [] });
         builder.Configuration.AddInMemoryCollection(configOverrides ?? new Dictionary<string, string?>());
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddNexusRagApplication(builder.Configuration).AddSqliteStore(builder.Configuration);
+        builder.Services.AddNexusRagApplication(builder.Configuration).AddSqliteStore(builder.Configuration)
+            .AddNexusRagEmbeddings(builder.Configuration)
+            .AddHybridSearchIndex(builder.Configuration, sp => sp.GetRequiredService<IOptions<StorageOptions>>().Value.IndexSnapshotPath(), followInBackground: false);
         using var host = builder.Build();
         try
         {

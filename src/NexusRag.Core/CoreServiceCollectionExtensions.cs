@@ -26,13 +26,14 @@ public static class CoreServiceCollectionExtensions
 
         services.TryAddSingleton(TimeProvider.System);
 
-        // Ingestion pipeline: extract → chunk → write. Later registrations of an extractor win per media type.
+        // Ingestion pipeline: extract → chunk → embed → write (the embedder comes from AddNexusRagEmbeddings). Later registrations of an extractor win per media type.
         services.AddSingleton<IContentExtractor, PlainTextExtractor>();
         services.AddSingleton<IContentExtractor, JsonTextExtractor>();
         services.AddSingleton<ContentExtractorRegistry>();
         services.AddSingleton<IChunker, SlidingWindowChunker>();
         services.AddSingleton<IJobSignal, InProcessJobSignal>();
         services.AddSingleton<IngestionProcessor>();
+        services.AddSingleton<Search.SearchService>();
 
         services.AddSingleton<ApiKeyService>();
         services.AddSingleton<DocumentService>();

@@ -1,6 +1,7 @@
 using NexusRag.Server.Apis;
 using NexusRag.Server.Hosting;
 using NexusRag.Server.Http;
+using NexusRag.Embeddings;
 using NexusRag.Storage;
 using Scalar.AspNetCore;
 
@@ -11,6 +12,8 @@ if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(
 builder.Services
     .AddNexusRagCore(builder.Configuration)
     .AddSqliteStore(builder.Configuration)
+    .AddNexusRagEmbeddings(builder.Configuration)
+    .AddSearchIndex(builder.Configuration)
     .AddNexusRagHttp()
     .AddIngestionWorker();
 
@@ -31,6 +34,7 @@ app.UseMiddleware<ApiKeyAuthMiddleware>();
 app.MapHealthApi();
 app.MapCorporaApi();
 app.MapDocumentsApi();
+app.MapSearchApi();
 app.MapOpenApi("/openapi/{documentName}.json").AllowPublic();
 if (!app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NexusRagOptions>>().Value.IsProd)
     app.MapScalarApiReference("/docs", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json")).AllowPublic();

@@ -17,6 +17,9 @@ public sealed class StorageOptions
 
     public string ResolveDataDir() => Path.GetFullPath(DataDir);
 
+    /// <summary>Where the search index keeps its snapshot (derived data; safe to delete).</summary>
+    public string IndexSnapshotPath() => Path.Combine(ResolveDataDir(), "index", "search.snapshot");
+
     public StoreKind Kind
     {
         get

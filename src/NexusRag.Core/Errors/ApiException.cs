@@ -49,4 +49,6 @@ public static class ErrorCodes
     public const string CorpusBusy = "CORPUS_HAS_DOCUMENTS_IN_FLIGHT";
     public const string UnknownProvider = "UNKNOWN_RETRIEVAL_PROVIDER";
     public const string ServiceUnavailable = "SERVICE_UNAVAILABLE";
+    public const string EmbeddingModelMismatch = "EMBEDDING_MODEL_MISMATCH";
+    public const string EmbeddingProviderError = "EMBEDDING_PROVIDER_ERROR";
 }

@@ -1,23 +1,30 @@
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using NexusRag.Core.Embeddings;
+using NexusRag.Core.Errors;
 using NexusRag.Core.Model;
 using NexusRag.Core.Ports;
 
 namespace NexusRag.Core.Ingestion;
 
 /// <summary>
-/// Runs one claimed job through the pipeline (extract → chunk → write) and records the outcome.
+/// Runs one claimed job through the pipeline (extract → chunk → embed → write) and records the outcome.
 /// Failures are retried with exponential backoff until <see cref="IngestionOptions.MaxAttempts"/>,
-/// then the document ends <c>failed</c> with the reason.
+/// then the document ends <c>failed</c> with the reason. An embedding-model mismatch with the corpus is
+/// final at once: retrying cannot fix it.
 /// </summary>
 public sealed class IngestionProcessor(
     IJobQueue queue,
     IDocumentStore documents,
     ContentExtractorRegistry extractors,
     IChunker chunker,
+    ICorpusStore corpora,
+    IEmbeddingGenerator<string, Embedding<float>> embedder,
     IOptions<IngestionOptions> options,
+    IOptions<EmbeddingOptions> embeddingOptions,
     TimeProvider clock,
     ILogger<IngestionProcessor> logger)
 {
@@ -35,12 +42,20 @@ public sealed class IngestionProcessor(
 
             var text = extractors.Extract(content, doc.ContentType);
             var spans = chunker.Chunk(text, doc.ChunkSizeChars, doc.ChunkOverlapChars);
-            var drafts = spans.Select(s => new ChunkDraft(
+
+            // Embed: fail closed before spending work if the corpus already holds another model's vectors.
+            var identity = EmbeddingIdentity.Of(embedder);
+            var corpus = await corpora.GetAsync(job.TenantId, job.CorpusId, ct).ConfigureAwait(false);
+            if (corpus?.Embedding is { } recorded && recorded != identity) throw EmbeddingMismatch.Error(job.CorpusId, recorded, identity);
+            var vectors = await EmbeddingBatches.EmbedAsync(embedder, spans.Select(s => s.Text).ToList(),
+                embeddingOptions.Value.BatchSize, identity.Dimensions, ct).ConfigureAwait(false);
+
+            var drafts = spans.Select((s, i) => new ChunkDraft(
                 SlidingWindowChunker.ChunkId(job.TenantId, job.DocumentId, s.Index, s.Text),
                 s.Index, s.Text, s.Start, s.End,
-                ChunkMetadata(doc, s))).ToList();
+                ChunkMetadata(doc, s), vectors[i])).ToList();
 
-            var done = await queue.CompleteAsync(job, workerId, drafts, ct).ConfigureAwait(false);
+            var done = await queue.CompleteAsync(job, workerId, drafts, identity, ct).ConfigureAwait(false);
             if (!done)
             {
                 logger.LogWarning("Job {JobId}: lease lost before commit; another worker owns it", job.Id);
@@ -55,8 +70,10 @@ public sealed class IngestionProcessor(
         }
         catch (Exception ex)
         {
-            var reason = ex is ExtractionException or Errors.ApiException ? ex.Message : $"{ex.GetType().Name}: {ex.Message}";
-            var final = job.Attempts >= opts.MaxAttempts;
+            var reason = ex is ExtractionException or ApiException or EmbeddingProviderException ? ex.Message : $"{ex.GetType().Name}: {ex.Message}";
+            var mismatch = ex is ApiException { Code: ErrorCodes.EmbeddingModelMismatch };
+            if (mismatch) reason = $"{ErrorCodes.EmbeddingModelMismatch}: {reason}";
+            var final = mismatch || job.Attempts >= opts.MaxAttempts;
             DateTime? retryAt = final
                 ? null
                 : clock.GetUtcNow().UtcDateTime.AddMilliseconds(opts.RetryBackoffBaseMs * Math.Pow(2, job.Attempts - 1));

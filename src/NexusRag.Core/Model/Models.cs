@@ -37,7 +37,8 @@ public sealed record ApiKeyInfo(
 public sealed record ApiKeyCredential(ApiKeyInfo Key, string KeyHash);
 
 public sealed record CorpusInfo(
-    string Id, string TenantId, string Name, string ProviderConfigJson, DateTime CreatedAt, DateTime UpdatedAt);
+    string Id, string TenantId, string Name, string ProviderConfigJson, DateTime CreatedAt, DateTime UpdatedAt,
+    Embeddings.EmbeddingIdentity? Embedding = null);
 
 public sealed record DocumentInfo(
     string Id, string TenantId, string CorpusId, string? Filename, string ContentType, long SizeBytes,
@@ -56,8 +57,8 @@ public sealed record IngestionJob(
     int Attempts, int MaxAttempts, DateTime AvailableAt, string? LeaseOwner, DateTime? LeaseExpiresAt,
     string? LastError, DateTime CreatedAt);
 
-/// <summary>A chunk produced by the pipeline, ready to be written.</summary>
-public sealed record ChunkDraft(string Id, int ChunkIndex, string Text, int StartOffset, int EndOffset, string MetadataJson);
+/// <summary>A chunk produced by the pipeline, ready to be written (with its L2-normalized vector after the embed step).</summary>
+public sealed record ChunkDraft(string Id, int ChunkIndex, string Text, int StartOffset, int EndOffset, string MetadataJson, float[]? Embedding = null);
 
 public sealed record ChunkInfo(
     string Id, string TenantId, string CorpusId, string DocumentId, int ChunkIndex, string Text,

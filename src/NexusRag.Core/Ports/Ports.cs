@@ -47,6 +47,8 @@ public interface IDocumentStore
     Task<DocumentDeleteResult> DeleteAsync(string tenantId, string documentId, CancellationToken ct);
     Task<byte[]?> GetContentAsync(string tenantId, string documentId, CancellationToken ct);
     Task<IReadOnlyList<ChunkInfo>> GetChunksAsync(string tenantId, string documentId, CancellationToken ct);
+    /// <summary>The tenant's chunks with these ids (missing or foreign ids are simply absent).</summary>
+    Task<IReadOnlyList<ChunkInfo>> GetChunksByIdsAsync(string tenantId, IReadOnlyCollection<string> chunkIds, CancellationToken ct);
 }
 
 /// <summary>
@@ -59,8 +61,12 @@ public interface IJobQueue
     Task<IngestionJob?> TryClaimAsync(string workerId, TimeSpan lease, CancellationToken ct);
     Task<bool> RenewLeaseAsync(string jobId, string workerId, TimeSpan lease, CancellationToken ct);
     Task MarkDocumentProcessingAsync(IngestionJob job, CancellationToken ct);
-    /// <summary>Atomically replaces the document's chunks, marks it succeeded and the job done. False if the lease was lost.</summary>
-    Task<bool> CompleteAsync(IngestionJob job, string workerId, IReadOnlyList<ChunkDraft> chunks, CancellationToken ct);
+    /// <summary>
+    /// Atomically replaces the document's chunks, marks it succeeded and the job done. False if the lease was lost.
+    /// With vectors, the corpus's embedding identity is recorded if it has none, and the commit is refused
+    /// (<see cref="Errors.ErrorCodes.EmbeddingModelMismatch"/>) if it has another.
+    /// </summary>
+    Task<bool> CompleteAsync(IngestionJob job, string workerId, IReadOnlyList<ChunkDraft> chunks, Embeddings.EmbeddingIdentity? embedding, CancellationToken ct);
     /// <summary>Records a failed attempt: re-queued at <paramref name="retryAt"/>, or failed for good when null.</summary>
     Task<bool> FailAttemptAsync(IngestionJob job, string workerId, string reason, DateTime? retryAt, CancellationToken ct);
 }
@@ -68,7 +74,7 @@ public interface IJobQueue
 public enum ChunkChangeKind { Upsert, Delete }
 
 /// <summary>One entry of the chunk change log. <see cref="Chunk"/> is set for upserts.</summary>
-public sealed record ChunkChange(long Seq, ChunkChangeKind Kind, string ChunkId, string TenantId, string CorpusId, string DocumentId, ChunkInfo? Chunk);
+public sealed record ChunkChange(long Seq, ChunkChangeKind Kind, string ChunkId, string TenantId, string CorpusId, string DocumentId, ChunkInfo? Chunk, float[]? Embedding = null);
 
 /// <summary>
 /// The chunk change log, ordered by seq: every chunk write is an upsert with a new seq, every removal a
@@ -77,6 +83,8 @@ public sealed record ChunkChange(long Seq, ChunkChangeKind Kind, string ChunkId,
 public interface IChunkChangeFeed
 {
     Task<IReadOnlyList<ChunkChange>> ReadAsync(long afterSeq, int limit, CancellationToken ct);
+    /// <summary>The highest seq ever assigned (0 when none).</summary>
+    Task<long> MaxSeqAsync(CancellationToken ct);
 }
 
 public interface IAuditLog

@@ -34,14 +34,37 @@ public sealed class ReindexRequest
     public int? ChunkOverlapChars { get; set; }
 }
 
-public sealed record CorpusDto(string Id, string Name, JsonElement ProviderConfigJson, DateTime CreatedAt, DateTime UpdatedAt)
+/// <summary><c>embedding</c> is the model that produced the corpus's vectors, recorded at its first ingest (null before).</summary>
+public sealed record CorpusDto(string Id, string Name, JsonElement ProviderConfigJson, EmbeddingDto? Embedding, DateTime CreatedAt, DateTime UpdatedAt)
 {
     public static CorpusDto From(CorpusInfo c)
     {
         using var doc = JsonDocument.Parse(c.ProviderConfigJson);
-        return new(c.Id, c.Name, doc.RootElement.Clone(), c.CreatedAt, c.UpdatedAt);
+        return new(c.Id, c.Name, doc.RootElement.Clone(),
+            c.Embedding is { } e ? new EmbeddingDto(e.Provider, e.Model, e.Dimensions) : null, c.CreatedAt, c.UpdatedAt);
     }
 }
+
+public sealed record EmbeddingDto(string Provider, string Model, int Dimensions);
+
+public sealed class SearchRequestBody
+{
+    public string? CorpusId { get; set; }
+    public string? Query { get; set; }
+    public int? TopK { get; set; }
+    public string? Mode { get; set; }
+    public JsonElement? Filters { get; set; }
+    public bool? Explain { get; set; }
+}
+
+public sealed record SearchResponseDto(string CorpusId, string Query, string Mode, int TopK, IReadOnlyList<SearchHitDto> Results);
+
+public sealed record SearchHitDto(
+    string ChunkId, string DocumentId, int ChunkIndex, double Score, string Source, string Text,
+    int StartOffset, int EndOffset, JsonElement Metadata, SearchExplainDto? Explain);
+
+/// <summary>Per-leg positions (1-based) and raw scores: BM25 for lexical, cosine for vector.</summary>
+public sealed record SearchExplainDto(int? LexicalRank, double? LexicalScore, int? VectorRank, double? VectorScore);
 
 public sealed record DeletedDto(string Id, bool Deleted);
 

@@ -3,7 +3,9 @@ using Microsoft.Extensions.Options;
 using NexusRag.Core;
 using NexusRag.Core.Pagination;
 using NexusRag.Server.Http;
+using NexusRag.Search;
 using NexusRag.Server.Workers;
+using NexusRag.Storage;
 
 namespace NexusRag.Server.Hosting;
 
@@ -33,6 +35,10 @@ public static class ServiceCollectionExtensions
         }));
         return services;
     }
+
+    /// <summary>The hybrid index, following the store's change log, with its snapshot under the data directory.</summary>
+    public static IServiceCollection AddSearchIndex(this IServiceCollection services, IConfiguration config) =>
+        services.AddHybridSearchIndex(config, sp => sp.GetRequiredService<IOptions<StorageOptions>>().Value.IndexSnapshotPath());
 
     public static IServiceCollection AddIngestionWorker(this IServiceCollection services)
     {

@@ -29,6 +29,10 @@ public sealed class CorpusRow
     public string Id { get; set; } = "";
     public string Name { get; set; } = "";
     public string ProviderConfigJson { get; set; } = "{}";
+    /// <summary>Embedding identity, recorded by the first ingest that writes vectors (null until then).</summary>
+    public string? EmbeddingProvider { get; set; }
+    public string? EmbeddingModel { get; set; }
+    public int? EmbeddingDimensions { get; set; }
     public DateTime CreatedAt { get; set; }
     public DateTime UpdatedAt { get; set; }
 }
@@ -70,7 +74,7 @@ public sealed class ChunkRow
     public int StartOffset { get; set; }
     public int EndOffset { get; set; }
     public string MetadataJson { get; set; } = "{}";
-    /// <summary>Reserved for the embed step: little-endian float32 vector.</summary>
+    /// <summary>The chunk's embedding: little-endian float32, L2-normalized (null when the pipeline wrote none).</summary>
     public byte[]? Embedding { get; set; }
     /// <summary>Monotonic change-log position: every write of a chunk takes a new, higher seq.</summary>
     public long Seq { get; set; }

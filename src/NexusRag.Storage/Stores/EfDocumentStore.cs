@@ -126,10 +126,20 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
     public async Task<IReadOnlyList<ChunkInfo>> GetChunksAsync(string tenantId, string documentId, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        var rows = await db.Chunks.AsNoTracking().Where(c => c.TenantId == tenantId && c.DocumentId == documentId)
-            .OrderBy(c => c.ChunkIndex).ToListAsync(ct).ConfigureAwait(false);
-        return rows.Select(r => r.ToInfo()).ToList();
+        return await db.Chunks.AsNoTracking().Where(c => c.TenantId == tenantId && c.DocumentId == documentId)
+            .OrderBy(c => c.ChunkIndex).Select(WithoutVector).ToListAsync(ct).ConfigureAwait(false);
     }
+
+    public async Task<IReadOnlyList<ChunkInfo>> GetChunksByIdsAsync(string tenantId, IReadOnlyCollection<string> chunkIds, CancellationToken ct)
+    {
+        if (chunkIds.Count == 0) return [];
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        return await db.Chunks.AsNoTracking().Where(c => c.TenantId == tenantId && chunkIds.Contains(c.Id))
+            .Select(WithoutVector).ToListAsync(ct).ConfigureAwait(false);
+    }
+
+    private static readonly System.Linq.Expressions.Expression<Func<ChunkRow, ChunkInfo>> WithoutVector = c =>
+        new ChunkInfo(c.Id, c.TenantId, c.CorpusId, c.DocumentId, c.ChunkIndex, c.Text, c.StartOffset, c.EndOffset, c.MetadataJson, c.Seq);
 
     private static IngestionJobRow NewJob(DocumentRow doc, string kind, int maxAttempts, DateTime now) => new()
     {

@@ -1,4 +1,5 @@
 using Microsoft.EntityFrameworkCore;
+using NexusRag.Core.Embeddings;
 using NexusRag.Core.Model;
 using NexusRag.Core.Ports;
 using NexusRag.Storage.Entities;
@@ -67,7 +68,7 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
                 .SetProperty(d => d.UpdatedAt, now), ct).ConfigureAwait(false);
     }
 
-    public async Task<bool> CompleteAsync(IngestionJob job, string workerId, IReadOnlyList<ChunkDraft> chunks, CancellationToken ct)
+    public async Task<bool> CompleteAsync(IngestionJob job, string workerId, IReadOnlyList<ChunkDraft> chunks, EmbeddingIdentity? embedding, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         await using var tx = await db.Database.BeginTransactionAsync(ct).ConfigureAwait(false);
@@ -83,6 +84,19 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
                 .SetProperty(j => j.UpdatedAt, now), ct).ConfigureAwait(false);
         if (owned != 1) return false; // disposing the transaction rolls it back
 
+        if (embedding is not null && chunks.Count > 0)
+        {
+            // First vectors in the corpus claim it for this model; any other model is refused, inside the same transaction.
+            await db.Corpora.Where(c => c.TenantId == job.TenantId && c.Id == job.CorpusId && c.EmbeddingProvider == null)
+                .ExecuteUpdateAsync(s => s
+                    .SetProperty(c => c.EmbeddingProvider, embedding.Provider)
+                    .SetProperty(c => c.EmbeddingModel, embedding.Model)
+                    .SetProperty(c => c.EmbeddingDimensions, embedding.Dimensions), ct).ConfigureAwait(false);
+            var corpus = await db.Corpora.AsNoTracking().FirstOrDefaultAsync(c => c.TenantId == job.TenantId && c.Id == job.CorpusId, ct).ConfigureAwait(false);
+            var recorded = corpus?.ToInfo().Embedding;
+            if (recorded is not null && recorded != embedding) throw EmbeddingMismatch.Error(job.CorpusId, recorded, embedding);
+        }
+
         // Replace the document's chunks atomically: old rows go, new rows take fresh change-log seqs.
         // Old rows are logged as deletions first, so a follower applying the log in seq order ends with exactly the new set.
         await db.DeleteChunksLoggedAsync(db.Chunks.Where(c => c.TenantId == job.TenantId && c.DocumentId == job.DocumentId), now, ct).ConfigureAwait(false);
@@ -96,6 +110,7 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
                     Id = c.Id, TenantId = job.TenantId, CorpusId = job.CorpusId, DocumentId = job.DocumentId,
                     ChunkIndex = c.ChunkIndex, Text = c.Text, StartOffset = c.StartOffset, EndOffset = c.EndOffset,
                     MetadataJson = c.MetadataJson, Seq = seq++, CreatedAt = now,
+                    Embedding = c.Embedding is null ? null : Mapping.ToBlob(c.Embedding),
                 });
             }
             await db.SaveChangesAsync(ct).ConfigureAwait(false);

@@ -11,7 +11,21 @@ internal static class Mapping
             r.CreatedAt, r.ExpiresAt, r.RevokedAt, r.LastUsedAt);
 
     public static CorpusInfo ToInfo(this CorpusRow r) =>
-        new(r.Id, r.TenantId, r.Name, r.ProviderConfigJson, r.CreatedAt, r.UpdatedAt);
+        new(r.Id, r.TenantId, r.Name, r.ProviderConfigJson, r.CreatedAt, r.UpdatedAt,
+            r.EmbeddingProvider is null || r.EmbeddingModel is null || r.EmbeddingDimensions is null
+                ? null
+                : new NexusRag.Core.Embeddings.EmbeddingIdentity(r.EmbeddingProvider, r.EmbeddingModel, r.EmbeddingDimensions.Value));
+
+    public static byte[] ToBlob(float[] vector)
+    {
+        var bytes = new byte[vector.Length * sizeof(float)];
+        System.Runtime.InteropServices.MemoryMarshal.AsBytes(vector.AsSpan()).CopyTo(bytes);
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("big-endian hosts are not supported");
+        return bytes;
+    }
+
+    public static float[]? FromBlob(byte[]? blob) =>
+        blob is null ? null : System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(blob.AsSpan()).ToArray();
 
     public static DocumentInfo ToInfo(this DocumentRow r) =>
         new(r.Id, r.TenantId, r.CorpusId, r.Filename, r.ContentType, r.SizeBytes, r.ContentSha256, r.Status, r.FailureReason,

@@ -304,9 +304,9 @@ public sealed class DurableQueueTests
         Assert.Null(await queue.TryClaimAsync("worker-c", TimeSpan.FromMinutes(1), default));
 
         var draft = new ChunkDraft("chk_x", 0, "contested", 0, 9, "{}");
-        Assert.False(await queue.CompleteAsync(first, "worker-a", [draft], default));
+        Assert.False(await queue.CompleteAsync(first, "worker-a", [draft], null, default));
         Assert.False(await queue.RenewLeaseAsync(first.Id, "worker-a", TimeSpan.FromMinutes(1), default));
-        Assert.True(await queue.CompleteAsync(second, "worker-b", [draft], default));
+        Assert.True(await queue.CompleteAsync(second, "worker-b", [draft], null, default));
         var doc = await (await client.GetAsync("/v1/documents/contested")).DataAsync();
         Assert.Equal("succeeded", doc.GetProperty("status").GetString());
         Assert.Equal(1, doc.GetProperty("num_chunks").GetInt32());

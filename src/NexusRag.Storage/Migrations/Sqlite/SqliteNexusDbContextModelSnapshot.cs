@@ -262,6 +262,18 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("created_at");
 
+                    b.Property<int?>("EmbeddingDimensions")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("embedding_dimensions");
+
+                    b.Property<string>("EmbeddingModel")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("embedding_model");
+
+                    b.Property<string>("EmbeddingProvider")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("embedding_provider");
+
                     b.Property<string>("Name")
                         .IsRequired()
                         .HasColumnType("TEXT")

@@ -1,0 +1,91 @@
+using Microsoft.Extensions.AI;
+
+namespace NexusRag.Core.Embeddings;
+
+/// <summary>
+/// Which model produced a corpus's vectors. A corpus records it at its first ingest; vectors of another
+/// identity are never mixed into it (<see cref="Errors.ErrorCodes.EmbeddingModelMismatch"/>).
+/// </summary>
+public sealed record EmbeddingIdentity(string Provider, string Model, int Dimensions)
+{
+    public static EmbeddingIdentity Of(IEmbeddingGenerator<string, Embedding<float>> generator)
+    {
+        var meta = generator.GetService<EmbeddingGeneratorMetadata>()
+                   ?? throw new InvalidOperationException("The embedding generator does not describe itself (no EmbeddingGeneratorMetadata).");
+        if (meta.DefaultModelDimensions is not > 0)
+            throw new InvalidOperationException("The embedding generator does not declare its dimensions.");
+        return new EmbeddingIdentity(meta.ProviderName ?? "unknown", meta.DefaultModelId ?? "default", meta.DefaultModelDimensions.Value);
+    }
+
+    public override string ToString() => $"{Provider}:{Model}:{Dimensions}";
+}
+
+/// <summary>An embedding provider failed or answered something unusable (wrong count, wrong size, non-finite values).</summary>
+public sealed class EmbeddingProviderException(string message, Exception? inner = null) : Exception(message, inner);
+
+public static class EmbeddingBatches
+{
+    /// <summary>
+    /// Embeds <paramref name="texts"/> in batches of <paramref name="batchSize"/> and checks every answer:
+    /// one vector per input, the declared dimensions, finite values. Vectors come back L2-normalized, so a dot
+    /// product is their cosine similarity.
+    /// </summary>
+    public static async Task<float[][]> EmbedAsync(
+        IEmbeddingGenerator<string, Embedding<float>> generator, IReadOnlyList<string> texts, int batchSize, int dimensions, CancellationToken ct)
+    {
+        var result = new float[texts.Count][];
+        for (var start = 0; start < texts.Count; start += batchSize)
+        {
+            var batch = texts.Skip(start).Take(batchSize).ToList();
+            GeneratedEmbeddings<Embedding<float>> answer;
+            try
+            {
+                answer = await generator.GenerateAsync(batch, cancellationToken: ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                if (ex is EmbeddingProviderException) throw;
+                throw new EmbeddingProviderException($"embedding provider failed: {ex.GetType().Name}: {Errors.Text.Clip(ex.Message, 300)}", ex);
+            }
+            if (answer.Count != batch.Count)
+                throw new EmbeddingProviderException($"embedding provider returned {answer.Count} vectors for {batch.Count} inputs");
+            for (var i = 0; i < batch.Count; i++)
+            {
+                var v = answer[i].Vector.ToArray();
+                if (v.Length != dimensions)
+                    throw new EmbeddingProviderException($"embedding provider returned {v.Length} dimensions, expected {dimensions}");
+                result[start + i] = Normalize(v);
+            }
+        }
+        return result;
+    }
+
+    /// <summary>L2-normalizes in place; rejects NaN/∞. An all-zero vector stays zero (it matches nothing).</summary>
+    public static float[] Normalize(float[] v)
+    {
+        double sum = 0;
+        foreach (var x in v)
+        {
+            if (!float.IsFinite(x)) throw new EmbeddingProviderException("embedding provider returned a non-finite value");
+            sum += (double)x * x;
+        }
+        if (sum <= 0) return v;
+        var inv = (float)(1.0 / Math.Sqrt(sum));
+        for (var i = 0; i < v.Length; i++) v[i] *= inv;
+        return v;
+    }
+}
+
+public static class EmbeddingMismatch
+{
+    public static Errors.ApiException Error(string corpusId, EmbeddingIdentity recorded, EmbeddingIdentity current) =>
+        Errors.ApiException.Conflict(Errors.ErrorCodes.EmbeddingModelMismatch,
+            $"corpus '{corpusId}' holds vectors of {recorded}; this server embeds with {current}. " +
+            "Configure the same embedding model, or ingest into a new corpus.",
+            new Dictionary<string, object?>
+            {
+                ["corpus_id"] = corpusId,
+                ["corpus_embedding"] = new Dictionary<string, object?> { ["provider"] = recorded.Provider, ["model"] = recorded.Model, ["dimensions"] = recorded.Dimensions },
+                ["server_embedding"] = new Dictionary<string, object?> { ["provider"] = current.Provider, ["model"] = current.Model, ["dimensions"] = current.Dimensions },
+            });
+}

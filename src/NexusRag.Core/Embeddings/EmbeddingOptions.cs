@@ -1,0 +1,33 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace NexusRag.Core.Embeddings;
+
+/// <summary>
+/// Which embedding model the pipeline and the query path use (section <c>NexusRag:Embeddings</c>; the flat
+/// environment names <c>EMBEDDINGS_PROVIDER</c>, <c>EMBEDDINGS_MODEL</c>, <c>EMBEDDINGS_DIMENSIONS</c>,
+/// <c>EMBEDDINGS_BASE_URL</c>, <c>EMBEDDINGS_API_KEY</c>, <c>EMBEDDINGS_MODEL_PATH</c>, <c>EMBEDDINGS_BATCH_SIZE</c>,
+/// <c>EMBEDDINGS_TIMEOUT_MS</c>, <c>EMBEDDINGS_MAX_RETRIES</c>, <c>EMBEDDINGS_MAX_SEQUENCE_LENGTH</c> override it).
+/// </summary>
+public sealed class EmbeddingOptions
+{
+    public const string Section = "NexusRag:Embeddings";
+    public static readonly string[] Providers = ["hash", "openai", "onnx", "sha256"];
+
+    /// <summary><c>hash</c> (default, offline), <c>openai</c> (any OpenAI-compatible /v1/embeddings), <c>onnx</c> (local model folder), <c>sha256</c> (the seed's content-hash baseline; for comparison only).</summary>
+    public string Provider { get; set; } = "hash";
+    /// <summary>Model name (openai: required; onnx: defaults to the folder name; hash: fixed).</summary>
+    public string? Model { get; set; }
+    /// <summary>Vector size (hash and sha256: default 384; openai: required, sent as <c>dimensions</c> when the model supports it; onnx: read from the model).</summary>
+    [Range(1, 8192)] public int? Dimensions { get; set; }
+    public string? BaseUrl { get; set; }
+    public string? ApiKey { get; set; }
+    /// <summary>onnx: a folder with <c>model.onnx</c> and <c>vocab.txt</c> (or <c>tokenizer.json</c> with a WordPiece vocabulary).</summary>
+    public string? ModelPath { get; set; }
+    [Range(1, 2048)] public int BatchSize { get; set; } = 64;
+    [Range(100, 600_000)] public int TimeoutMs { get; set; } = 30_000;
+    [Range(0, 10)] public int MaxRetries { get; set; } = 3;
+    [Range(8, 8192)] public int MaxSequenceLength { get; set; } = 256;
+
+    /// <summary>Problems found while reading the flat environment names.</summary>
+    public List<string> ParseErrors { get; } = [];
+}

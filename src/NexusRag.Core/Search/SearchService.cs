@@ -1,0 +1,60 @@
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Options;
+using NexusRag.Core.Embeddings;
+using NexusRag.Core.Errors;
+using NexusRag.Core.Model;
+using NexusRag.Core.Ports;
+
+namespace NexusRag.Core.Search;
+
+public sealed record SearchRequest(string CorpusId, string Query, int TopK, SearchMode Mode, SearchFilters? Filters);
+
+public sealed record SearchResult(ChunkInfo Chunk, IndexHit Hit);
+
+/// <summary>
+/// The query path: tenant-scoped corpus lookup → query embedding (same model as the corpus, or fail closed) →
+/// index catch-up (read-your-writes) → hybrid ranking → chunk text from the store.
+/// </summary>
+public sealed class SearchService(
+    ICorpusStore corpora,
+    IDocumentStore documents,
+    ISearchIndex index,
+    IEmbeddingGenerator<string, Embedding<float>> embedder,
+    IOptions<SearchOptions> options)
+{
+    public async Task<IReadOnlyList<SearchResult>> SearchAsync(string tenantId, SearchRequest request, CancellationToken ct)
+    {
+        var corpus = await corpora.GetAsync(tenantId, request.CorpusId, ct).ConfigureAwait(false)
+                     ?? throw ApiException.NotFound("corpus", request.CorpusId);
+        float[]? queryVector = null;
+        if (request.Mode != SearchMode.Lexical)
+        {
+            var identity = EmbeddingIdentity.Of(embedder);
+            if (corpus.Embedding is { } recorded && recorded != identity) throw EmbeddingMismatch.Error(corpus.Id, recorded, identity);
+            queryVector = await EmbedQueryAsync(request.Query, identity, ct).ConfigureAwait(false);
+        }
+
+        await index.CatchUpAsync(ct).ConfigureAwait(false);
+        var o = options.Value;
+        var hits = index.Search(new IndexQuery(tenantId, corpus.Id, request.Query, queryVector, request.TopK, request.Mode,
+            request.Filters, o.LexicalWeight, o.VectorWeight));
+        if (hits.Count == 0) return [];
+
+        var chunks = (await documents.GetChunksByIdsAsync(tenantId, hits.Select(h => h.ChunkId).ToList(), ct).ConfigureAwait(false))
+            .ToDictionary(c => c.Id);
+        // A chunk replaced between ranking and this read is dropped rather than shown stale.
+        return hits.Where(h => chunks.ContainsKey(h.ChunkId)).Select(h => new SearchResult(chunks[h.ChunkId], h)).ToList();
+    }
+
+    private async Task<float[]> EmbedQueryAsync(string query, EmbeddingIdentity identity, CancellationToken ct)
+    {
+        try
+        {
+            return (await EmbeddingBatches.EmbedAsync(embedder, [query], 1, identity.Dimensions, ct).ConfigureAwait(false))[0];
+        }
+        catch (EmbeddingProviderException ex)
+        {
+            throw new ApiException(502, ErrorCodes.EmbeddingProviderError, "The embedding provider could not embed the query: " + ex.Message);
+        }
+    }
+}

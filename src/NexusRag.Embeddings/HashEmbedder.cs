@@ -1,0 +1,163 @@
+using System.Security.Cryptography;
+using System.Text;
+using Lucene.Net.Analysis;
+using Lucene.Net.Analysis.En;
+using Lucene.Net.Analysis.TokenAttributes;
+using Lucene.Net.Util;
+using Microsoft.Extensions.AI;
+
+namespace NexusRag.Embeddings;
+
+/// <summary>
+/// The default, offline, deterministic embedder: <b>signed feature hashing</b> (the "hashing trick",
+/// Weinberger et al. 2009) of two kinds of features into <c>D</c> dimensions.
+/// <list type="number">
+/// <item>Word unigrams, normalized by Lucene's English analysis chain (Unicode-aware tokenization, lowercase,
+/// possessives, English stop words removed, Porter stemming) — so "cells", "Cell's" and "cell" meet.</item>
+/// <item>Character n-grams (n = 3…5) of every lowercased non-stop word with boundary marks (<c>&lt;cell&gt;</c> →
+/// <c>&lt;ce</c>, <c>cel</c>, …), which match spelling variants, compounds and morphology the stemmer misses.
+/// Each word's n-grams share a fixed total weight (<see cref="NgramWeight"/>), so long words do not dominate.</item>
+/// </list>
+/// A feature's weight is sublinear in its count, <c>1 + ln(tf)</c>. Each feature is hashed with 64-bit FNV-1a:
+/// the low bits pick the dimension, bit 63 the sign (+/−), so collisions cancel in expectation instead of piling
+/// up. The vector is L2-normalized, so the dot product of two vectors is their cosine similarity — in effect a
+/// TF-weighted lexical overlap with fuzzy sub-word matching, computed without any model or network.
+/// </summary>
+public sealed class HashEmbedder : IEmbeddingGenerator<string, Embedding<float>>
+{
+    public const string ModelId = "hash-v1-stem-char3to5";
+    internal const float NgramWeight = 0.5f;
+    private readonly int _dimensions;
+    private readonly EnglishAnalyzer _analyzer = new(LuceneVersion.LUCENE_48);
+    private readonly EmbeddingGeneratorMetadata _metadata;
+
+    public HashEmbedder(int dimensions = 384)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(dimensions, 1);
+        _dimensions = dimensions;
+        _metadata = new EmbeddingGeneratorMetadata("hash", null, ModelId, dimensions);
+    }
+
+    public Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(
+        IEnumerable<string> values, EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var result = new GeneratedEmbeddings<Embedding<float>>();
+        foreach (var text in values)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            result.Add(new Embedding<float>(Embed(text)) { ModelId = ModelId });
+        }
+        return Task.FromResult(result);
+    }
+
+    public float[] Embed(string text)
+    {
+        var counts = new Dictionary<string, float>(StringComparer.Ordinal);
+        foreach (var stem in Analyze(text)) Add(counts, "w:" + stem, 1f);
+        foreach (var word in Words(text))
+        {
+            var marked = "<" + word + ">";
+            var grams = new List<string>();
+            for (var n = 3; n <= 5; n++)
+                for (var i = 0; i + n <= marked.Length; i++) grams.Add(marked.Substring(i, n));
+            if (grams.Count == 0) continue;
+            var each = NgramWeight / grams.Count;
+            foreach (var g in grams) Add(counts, "c:" + g, each);
+        }
+
+        var v = new float[_dimensions];
+        foreach (var (feature, mass) in counts)
+        {
+            // Sublinear TF: an n-gram's "count" is fractional, so apply 1 + ln to the multiple of its unit weight.
+            var weight = feature[0] == 'w' ? 1f + MathF.Log(mass) : mass;
+            var h = Fnv1a64(feature);
+            var index = (int)(h % (ulong)_dimensions);
+            v[index] += (h >> 63) == 0 ? weight : -weight;
+        }
+        var norm = MathF.Sqrt(System.Numerics.Tensors.TensorPrimitives.SumOfSquares(v));
+        if (norm > 0) System.Numerics.Tensors.TensorPrimitives.Divide(v, norm, v);
+        return v;
+    }
+
+    private static void Add(Dictionary<string, float> counts, string key, float w) =>
+        counts[key] = counts.TryGetValue(key, out var c) ? c + w : w;
+
+    private List<string> Analyze(string text)
+    {
+        var terms = new List<string>();
+        using var stream = _analyzer.GetTokenStream("f", text);
+        var term = stream.AddAttribute<ICharTermAttribute>();
+        stream.Reset();
+        while (stream.IncrementToken()) terms.Add(term.ToString());
+        stream.End();
+        return terms;
+    }
+
+    /// <summary>Lowercased letter/digit runs that are not English stop words.</summary>
+    private static IEnumerable<string> Words(string text)
+    {
+        var sb = new StringBuilder();
+        foreach (var ch in text.Normalize(NormalizationForm.FormKC))
+        {
+            if (char.IsLetterOrDigit(ch)) { sb.Append(char.ToLowerInvariant(ch)); continue; }
+            if (sb.Length > 0) { var w = sb.ToString(); sb.Clear(); if (!IsStopWord(w)) yield return w; }
+        }
+        if (sb.Length > 0) { var w = sb.ToString(); if (!IsStopWord(w)) yield return w; }
+    }
+
+    private static bool IsStopWord(string w) => EnglishAnalyzer.DefaultStopSet.Contains(w);
+
+    private static ulong Fnv1a64(string s)
+    {
+        var h = 14695981039346656037UL;
+        foreach (var ch in s)
+        {
+            h ^= (byte)ch; h *= 1099511628211UL;
+            h ^= (byte)(ch >> 8); h *= 1099511628211UL;
+        }
+        return h;
+    }
+
+    public object? GetService(Type serviceType, object? serviceKey = null) =>
+        serviceKey is null && serviceType.IsInstanceOfType(_metadata) ? _metadata
+        : serviceKey is null && serviceType.IsInstanceOfType(this) ? this : null;
+
+    public void Dispose() => _analyzer.Dispose();
+}
+
+/// <summary>
+/// The seed's "deterministic fake embedding" (seed 001, Notes): a vector expanded from the SHA-256 of the whole
+/// text. Identical texts get identical vectors; anything else is unrelated noise. Kept only as the baseline the
+/// hash embedder is measured against (<c>nexusrag eval --embedder sha256</c>).
+/// </summary>
+public sealed class Sha256Embedder(int dimensions = 384) : IEmbeddingGenerator<string, Embedding<float>>
+{
+    private readonly EmbeddingGeneratorMetadata _metadata = new("sha256", null, "sha256-expand-v1", dimensions);
+
+    public Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(
+        IEnumerable<string> values, EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var result = new GeneratedEmbeddings<Embedding<float>>();
+        foreach (var text in values) result.Add(new Embedding<float>(Embed(text)));
+        return Task.FromResult(result);
+    }
+
+    public float[] Embed(string text)
+    {
+        var v = new float[dimensions];
+        var seed = SHA256.HashData(Encoding.UTF8.GetBytes(text));
+        var block = seed;
+        for (int i = 0, counter = 0; i < dimensions; counter++)
+        {
+            if (counter > 0) block = SHA256.HashData([.. seed, .. BitConverter.GetBytes(counter)]);
+            for (var j = 0; j < block.Length && i < dimensions; j++, i++) v[i] = block[j] / 127.5f - 1f;
+        }
+        return Core.Embeddings.EmbeddingBatches.Normalize(v);
+    }
+
+    public object? GetService(Type serviceType, object? serviceKey = null) =>
+        serviceKey is null && serviceType.IsInstanceOfType(_metadata) ? _metadata
+        : serviceKey is null && serviceType.IsInstanceOfType(this) ? this : null;
+
+    public void Dispose() { }
+}

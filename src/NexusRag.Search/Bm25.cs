@@ -1,0 +1,114 @@
+namespace NexusRag.Search;
+
+/// <summary>
+/// Okapi BM25 over an in-memory inverted index (Robertson &amp; Zaragoza 2009), with Lucene's non-negative idf:
+/// <code>
+/// score(q, d) = Σ_{t ∈ q} qtf(t) · idf(t) · tf(t,d)·(k1 + 1) / (tf(t,d) + k1·(1 − b + b·|d|/avgdl))
+/// idf(t)      = ln(1 + (N − df(t) + 0.5) / (df(t) + 0.5))
+/// </code>
+/// N, df and avgdl count live documents only. Removed slots stay in the postings (skipped when scoring) until
+/// the owning index compacts.
+/// </summary>
+internal sealed class Bm25Index
+{
+    private readonly Dictionary<string, int> _termIds = new(StringComparer.Ordinal);
+    private readonly List<string> _terms = [];
+    private readonly List<Postings> _postings = [];
+    private int[] _length = new int[16];
+    private long _totalLength;
+
+    public int LiveDocs { get; private set; }
+    public double AverageLength => LiveDocs == 0 ? 0 : (double)_totalLength / LiveDocs;
+    public int TermCount => _terms.Count;
+    public string Term(int id) => _terms[id];
+
+    public static double Idf(int df, int n) => Math.Log(1 + (n - df + 0.5) / (df + 0.5));
+
+    public static double Score(int tf, int df, int n, int length, double avgLength, double k1, double b) =>
+        Idf(df, n) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avgLength));
+
+    /// <summary>Counts terms: (term id, tf) pairs in first-occurrence order, creating ids as needed.</summary>
+    public (int[] TermIds, int[] Tfs) Intern(IReadOnlyList<string> tokens)
+    {
+        var counts = new Dictionary<int, int>();
+        var order = new List<int>();
+        foreach (var t in tokens)
+        {
+            if (!_termIds.TryGetValue(t, out var id))
+            {
+                id = _terms.Count;
+                _termIds[t] = id;
+                _terms.Add(t);
+                _postings.Add(new Postings());
+            }
+            if (counts.TryGetValue(id, out var c)) counts[id] = c + 1;
+            else { counts[id] = 1; order.Add(id); }
+        }
+        return (order.ToArray(), order.Select(i => counts[i]).ToArray());
+    }
+
+    public void Add(int slot, int[] termIds, int[] tfs, int length)
+    {
+        if (slot >= _length.Length) Array.Resize(ref _length, Math.Max(slot + 1, _length.Length * 2));
+        _length[slot] = length;
+        _totalLength += length;
+        LiveDocs++;
+        for (var i = 0; i < termIds.Length; i++) _postings[termIds[i]].Add(slot, tfs[i]);
+    }
+
+    public void Remove(int[] termIds, int length)
+    {
+        _totalLength -= length;
+        LiveDocs--;
+        foreach (var id in termIds) _postings[id].Df--;
+    }
+
+    /// <summary>Adds each accepted document's BM25 score for the query terms into <paramref name="acc"/>.</summary>
+    public void Accumulate(IReadOnlyList<string> queryTokens, double k1, double b, Func<int, bool> accept, float[] acc, List<int> touched)
+    {
+        if (LiveDocs == 0) return;
+        var n = LiveDocs;
+        var avg = AverageLength;
+        var qtf = new Dictionary<int, int>();
+        foreach (var t in queryTokens)
+            if (_termIds.TryGetValue(t, out var id)) qtf[id] = qtf.TryGetValue(id, out var c) ? c + 1 : 1;
+        foreach (var (id, count) in qtf)
+        {
+            var p = _postings[id];
+            if (p.Df <= 0) continue;
+            var idf = Idf(p.Df, n) * count;
+            var k1p1 = k1 + 1;
+            for (var i = 0; i < p.Count; i++)
+            {
+                var slot = p.Slots[i];
+                if (!accept(slot)) continue;
+                var tf = p.Tfs[i];
+                var s = (float)(idf * tf * k1p1 / (tf + k1 * (1 - b + b * _length[slot] / avg)));
+                if (acc[slot] == 0) touched.Add(slot);
+                acc[slot] += s;
+            }
+        }
+    }
+
+    private sealed class Postings
+    {
+        public int[] Slots = new int[2];
+        public int[] Tfs = new int[2];
+        public int Count;
+        /// <summary>Live documents containing the term.</summary>
+        public int Df;
+
+        public void Add(int slot, int tf)
+        {
+            if (Count == Slots.Length)
+            {
+                Array.Resize(ref Slots, Count * 2);
+                Array.Resize(ref Tfs, Count * 2);
+            }
+            Slots[Count] = slot;
+            Tfs[Count] = tf;
+            Count++;
+            Df++;
+        }
+    }
+}

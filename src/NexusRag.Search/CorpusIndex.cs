@@ -1,0 +1,262 @@
+using System.Text.Json;
+using NexusRag.Core.Search;
+
+namespace NexusRag.Search;
+
+/// <summary>What the index keeps about one chunk: identity, filter fields, analyzed terms and its vector.</summary>
+internal sealed record IndexedChunk(
+    string ChunkId, string DocumentId, int ChunkIndex, long Seq,
+    IReadOnlyDictionary<string, string[]> Fields, IReadOnlyList<string> Tokens, float[]? Vector);
+
+/// <summary>A slot's resident form: terms as per-corpus ids with counts; the vector lives in the vector store.</summary>
+internal sealed record Slot(
+    string ChunkId, string DocumentId, int ChunkIndex, long Seq, IReadOnlyDictionary<string, string[]> Fields,
+    int[] TermIds, int[] Tfs, int Length);
+
+/// <summary>
+/// One corpus's hybrid index: BM25 postings, a vector store scanned exactly while small, and an HNSW graph once
+/// the corpus passes <see cref="SearchOptions.HnswThreshold"/> live vectors. Chunks live in slots; a replaced or
+/// removed chunk's slot is tombstoned, and the whole index is rebuilt from live chunks when tombstones pass a quarter.
+/// Writers take the write lock; searches share the read lock.
+/// </summary>
+internal sealed class CorpusIndex
+{
+    private readonly SearchOptions _options;
+    private readonly ReaderWriterLockSlim _lock = new();
+    private List<Slot?> _slots = [];
+    private Dictionary<string, int> _slotOf = new(StringComparer.Ordinal);
+    private Bm25Index _bm25 = new();
+    private VectorStore? _vectors;
+    private Hnsw? _hnsw;
+    private int _dead;
+
+    public CorpusIndex(SearchOptions options) => _options = options;
+
+    public int LiveChunks { get { _lock.EnterReadLock(); try { return _slotOf.Count; } finally { _lock.ExitReadLock(); } } }
+    public bool UsesHnsw { get { _lock.EnterReadLock(); try { return _hnsw is not null; } finally { _lock.ExitReadLock(); } } }
+
+    /// <summary>Applies upserts and removals in order under one write lock.</summary>
+    public void Apply(IEnumerable<(string ChunkId, IndexedChunk? Chunk)> changes)
+    {
+        _lock.EnterWriteLock();
+        try
+        {
+            foreach (var (id, chunk) in changes)
+            {
+                RemoveLocked(id);
+                if (chunk is not null) AddLocked(chunk);
+            }
+            if (_dead > 1024 && _dead > _slots.Count / 4) RebuildLocked();
+            else if (_hnsw is null && LiveVectors() > _options.HnswThreshold) BuildHnswLocked();
+        }
+        finally { _lock.ExitWriteLock(); }
+    }
+
+    /// <summary>Live chunks in slot order (for snapshots).</summary>
+    public List<IndexedChunk> Export()
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            var list = new List<IndexedChunk>(_slotOf.Count);
+            for (var i = 0; i < _slots.Count; i++)
+                if (_slots[i] is { } s) list.Add(ToChunk(i, s));
+            return list;
+        }
+        finally { _lock.ExitReadLock(); }
+    }
+
+    private int LiveVectors() => _slotOf.Values.Count(s => _vectors?.Has(s) == true);
+
+    private IndexedChunk ToChunk(int slot, Slot s)
+    {
+        var tokens = new List<string>(s.Length);
+        for (var i = 0; i < s.TermIds.Length; i++)
+            for (var n = 0; n < s.Tfs[i]; n++) tokens.Add(_bm25.Term(s.TermIds[i]));
+        var vector = _vectors?.Has(slot) == true ? _vectors.Get(slot).ToArray() : null;
+        return new IndexedChunk(s.ChunkId, s.DocumentId, s.ChunkIndex, s.Seq, s.Fields, tokens, vector);
+    }
+
+    private void AddLocked(IndexedChunk chunk)
+    {
+        var slot = _slots.Count;
+        var (ids, tfs) = _bm25.Intern(chunk.Tokens);
+        _slots.Add(new Slot(chunk.ChunkId, chunk.DocumentId, chunk.ChunkIndex, chunk.Seq, chunk.Fields, ids, tfs, chunk.Tokens.Count));
+        _slotOf[chunk.ChunkId] = slot;
+        _bm25.Add(slot, ids, tfs, chunk.Tokens.Count);
+        if (chunk.Vector is { } v)
+        {
+            _vectors ??= new VectorStore(v.Length);
+            if (v.Length == _vectors.Dimensions)
+            {
+                _vectors.Set(slot, v);
+                _hnsw?.Insert(slot);
+            }
+        }
+    }
+
+    private void RemoveLocked(string chunkId)
+    {
+        if (!_slotOf.Remove(chunkId, out var slot)) return;
+        var s = _slots[slot]!;
+        _bm25.Remove(s.TermIds, s.Length);
+        _slots[slot] = null;
+        _dead++;
+    }
+
+    private void RebuildLocked()
+    {
+        var live = new List<IndexedChunk>(_slotOf.Count);
+        for (var i = 0; i < _slots.Count; i++)
+            if (_slots[i] is { } s) live.Add(ToChunk(i, s));
+        _slots = new List<Slot?>(live.Count);
+        _slotOf = new Dictionary<string, int>(live.Count, StringComparer.Ordinal);
+        _bm25 = new Bm25Index();
+        _vectors = null;
+        _hnsw = null;
+        _dead = 0;
+        foreach (var c in live) AddLocked(c);
+        if (LiveVectors() > _options.HnswThreshold) BuildHnswLocked();
+    }
+
+    private void BuildHnswLocked()
+    {
+        if (_vectors is null) return;
+        _hnsw = new Hnsw(_vectors, _options.HnswM, _options.HnswEfConstruction);
+        for (var slot = 0; slot < _slots.Count; slot++)
+            if (_slots[slot] is not null && _vectors.Has(slot)) _hnsw.Insert(slot);
+    }
+
+    public List<IndexHit> Search(IndexQuery q, IReadOnlyList<string> queryTokens)
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            var accept = Filter(q.Filters);
+            var depth = Math.Max(q.TopK, _options.CandidatesPerLeg);
+            List<(float Score, int Slot)> lexical = [], vector = [];
+            if (q.Mode != SearchMode.Vector) lexical = Lexical(queryTokens, accept, q.Mode == SearchMode.Lexical ? q.TopK : depth);
+            if (q.Mode != SearchMode.Lexical && q.QueryVector is { } qv && _vectors is not null && qv.Length == _vectors.Dimensions)
+                vector = Vector(qv, accept, q.Mode == SearchMode.Vector ? q.TopK : depth);
+
+            var lexRank = Ranks(lexical);
+            var vecRank = Ranks(vector);
+            IEnumerable<(double Score, int Slot)> fused = q.Mode switch
+            {
+                SearchMode.Lexical => lexical.Select(x => ((double)x.Score, x.Slot)),
+                SearchMode.Vector => vector.Select(x => ((double)x.Score, x.Slot)),
+                _ => Rrf.Fuse(_options.RrfK, (lexical.Select(x => x.Slot).ToList(), q.LexicalWeight), (vector.Select(x => x.Slot).ToList(), q.VectorWeight))
+                        .Select(kv => (kv.Value, kv.Key)),
+            };
+            return fused
+                .OrderByDescending(x => x.Score).ThenBy(x => _slots[x.Slot]!.DocumentId, StringComparer.Ordinal).ThenBy(x => _slots[x.Slot]!.ChunkIndex)
+                .Take(q.TopK)
+                .Select(x =>
+                {
+                    var c = _slots[x.Slot]!;
+                    var l = lexRank.GetValueOrDefault(x.Slot);
+                    var v = vecRank.GetValueOrDefault(x.Slot);
+                    return new IndexHit(c.ChunkId, c.DocumentId, c.ChunkIndex, x.Score,
+                        l.Rank == 0 ? null : l.Rank, l.Rank == 0 ? null : l.Score,
+                        v.Rank == 0 ? null : v.Rank, v.Rank == 0 ? null : v.Score);
+                }).ToList();
+        }
+        finally { _lock.ExitReadLock(); }
+    }
+
+    private static Dictionary<int, (int Rank, double Score)> Ranks(List<(float Score, int Slot)> list)
+    {
+        var d = new Dictionary<int, (int, double)>(list.Count);
+        for (var i = 0; i < list.Count; i++) d[list[i].Slot] = (i + 1, list[i].Score);
+        return d;
+    }
+
+    private int TieBreak(int a, int b)
+    {
+        var x = _slots[a]!; var y = _slots[b]!;
+        var c = string.CompareOrdinal(x.DocumentId, y.DocumentId);
+        return c != 0 ? c : x.ChunkIndex.CompareTo(y.ChunkIndex);
+    }
+
+    private List<(float, int)> Lexical(IReadOnlyList<string> tokens, Func<int, bool> accept, int k)
+    {
+        if (tokens.Count == 0) return [];
+        var acc = System.Buffers.ArrayPool<float>.Shared.Rent(_slots.Count);
+        var touched = new List<int>();
+        try
+        {
+            Array.Clear(acc, 0, _slots.Count);
+            _bm25.Accumulate(tokens, _options.Bm25K1, _options.Bm25B, accept, acc, touched);
+            var top = new TopK(k, TieBreak);
+            foreach (var slot in touched) top.Add(acc[slot], slot);
+            return top.ToSortedList();
+        }
+        finally { System.Buffers.ArrayPool<float>.Shared.Return(acc); }
+    }
+
+    private List<(float, int)> Vector(float[] query, Func<int, bool> accept, int k)
+    {
+        var top = new TopK(k, TieBreak);
+        if (_hnsw is not null)
+        {
+            _hnsw.Search(query, Math.Max(_options.HnswEfSearch, k), accept, top, k);
+            if (top.Count >= Math.Min(k, _slotOf.Count)) return top.ToSortedList();
+            top = new TopK(k, TieBreak); // a selective filter starved the graph walk: scan exactly
+        }
+        _vectors!.ScanExact(query, _slots.Count, accept, top);
+        return top.ToSortedList();
+    }
+
+    private Func<int, bool> Filter(SearchFilters? filters)
+    {
+        if (filters is null || filters.IsEmpty) return slot => _slots[slot] is not null;
+        var docs = filters.DocumentIds is { } ids ? new HashSet<string>(ids, StringComparer.Ordinal) : null;
+        var meta = filters.Metadata?.Select(kv => (kv.Key, Values: new HashSet<string>(kv.Value, StringComparer.Ordinal))).ToList();
+        return slot =>
+        {
+            var c = _slots[slot];
+            if (c is null) return false;
+            if (docs is not null && !docs.Contains(c.DocumentId)) return false;
+            if (meta is not null)
+                foreach (var (key, values) in meta)
+                    if (!c.Fields.TryGetValue(key, out var have) || !have.Any(values.Contains)) return false;
+            return true;
+        };
+    }
+
+    /// <summary>Filterable fields from a chunk's metadata: the document metadata's top-level scalars and scalar arrays.</summary>
+    public static IReadOnlyDictionary<string, string[]> FieldsOf(string metadataJson)
+    {
+        var fields = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        try
+        {
+            using var doc = JsonDocument.Parse(metadataJson);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("document", out var d) || d.ValueKind != JsonValueKind.Object)
+                return fields;
+            foreach (var p in d.EnumerateObject())
+            {
+                var values = p.Value.ValueKind == JsonValueKind.Array
+                    ? p.Value.EnumerateArray().Select(Scalar).Where(v => v is not null).Select(v => v!).ToArray()
+                    : Scalar(p.Value) is { } s ? [s] : [];
+                if (values.Length > 0) fields[p.Name] = values;
+            }
+        }
+        catch (JsonException) { }
+        return fields;
+    }
+
+    public static string? Scalar(JsonElement e) => CorpusIndexFields.Scalar(e);
+}
+
+public static class CorpusIndexFields
+{
+    /// <summary>The filter form of a JSON scalar: strings as-is, numbers as written, true/false; null for anything else.</summary>
+    public static string? Scalar(JsonElement e) => e.ValueKind switch
+    {
+        JsonValueKind.String => e.GetString(),
+        JsonValueKind.Number => e.GetRawText(),
+        JsonValueKind.True => "true",
+        JsonValueKind.False => "false",
+        _ => null,
+    };
+}

@@ -1,0 +1,205 @@
+using System.Collections.Concurrent;
+
+namespace NexusRag.Search;
+
+/// <summary>
+/// Hierarchical navigable small-world graph (Malkov &amp; Yashunin 2018) over a <see cref="VectorStore"/>, maximizing
+/// inner product of normalized vectors (= cosine). Layers are drawn with mL = 1/ln M; layer 0 keeps up to 2M links,
+/// upper layers M; neighbours are chosen with the paper's diversity heuristic (Algorithm 4), which keeps recall high
+/// on clustered data. Removed slots stay in the graph as waypoints and are filtered out of results; the owning index
+/// rebuilds the graph when too many accumulate. Inserts need exclusive access; searches may run concurrently.
+/// </summary>
+internal sealed class Hnsw
+{
+    private readonly VectorStore _vectors;
+    private readonly int _m;
+    private readonly int _m0;
+    private readonly int _efConstruction;
+    private readonly double _levelMult;
+    private readonly Random _random;
+    private int[][][] _links = new int[16][][]; // node → layer → [count, n1, n2, …]
+    private int _entry = -1;
+    private int _maxLayer = -1;
+    private readonly ConcurrentBag<Visited> _visitedPool = [];
+
+    public int Count { get; private set; }
+
+    public Hnsw(VectorStore vectors, int m = 16, int efConstruction = 200, int seed = 42)
+    {
+        _vectors = vectors;
+        _m = m;
+        _m0 = 2 * m;
+        _efConstruction = Math.Max(efConstruction, m);
+        _levelMult = 1 / Math.Log(m);
+        _random = new Random(seed);
+    }
+
+    public bool Contains(int slot) => slot < _links.Length && _links[slot] is not null;
+
+    public void Insert(int slot)
+    {
+        if (slot >= _links.Length) Array.Resize(ref _links, Math.Max(slot + 1, _links.Length * 2));
+        var level = (int)Math.Floor(-Math.Log(1 - _random.NextDouble()) * _levelMult);
+        var node = new int[level + 1][];
+        for (var l = 0; l <= level; l++) node[l] = new int[(l == 0 ? _m0 : _m) + 1];
+        _links[slot] = node;
+        Count++;
+        if (_entry < 0) { _entry = slot; _maxLayer = level; return; }
+
+        var q = _vectors.Get(slot);
+        var ep = _entry;
+        var epSim = _vectors.Similarity(ep, q);
+        for (var l = _maxLayer; l > level; l--) (ep, epSim) = Greedy(q, ep, epSim, l);
+
+        var visited = RentVisited();
+        try
+        {
+            for (var l = Math.Min(level, _maxLayer); l >= 0; l--)
+            {
+                var candidates = SearchLayer(q, [(epSim, ep)], _efConstruction, l, visited);
+                var max = l == 0 ? _m0 : _m;
+                var chosen = SelectNeighbours(candidates, _m);
+                SetLinks(slot, l, chosen);
+                foreach (var (_, n) in chosen) Connect(n, slot, l, max);
+                (epSim, ep) = candidates[0];
+            }
+        }
+        finally { _visitedPool.Add(visited); }
+        if (level > _maxLayer) { _maxLayer = level; _entry = slot; }
+    }
+
+    /// <summary>Approximate top-k: greedy descent, then a beam of width max(ef, k) on layer 0.</summary>
+    public void Search(ReadOnlySpan<float> query, int ef, Func<int, bool> accept, TopK top, int k)
+    {
+        if (_entry < 0) return;
+        var ep = _entry;
+        var epSim = _vectors.Similarity(ep, query);
+        for (var l = _maxLayer; l > 0; l--) (ep, epSim) = Greedy(query, ep, epSim, l);
+        var visited = RentVisited();
+        try
+        {
+            foreach (var (sim, n) in SearchLayer(query, [(epSim, ep)], Math.Max(ef, k), 0, visited))
+                if (accept(n)) top.Add(sim, n);
+        }
+        finally { _visitedPool.Add(visited); }
+    }
+
+    private (int, float) Greedy(ReadOnlySpan<float> q, int ep, float epSim, int layer)
+    {
+        var improved = true;
+        while (improved)
+        {
+            improved = false;
+            var links = _links[ep][layer];
+            for (var i = 1; i <= links[0]; i++)
+            {
+                var n = links[i];
+                var s = _vectors.Similarity(n, q);
+                if (s > epSim) { epSim = s; ep = n; improved = true; }
+            }
+        }
+        return (ep, epSim);
+    }
+
+    /// <summary>Algorithm 2: best-first beam search on one layer; returns up to ef nodes, most similar first.</summary>
+    private List<(float Sim, int Node)> SearchLayer(ReadOnlySpan<float> q, List<(float Sim, int Node)> entries, int ef, int layer, Visited visited)
+    {
+        visited.Next(_links.Length);
+        var candidates = new PriorityQueue<int, float>(); // most similar first (priority = −sim)
+        var results = new PriorityQueue<int, float>();    // least similar first (priority = sim)
+        foreach (var (sim, n) in entries)
+        {
+            visited.Mark(n);
+            candidates.Enqueue(n, -sim);
+            results.Enqueue(n, sim);
+        }
+        while (candidates.TryDequeue(out var c, out var negSim))
+        {
+            results.TryPeek(out _, out var worst);
+            if (-negSim < worst && results.Count >= ef) break;
+            var layers = _links[c];
+            if (layer >= layers.Length) continue;
+            var links = layers[layer];
+            for (var i = 1; i <= links[0]; i++)
+            {
+                var n = links[i];
+                if (!visited.Mark(n)) continue;
+                var s = _vectors.Similarity(n, q);
+                results.TryPeek(out _, out worst);
+                if (results.Count < ef || s > worst)
+                {
+                    candidates.Enqueue(n, -s);
+                    results.Enqueue(n, s);
+                    if (results.Count > ef) results.Dequeue();
+                }
+            }
+        }
+        var list = new List<(float, int)>(results.Count);
+        while (results.TryDequeue(out var n, out var s)) list.Add((s, n));
+        list.Reverse();
+        return list;
+    }
+
+    /// <summary>Algorithm 4: keep a candidate only if it is closer to the query than to every neighbour already kept.</summary>
+    private List<(float Sim, int Node)> SelectNeighbours(List<(float Sim, int Node)> candidates, int max)
+    {
+        var chosen = new List<(float, int)>(max);
+        var skipped = new List<(float, int)>();
+        foreach (var (sim, n) in candidates)
+        {
+            if (chosen.Count >= max) break;
+            var keep = true;
+            foreach (var (_, c) in chosen)
+                if (_vectors.Similarity(n, c) > sim) { keep = false; break; }
+            if (keep) chosen.Add((sim, n)); else skipped.Add((sim, n));
+        }
+        // Fill up with the best of the discarded ones (keepPrunedConnections) so nodes do not end up sparsely linked.
+        foreach (var s in skipped) { if (chosen.Count >= max) break; chosen.Add(s); }
+        return chosen;
+    }
+
+    private void SetLinks(int node, int layer, List<(float Sim, int Node)> neighbours)
+    {
+        var links = _links[node][layer];
+        links[0] = neighbours.Count;
+        for (var i = 0; i < neighbours.Count; i++) links[i + 1] = neighbours[i].Node;
+    }
+
+    private void Connect(int from, int to, int layer, int max)
+    {
+        var links = _links[from][layer];
+        if (links[0] < max)
+        {
+            links[++links[0]] = to;
+            return;
+        }
+        var candidates = new List<(float, int)>(max + 1) { (_vectors.Similarity(from, to), to) };
+        for (var i = 1; i <= links[0]; i++) candidates.Add((_vectors.Similarity(from, links[i]), links[i]));
+        candidates.Sort((a, b) => b.Item1.CompareTo(a.Item1));
+        SetLinks(from, layer, SelectNeighbours(candidates, max));
+    }
+
+    private Visited RentVisited() => _visitedPool.TryTake(out var v) ? v : new Visited();
+
+    /// <summary>A visited set reset in O(1) by bumping a generation stamp.</summary>
+    private sealed class Visited
+    {
+        private int[] _stamp = new int[16];
+        private int _generation;
+
+        public void Next(int size)
+        {
+            if (_stamp.Length < size) _stamp = new int[Math.Max(size, _stamp.Length * 2)];
+            if (++_generation == int.MaxValue) { Array.Clear(_stamp); _generation = 1; }
+        }
+
+        /// <summary>Marks the node; false when it was already marked in this generation.</summary>
+        public bool Mark(int node)
+        {
+            if (node >= _stamp.Length) Array.Resize(ref _stamp, Math.Max(node + 1, _stamp.Length * 2));
+            if (_stamp[node] == _generation) return false;
+            _stamp[node] = _generation;
+            return true;
+        }
+    }
+}

@@ -1,0 +1,134 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using NexusRag.Core.Ports;
+using NexusRag.Core.Search;
+
+namespace NexusRag.Search;
+
+/// <summary>Where the index keeps its snapshot (null: no snapshot, rebuild from the store on every start).</summary>
+public sealed record SearchIndexLocation(string? SnapshotPath);
+
+/// <summary>
+/// The in-process hybrid index for every corpus this process serves, derived from the store's chunk change log.
+/// It applies the log in seq order (upserts and deletions), so it always converges on the chunks table; it starts
+/// from its snapshot when one matches the store, else from seq 0. <see cref="CatchUpAsync"/> gives read-your-writes:
+/// a search that starts after a commit sees it.
+/// </summary>
+public sealed class HybridSearchIndex(
+    IChunkChangeFeed feed,
+    ITextAnalyzer analyzer,
+    IOptions<SearchOptions> options,
+    SearchIndexLocation location,
+    ILogger<HybridSearchIndex> logger) : ISearchIndex
+{
+    private const int BatchSize = 2_000;
+    private readonly ConcurrentDictionary<(string Tenant, string Corpus), CorpusIndex> _corpora = new();
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private long _applied;
+    private long _lastCompletedCatchUpStart = long.MinValue;
+    private bool _loaded;
+    private long _changesSinceSnapshot;
+
+    public long AppliedSeq => Interlocked.Read(ref _applied);
+
+    public async Task CatchUpAsync(CancellationToken ct)
+    {
+        var requested = Stopwatch.GetTimestamp();
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            // A catch-up that began after this call did read everything committed before it: nothing more to do.
+            if (Volatile.Read(ref _lastCompletedCatchUpStart) > requested) return;
+            var started = Stopwatch.GetTimestamp();
+            if (!_loaded) await LoadSnapshotAsync(ct).ConfigureAwait(false);
+            while (true)
+            {
+                var batch = await feed.ReadAsync(_applied, BatchSize, ct).ConfigureAwait(false);
+                if (batch.Count == 0) break;
+                Apply(batch);
+                if (batch.Count < BatchSize) break;
+            }
+            Volatile.Write(ref _lastCompletedCatchUpStart, started);
+        }
+        finally { _gate.Release(); }
+    }
+
+    private void Apply(IReadOnlyList<ChunkChange> batch)
+    {
+        // Analyze outside the corpus locks; then apply per corpus in seq order under one write lock each.
+        var prepared = batch.Select(c => (c.TenantId, c.CorpusId, c.ChunkId, Chunk: c.Kind == ChunkChangeKind.Upsert && c.Chunk is { } ch
+                ? new IndexedChunk(ch.Id, ch.DocumentId, ch.ChunkIndex, ch.Seq, CorpusIndex.FieldsOf(ch.MetadataJson), analyzer.Analyze(ch.Text), c.Embedding)
+                : null))
+            .ToList();
+        foreach (var group in prepared.GroupBy(p => (p.TenantId, p.CorpusId)))
+            _corpora.GetOrAdd(group.Key, _ => new CorpusIndex(options.Value)).Apply(group.Select(p => (p.ChunkId, p.Chunk)));
+        Interlocked.Exchange(ref _applied, batch[^1].Seq);
+        _changesSinceSnapshot += batch.Count;
+    }
+
+    public IReadOnlyList<IndexHit> Search(IndexQuery query)
+    {
+        if (!_corpora.TryGetValue((query.TenantId, query.CorpusId), out var index)) return [];
+        var tokens = query.Mode == SearchMode.Vector ? [] : analyzer.Analyze(query.Text);
+        return index.Search(query, tokens);
+    }
+
+    /// <summary>Live chunks and whether HNSW serves the vector leg, per corpus (for ops and tests).</summary>
+    public IReadOnlyDictionary<(string Tenant, string Corpus), (int Chunks, bool Hnsw)> Stats() =>
+        _corpora.ToDictionary(kv => kv.Key, kv => (kv.Value.LiveChunks, kv.Value.UsesHnsw));
+
+    public bool SnapshotDue => options.Value.SnapshotEveryChanges > 0 && Interlocked.Read(ref _changesSinceSnapshot) >= options.Value.SnapshotEveryChanges;
+
+    /// <summary>Writes the snapshot atomically (temp file + rename). No-op without a snapshot path.</summary>
+    public async Task SaveSnapshotAsync(CancellationToken ct)
+    {
+        if (location.SnapshotPath is not { } path) return;
+        await _gate.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            if (!_loaded) return; // never overwrite a snapshot this process has not read
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+            var tmp = path + ".tmp";
+            var sw = Stopwatch.StartNew();
+            var corpora = _corpora.Select(kv => (kv.Key.Tenant, kv.Key.Corpus, Chunks: kv.Value.Export())).ToList();
+            await using (var file = File.Create(tmp))
+                IndexSnapshot.Write(file, analyzer.Id, _applied, corpora);
+            File.Move(tmp, path, overwrite: true);
+            _changesSinceSnapshot = 0;
+            logger.LogInformation("Search index snapshot written at seq {Seq}: {Corpora} corpora, {Chunks} chunks in {Ms} ms",
+                _applied, corpora.Count, corpora.Sum(c => c.Chunks.Count), sw.ElapsedMilliseconds);
+        }
+        finally { _gate.Release(); }
+    }
+
+    private async Task LoadSnapshotAsync(CancellationToken ct)
+    {
+        _loaded = true;
+        if (location.SnapshotPath is not { } path || !File.Exists(path)) return;
+        var sw = Stopwatch.StartNew();
+        try
+        {
+            IndexSnapshot.Content snapshot;
+            await using (var file = File.OpenRead(path)) snapshot = IndexSnapshot.Read(file);
+            var storeSeq = await feed.MaxSeqAsync(ct).ConfigureAwait(false);
+            if (snapshot.AnalyzerId != analyzer.Id || snapshot.Seq > storeSeq)
+            {
+                logger.LogWarning("Search index snapshot discarded (analyzer {A}, seq {S}; store at seq {Store}); rebuilding from the store",
+                    snapshot.AnalyzerId, snapshot.Seq, storeSeq);
+                return;
+            }
+            foreach (var (tenant, corpus, chunks) in snapshot.Corpora)
+                _corpora.GetOrAdd((tenant, corpus), _ => new CorpusIndex(options.Value)).Apply(chunks.Select(c => (c.ChunkId, (IndexedChunk?)c)));
+            _applied = snapshot.Seq;
+            logger.LogInformation("Search index loaded from snapshot at seq {Seq} in {Ms} ms", snapshot.Seq, sw.ElapsedMilliseconds);
+        }
+        catch (Exception ex) when (ex is IOException or InvalidDataException or EndOfStreamException)
+        {
+            _corpora.Clear();
+            _applied = 0;
+            logger.LogWarning(ex, "Search index snapshot unreadable; rebuilding from the store");
+        }
+    }
+}

@@ -1,0 +1,44 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using NexusRag.Core.Search;
+
+namespace NexusRag.Search;
+
+/// <summary>
+/// Keeps this replica's index following the change log between searches, writes a snapshot every
+/// <see cref="SearchOptions.SnapshotEveryChanges"/> applied changes and once more at shutdown.
+/// </summary>
+public sealed class SearchIndexSyncService(HybridSearchIndex index, IOptions<SearchOptions> options, ILogger<SearchIndexSyncService> logger)
+    : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var interval = TimeSpan.FromMilliseconds(options.Value.SyncIntervalMs);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await index.CatchUpAsync(stoppingToken).ConfigureAwait(false);
+                if (index.SnapshotDue) await index.SaveSnapshotAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { break; }
+            catch (Exception ex)
+            {
+                logger.LogWarning(ex, "Search index catch-up failed; retrying in {Interval}", interval);
+            }
+            try { await Task.Delay(interval, stoppingToken).ConfigureAwait(false); }
+            catch (OperationCanceledException) { break; }
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        try { await index.SaveSnapshotAsync(cancellationToken).ConfigureAwait(false); }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or OperationCanceledException)
+        {
+            logger.LogWarning(ex, "Search index snapshot not written at shutdown");
+        }
+    }
+}

@@ -1,0 +1,103 @@
+using System.Text.Json;
+using Microsoft.Extensions.Options;
+using NexusRag.Core.Auth;
+using NexusRag.Core.Errors;
+using NexusRag.Core.Ports;
+using NexusRag.Core.Search;
+using NexusRag.Server.Http;
+
+namespace NexusRag.Server.Apis;
+
+public static class SearchApi
+{
+    public static RouteGroupBuilder MapSearchApi(this IEndpointRouteBuilder app)
+    {
+        var g = app.MapGroup("/v1/search").WithTags("Search");
+        g.MapPost("/", Search).RequireRole(Role.Reader)
+            .Accepts<SearchRequestBody>("application/json").Produces<Envelope<SearchResponseDto>>()
+            .WithSummary("Rank a corpus's chunks for a query: hybrid (BM25 + vectors, RRF), lexical or vector.");
+        return g;
+    }
+
+    private static async Task<IResult> Search(HttpContext ctx, SearchService search, ICorpusStore corpora, IOptions<SearchOptions> options)
+    {
+        var body = await JsonBody.ReadAsync<SearchRequestBody>(ctx.Request);
+        var o = options.Value;
+        var errors = new Dictionary<string, string[]>();
+        if (string.IsNullOrWhiteSpace(body.CorpusId)) errors["corpus_id"] = ["is required"];
+        var query = body.Query?.Trim() ?? "";
+        if (query.Length == 0) errors["query"] = ["must be a non-empty string"];
+        else if (query.Length > o.MaxQueryChars) errors["query"] = [$"must be at most {o.MaxQueryChars} characters (got {query.Length})"];
+        if (body.TopK is { } k && (k < 1 || k > o.MaxTopK)) errors["top_k"] = [$"must be between 1 and {o.MaxTopK}"];
+        SearchMode? mode = body.Mode?.Trim().ToLowerInvariant() switch
+        {
+            null or "hybrid" => SearchMode.Hybrid,
+            "lexical" => SearchMode.Lexical,
+            "vector" => SearchMode.Vector,
+            _ => null,
+        };
+        if (mode is null) errors["mode"] = ["must be one of hybrid, lexical, vector"];
+        var filters = ParseFilters(body.Filters, errors);
+        if (errors.Count > 0) throw ApiException.Validation(errors);
+
+        var tenant = ctx.GetPrincipal().TenantId;
+        var topK = body.TopK ?? await DefaultTopKAsync(corpora, tenant, body.CorpusId!, ctx.RequestAborted);
+        var results = await search.SearchAsync(tenant, new SearchRequest(body.CorpusId!, query, topK, mode!.Value, filters), ctx.RequestAborted);
+        var explain = body.Explain == true;
+        var dto = new SearchResponseDto(body.CorpusId!, query, mode.Value.ToString().ToLowerInvariant(), topK, results.Select(r =>
+        {
+            using var meta = JsonDocument.Parse(r.Chunk.MetadataJson);
+            return new SearchHitDto(r.Chunk.Id, r.Chunk.DocumentId, r.Chunk.ChunkIndex, r.Hit.Score, $"document://{r.Chunk.DocumentId}",
+                r.Chunk.Text, r.Chunk.StartOffset, r.Chunk.EndOffset, meta.RootElement.Clone(),
+                explain ? new SearchExplainDto(r.Hit.LexicalRank, r.Hit.LexicalScore, r.Hit.VectorRank, r.Hit.VectorScore) : null);
+        }).ToList());
+        return ApiResults.Ok(ctx, dto);
+    }
+
+    /// <summary>The corpus's <c>retrieval.top_k_default</c> (5 unless configured); 404 for a corpus outside the tenant.</summary>
+    private static async Task<int> DefaultTopKAsync(ICorpusStore corpora, string tenant, string corpusId, CancellationToken ct)
+    {
+        var corpus = await corpora.GetAsync(tenant, corpusId, ct) ?? throw ApiException.NotFound("corpus", corpusId);
+        using var doc = JsonDocument.Parse(corpus.ProviderConfigJson);
+        return doc.RootElement.TryGetProperty("retrieval", out var r) && r.TryGetProperty("top_k_default", out var k)
+               && k.TryGetInt32(out var n) && n >= 1 ? n : 5;
+    }
+
+    /// <summary><c>{"document_ids": [..], "metadata": {"key": scalar | [scalars]}}</c>; anything else is a 422.</summary>
+    private static SearchFilters? ParseFilters(JsonElement? raw, Dictionary<string, string[]> errors)
+    {
+        if (raw is not { } f || f.ValueKind == JsonValueKind.Null) return null;
+        if (f.ValueKind != JsonValueKind.Object) { errors["filters"] = ["must be an object with document_ids and/or metadata"]; return null; }
+        List<string>? ids = null;
+        Dictionary<string, IReadOnlyList<string>>? meta = null;
+        foreach (var p in f.EnumerateObject())
+        {
+            switch (p.Name)
+            {
+                case "document_ids":
+                    if (p.Value.ValueKind != JsonValueKind.Array || p.Value.EnumerateArray().Any(e => e.ValueKind != JsonValueKind.String))
+                        errors["filters.document_ids"] = ["must be an array of strings"];
+                    else if (p.Value.GetArrayLength() is 0 or > 1000) errors["filters.document_ids"] = ["must hold 1-1000 ids"];
+                    else ids = p.Value.EnumerateArray().Select(e => e.GetString()!).ToList();
+                    break;
+                case "metadata":
+                    if (p.Value.ValueKind != JsonValueKind.Object) { errors["filters.metadata"] = ["must be an object of key: value or key: [values]"]; break; }
+                    meta = [];
+                    foreach (var kv in p.Value.EnumerateObject())
+                    {
+                        var values = kv.Value.ValueKind == JsonValueKind.Array
+                            ? kv.Value.EnumerateArray().Select(NexusRag.Search.CorpusIndexFields.Scalar).ToList()
+                            : [NexusRag.Search.CorpusIndexFields.Scalar(kv.Value)];
+                        if (values.Count == 0 || values.Any(v => v is null))
+                            errors[$"filters.metadata.{Text.Clip(kv.Name, 64)}"] = ["must be a string, number or boolean, or a non-empty array of them"];
+                        else meta[kv.Name] = values.Select(v => v!).ToList();
+                    }
+                    break;
+                default:
+                    errors[$"filters.{Text.Clip(p.Name, 64)}"] = ["is not a known filter (document_ids, metadata)"];
+                    break;
+            }
+        }
+        return new SearchFilters(ids, meta);
+    }
+}
