@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the solution. Usage: scripts/test.sh [extra dotnet test args]
 #
-# The embedded SQLite store needs nothing external. When NEXUSRAG_TEST_STORES names postgres and/or redis,
+# The embedded SQLite store needs nothing external; the ONNX tests need python3-onnx (installed when missing). When NEXUSRAG_TEST_STORES names postgres and/or redis,
 # this script also installs what is missing from Debian packages (when run as root), starts throwaway
 # servers on free loopback ports in temp dirs, exports their URLs for the tests and stops them on exit.
 set -euo pipefail
@@ -51,6 +51,9 @@ start_redis() {
   export NEXUSRAG_TEST_REDIS="127.0.0.1:$port"
   echo "test.sh: Redis on 127.0.0.1:$port"
 }
+
+# The ONNX embedder tests generate a tiny BERT-shaped model with Debian's python3-onnx (/usr/bin/python3 sees it).
+/usr/bin/python3 -c 'import onnx' 2>/dev/null || apt_install python3-onnx
 
 [[ "$STORES" == *postgres* ]] && start_postgres
 [[ "$STORES" == *redis* ]] && start_redis

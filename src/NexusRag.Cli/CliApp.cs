@@ -21,7 +21,7 @@ namespace NexusRag.Cli;
 /// The <c>nexusrag</c> command line. Reads the same configuration as the server (environment variables,
 /// <c>NEXUSRAG_DATA_DIR</c>, <c>DATABASE_URL</c>), so it works on the same <c>./var</c> database.
 /// </summary>
-public sealed class CliApp(IReadOnlyDictionary<string, string?>? configOverrides = null, IAnsiConsole? console = null)
+public sealed partial class CliApp(IReadOnlyDictionary<string, string?>? configOverrides = null, IAnsiConsole? console = null)
 {
     private readonly IAnsiConsole _console = Widen(console ?? AnsiConsole.Console);
 
@@ -38,6 +38,8 @@ public sealed class CliApp(IReadOnlyDictionary<string, string?>? configOverrides
         root.Subcommands.Add(KeysCommand());
         root.Subcommands.Add(Simple("migrate", "Apply database migrations", MigrateAsync, migrateFirst: false));
         root.Subcommands.Add(Simple("seed", "Create the demo tenant t1, corpus c1 and its documents (idempotent)", SeedAsync));
+        root.Subcommands.Add(EvalCommand());
+        root.Subcommands.Add(IndexCommand());
         return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = new ConsoleWriter(_console), Error = new ConsoleWriter(_console) });
     }
 
@@ -120,10 +122,12 @@ public sealed class CliApp(IReadOnlyDictionary<string, string?>? configOverrides
         return 0;
     }
 
-    private async Task<int> WithServices(CancellationToken ct, Func<IServiceProvider, CancellationToken, Task<int>> action, bool migrateFirst = true)
+    private async Task<int> WithServices(CancellationToken ct, Func<IServiceProvider, CancellationToken, Task<int>> action, bool migrateFirst = true,
+        IReadOnlyDictionary<string, string?>? extraConfig = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [] });
         builder.Configuration.AddInMemoryCollection(configOverrides ?? new Dictionary<string, string?>());
+        if (extraConfig is not null) builder.Configuration.AddInMemoryCollection(extraConfig);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddNexusRagApplication(builder.Configuration).AddSqliteStore(builder.Configuration)
             .AddNexusRagEmbeddings(builder.Configuration)
@@ -143,6 +147,11 @@ public sealed class CliApp(IReadOnlyDictionary<string, string?>? configOverrides
         catch (ApiException ex)
         {
             _console.MarkupLine($"[red]{Markup.Escape(ex.Code)}:[/] {Markup.Escape(ex.Message)}");
+            return 1;
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException or System.Text.Json.JsonException)
+        {
+            _console.MarkupLine($"[red]Error:[/] {Markup.Escape(ex.Message)}");
             return 1;
         }
     }

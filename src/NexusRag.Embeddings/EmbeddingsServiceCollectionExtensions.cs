@@ -25,7 +25,6 @@ public static class EmbeddingsServiceCollectionExtensions
             .Bind(config.GetSection(EmbeddingOptions.Section))
             .Configure(o => ApplyFlatNames(o, config))
             .ValidateDataAnnotations()
-            .Validate(o => o.ParseErrors.Count == 0, "invalid embedding settings")
             .Validate(o => EmbeddingOptions.Providers.Contains(o.Provider),
                 $"EMBEDDINGS_PROVIDER must be one of: {string.Join(", ", EmbeddingOptions.Providers)}")
             .Validate(o => o.Provider != "openai" || (Uri.TryCreate(o.BaseUrl, UriKind.Absolute, out var u) && u.Scheme is "http" or "https"),
@@ -35,6 +34,7 @@ public static class EmbeddingsServiceCollectionExtensions
             .Validate(o => o.Provider != "onnx" || (o.ModelPath is { Length: > 0 } p && File.Exists(Path.Combine(p, "model.onnx"))),
                 "EMBEDDINGS_PROVIDER=onnx needs EMBEDDINGS_MODEL_PATH, a folder with model.onnx and vocab.txt or tokenizer.json")
             .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<EmbeddingOptions>>(new ParseErrorsValidator());
 
         services.AddHttpClient(HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan)
             .AddResilienceHandler("embeddings", (builder, context) =>
@@ -113,5 +113,11 @@ public static class EmbeddingsServiceCollectionExtensions
             if (int.TryParse(raw, out var v)) set(v);
             else o.ParseErrors.Add($"{name} must be an integer, got '{raw}'");
         }
+    }
+
+    private sealed class ParseErrorsValidator : IValidateOptions<EmbeddingOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, EmbeddingOptions o) =>
+            o.ParseErrors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(o.ParseErrors);
     }
 }

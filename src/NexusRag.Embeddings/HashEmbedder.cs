@@ -25,8 +25,8 @@ namespace NexusRag.Embeddings;
 /// </summary>
 public sealed class HashEmbedder : IEmbeddingGenerator<string, Embedding<float>>
 {
-    public const string ModelId = "hash-v1-stem-char3to5";
-    internal const float NgramWeight = 0.5f;
+    public const string ModelId = "hash-v1-stem-char3to5";  // change the id whenever the algorithm or its weights change
+    internal const float NgramWeight = 0.25f;
     private readonly int _dimensions;
     private readonly EnglishAnalyzer _analyzer = new(LuceneVersion.LUCENE_48);
     private readonly EmbeddingGeneratorMetadata _metadata;

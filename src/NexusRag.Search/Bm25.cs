@@ -6,7 +6,8 @@ namespace NexusRag.Search;
 /// score(q, d) = Σ_{t ∈ q} qtf(t) · idf(t) · tf(t,d)·(k1 + 1) / (tf(t,d) + k1·(1 − b + b·|d|/avgdl))
 /// idf(t)      = ln(1 + (N − df(t) + 0.5) / (df(t) + 0.5))
 /// </code>
-/// N, df and avgdl count live documents only. Removed slots stay in the postings (skipped when scoring) until
+/// N, df and avgdl count live documents only. With <c>luceneNorms</c>, |d| is Lucene 4.8's one-byte encoded length
+/// (<see cref="LuceneLength"/>) while avgdl stays exact, as in Lucene's BM25Similarity. Removed slots stay in the postings (skipped when scoring) until
 /// the owning index compacts.
 /// </summary>
 internal sealed class Bm25Index
@@ -15,6 +16,7 @@ internal sealed class Bm25Index
     private readonly List<string> _terms = [];
     private readonly List<Postings> _postings = [];
     private int[] _length = new int[16];
+    private float[] _luceneLength = new float[16];
     private long _totalLength;
 
     public int LiveDocs { get; private set; }
@@ -49,8 +51,13 @@ internal sealed class Bm25Index
 
     public void Add(int slot, int[] termIds, int[] tfs, int length)
     {
-        if (slot >= _length.Length) Array.Resize(ref _length, Math.Max(slot + 1, _length.Length * 2));
+        if (slot >= _length.Length)
+        {
+            Array.Resize(ref _length, Math.Max(slot + 1, _length.Length * 2));
+            Array.Resize(ref _luceneLength, _length.Length);
+        }
         _length[slot] = length;
+        _luceneLength[slot] = LuceneLength(length);
         _totalLength += length;
         LiveDocs++;
         for (var i = 0; i < termIds.Length; i++) _postings[termIds[i]].Add(slot, tfs[i]);
@@ -64,7 +71,7 @@ internal sealed class Bm25Index
     }
 
     /// <summary>Adds each accepted document's BM25 score for the query terms into <paramref name="acc"/>.</summary>
-    public void Accumulate(IReadOnlyList<string> queryTokens, double k1, double b, Func<int, bool> accept, float[] acc, List<int> touched)
+    public void Accumulate(IReadOnlyList<string> queryTokens, double k1, double b, bool luceneNorms, Func<int, bool> accept, float[] acc, List<int> touched)
     {
         if (LiveDocs == 0) return;
         var n = LiveDocs;
@@ -83,11 +90,23 @@ internal sealed class Bm25Index
                 var slot = p.Slots[i];
                 if (!accept(slot)) continue;
                 var tf = p.Tfs[i];
-                var s = (float)(idf * tf * k1p1 / (tf + k1 * (1 - b + b * _length[slot] / avg)));
+                var length = luceneNorms ? _luceneLength[slot] : _length[slot];
+                var s = (float)(idf * tf * k1p1 / (tf + k1 * (1 - b + b * length / avg)));
                 if (acc[slot] == 0) touched.Add(slot);
                 acc[slot] += s;
             }
         }
+    }
+
+    /// <summary>
+    /// Lucene's document length as its BM25Similarity sees it: stored as one byte, <c>1/√|d|</c> in SmallFloat 3.15
+    /// format, decoded as <c>1/f²</c>. Lengths come out rounded onto a coarse log scale; scores then match Lucene's.
+    /// </summary>
+    public static float LuceneLength(int length)
+    {
+        if (length <= 0) return 0;
+        var f = Lucene.Net.Util.SmallSingle.Byte315ToSingle(Lucene.Net.Util.SmallSingle.SingleToByte315(1f / MathF.Sqrt(length)));
+        return 1f / (f * f);
     }
 
     private sealed class Postings

@@ -186,7 +186,7 @@ internal sealed class CorpusIndex
         try
         {
             Array.Clear(acc, 0, _slots.Count);
-            _bm25.Accumulate(tokens, _options.Bm25K1, _options.Bm25B, accept, acc, touched);
+            _bm25.Accumulate(tokens, _options.Bm25K1, _options.Bm25B, _options.Bm25LuceneNorms, accept, acc, touched);
             var top = new TopK(k, TieBreak);
             foreach (var slot in touched) top.Add(acc[slot], slot);
             return top.ToSortedList();

@@ -43,6 +43,12 @@ public sealed class HybridSearchIndex(
             if (Volatile.Read(ref _lastCompletedCatchUpStart) > requested) return;
             var started = Stopwatch.GetTimestamp();
             if (!_loaded) await LoadSnapshotAsync(ct).ConfigureAwait(false);
+            // The common case, nothing new, costs one single-row read.
+            if (await feed.MaxSeqAsync(ct).ConfigureAwait(false) <= _applied)
+            {
+                Volatile.Write(ref _lastCompletedCatchUpStart, started);
+                return;
+            }
             while (true)
             {
                 var batch = await feed.ReadAsync(_applied, BatchSize, ct).ConfigureAwait(false);

@@ -38,7 +38,8 @@ public static class StorageServiceCollectionExtensions
         services.AddDbContextFactory<SqliteNexusDbContext>((sp, o) =>
         {
             var storage = sp.GetRequiredService<IOptions<StorageOptions>>().Value;
-            o.UseSqlite(storage.SqliteConnectionString());
+            // Contains() over a list becomes IN (@p0, @p1, …), which SQLite answers from the index (json_each would scan).
+            o.UseSqlite(storage.SqliteConnectionString(), s => s.UseParameterizedCollectionMode(ParameterTranslationMode.MultipleParameters));
             o.AddInterceptors(SqlitePragmaInterceptor.Instance);
         });
         services.AddSingleton<IDbContextFactory<NexusDbContext>>(sp =>

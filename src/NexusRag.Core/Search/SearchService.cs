@@ -27,9 +27,9 @@ public sealed class SearchService(
         var corpus = await corpora.GetAsync(tenantId, request.CorpusId, ct).ConfigureAwait(false)
                      ?? throw ApiException.NotFound("corpus", request.CorpusId);
         float[]? queryVector = null;
+        var identity = EmbeddingIdentity.Of(embedder);
         if (request.Mode != SearchMode.Lexical)
         {
-            var identity = EmbeddingIdentity.Of(embedder);
             if (corpus.Embedding is { } recorded && recorded != identity) throw EmbeddingMismatch.Error(corpus.Id, recorded, identity);
             queryVector = await EmbedQueryAsync(request.Query, identity, ct).ConfigureAwait(false);
         }
@@ -37,7 +37,7 @@ public sealed class SearchService(
         await index.CatchUpAsync(ct).ConfigureAwait(false);
         var o = options.Value;
         var hits = index.Search(new IndexQuery(tenantId, corpus.Id, request.Query, queryVector, request.TopK, request.Mode,
-            request.Filters, o.LexicalWeight, o.VectorWeight));
+            request.Filters, o.LexicalWeight, o.VectorWeightFor(identity.Provider)));
         if (hits.Count == 0) return [];
 
         var chunks = (await documents.GetChunksByIdsAsync(tenantId, hits.Select(h => h.ChunkId).ToList(), ct).ConfigureAwait(false))

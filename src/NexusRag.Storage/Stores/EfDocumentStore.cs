@@ -134,8 +134,11 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
     {
         if (chunkIds.Count == 0) return [];
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        return await db.Chunks.AsNoTracking().Where(c => c.TenantId == tenantId && chunkIds.Contains(c.Id))
+        // Look up by primary key only, then keep the tenant's rows: with tenant_id in the WHERE clause SQLite
+        // prefers the tenant index and scans every chunk of the tenant.
+        var rows = await db.Chunks.AsNoTracking().Where(c => chunkIds.Contains(c.Id))
             .Select(WithoutVector).ToListAsync(ct).ConfigureAwait(false);
+        return rows.Where(c => c.TenantId == tenantId).ToList();
     }
 
     private static readonly System.Linq.Expressions.Expression<Func<ChunkRow, ChunkInfo>> WithoutVector = c =>

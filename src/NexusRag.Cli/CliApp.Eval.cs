@@ -1,0 +1,208 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using NexusRag.Core.Auth;
+using NexusRag.Core.Evaluation;
+using NexusRag.Core.Ingestion;
+using NexusRag.Core.Model;
+using NexusRag.Core.Ports;
+using NexusRag.Core.Search;
+using NexusRag.Core.Services;
+using Spectre.Console;
+
+namespace NexusRag.Cli;
+
+public sealed partial class CliApp
+{
+    private const string EvalTenant = "eval";
+    private const string EvalCorpus = "beir";
+
+    private Command EvalCommand()
+    {
+        var dataset = new Option<string>("--dataset") { Description = "A BEIR-format folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv)", Required = true };
+        var split = new Option<string>("--split") { Description = "Which qrels to score: test, train, dev", DefaultValueFactory = _ => "test" };
+        var mode = new Option<string>("--mode") { Description = "hybrid | lexical | vector", DefaultValueFactory = _ => "hybrid" };
+        var embedder = new Option<string?>("--embedder") { Description = "hash | onnx | openai | sha256 (default: EMBEDDINGS_PROVIDER, else hash)" };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table" };
+        var chunkSize = new Option<int>("--chunk-size") { Description = "Chunk size in characters (BEIR scores whole documents; the default keeps nearly every abstract in one chunk)", DefaultValueFactory = _ => 12_000 };
+        var maxQueries = new Option<int?>("--max-queries") { Description = "Score only the first N queries of the split" };
+        var tune = new Option<bool>("--tune") { Description = "Grid-search BM25 k1/b, then the hybrid fusion weights and RRF k, by nDCG@10 on this split (tune on train, never on test)" };
+        var cmd = new Command("eval", "Measure retrieval quality on a BEIR dataset: ingests it into a throwaway store through the real pipeline, prints nDCG@10, Recall@100, MRR@10 and query latency")
+            { dataset, split, mode, embedder, json, chunkSize, maxQueries, tune };
+        cmd.SetAction(async (pr, ct) =>
+        {
+            SearchMode? m = pr.GetValue(mode)?.ToLowerInvariant() switch { "hybrid" => SearchMode.Hybrid, "lexical" => SearchMode.Lexical, "vector" => SearchMode.Vector, _ => null };
+            if (m is null) { _console.MarkupLine("[red]--mode must be hybrid, lexical or vector[/]"); return 2; }
+            var dir = Directory.CreateTempSubdirectory("nexusrag-eval-");
+            try
+            {
+                var config = new Dictionary<string, string?> { ["NEXUSRAG_DATA_DIR"] = dir.FullName, ["NexusRag:Search:SnapshotEveryChanges"] = "0" };
+                if (pr.GetValue(embedder) is { Length: > 0 } e) config["EMBEDDINGS_PROVIDER"] = e;
+                return await WithServices(ct, (sp, ct2) => RunEvalAsync(sp, pr.GetValue(dataset)!, pr.GetValue(split)!, m.Value,
+                    pr.GetValue(json), pr.GetValue(chunkSize), pr.GetValue(maxQueries), pr.GetValue(tune), ct2), extraConfig: config);
+            }
+            finally { dir.Delete(recursive: true); }
+        });
+        return cmd;
+    }
+
+    private async Task<int> RunEvalAsync(IServiceProvider sp, string datasetDir, string split, SearchMode mode, bool json,
+        int chunkSize, int? maxQueries, bool tune, CancellationToken ct)
+    {
+        var ds = BeirDataset.Load(datasetDir, split);
+        var embedderId = Core.Embeddings.EmbeddingIdentity.Of(sp.GetRequiredService<Microsoft.Extensions.AI.IEmbeddingGenerator<string, Microsoft.Extensions.AI.Embedding<float>>>());
+        await sp.GetRequiredService<IIdentityStore>().EnsureTenantAsync(EvalTenant, ct);
+        await sp.GetRequiredService<ICorpusStore>().CreateAsync(EvalTenant, EvalCorpus, "BEIR evaluation", "{}", ct);
+
+        // Ingest through the real pipeline: the document service enqueues, ingestion workers extract, chunk, embed and write.
+        var ingestWatch = Stopwatch.StartNew();
+        var toBeir = new Dictionary<string, string>(StringComparer.Ordinal);
+        var documents = sp.GetRequiredService<DocumentService>();
+        var principal = new Principal(EvalTenant, Role.Admin, null, "cli-eval");
+        async Task Ingest(Action<int> progress)
+        {
+            for (var i = 0; i < ds.Corpus.Count; i++)
+            {
+                var (id, title, text) = ds.Corpus[i];
+                var docId = Identifiers.IsValid(id) ? id : $"d{i}";
+                toBeir[docId] = id;
+                var content = Encoding.UTF8.GetBytes(string.IsNullOrEmpty(title) ? text : title + "\n\n" + text);
+                if (content.Length == 0) continue;
+                await documents.IngestAsync(principal, new IngestRequest(EvalCorpus, docId, null, "text/plain", content, false, chunkSize, 0, null), null, ct);
+            }
+            var processor = sp.GetRequiredService<IngestionProcessor>();
+            var queue = sp.GetRequiredService<IJobQueue>();
+            var done = 0;
+            async Task Worker(string name)
+            {
+                while (await queue.TryClaimAsync(name, TimeSpan.FromMinutes(5), ct) is { } job)
+                {
+                    await processor.ProcessAsync(job, name, ct);
+                    progress(Interlocked.Increment(ref done));
+                }
+            }
+            await Task.WhenAll(Enumerable.Range(0, Math.Max(1, Environment.ProcessorCount)).Select(i => Task.Run(() => Worker($"eval-{i}"), ct)));
+        }
+
+        if (json)
+        {
+            var last = 0;
+            await Ingest(n => { if (n - Volatile.Read(ref last) >= 500 || n == ds.Corpus.Count) { Volatile.Write(ref last, n); Console.Error.WriteLine($"ingested {n}/{ds.Corpus.Count}"); } });
+        }
+        else
+        {
+            await _console.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+                .StartAsync(async p =>
+                {
+                    var task = p.AddTask($"Ingesting {ds.Corpus.Count} documents ({embedderId})", maxValue: ds.Corpus.Count);
+                    await Ingest(n => task.Value = n);
+                });
+        }
+        var index = sp.GetRequiredService<ISearchIndex>();
+        await index.CatchUpAsync(ct);
+        ingestWatch.Stop();
+
+        var search = sp.GetRequiredService<SearchService>();
+        var queries = ds.Qrels.Keys.Where(ds.Queries.ContainsKey).OrderBy(q => q, StringComparer.Ordinal).Take(maxQueries ?? int.MaxValue).ToList();
+        foreach (var q in queries.Take(20)) // warm-up (JIT, caches); not measured
+            await search.SearchAsync(EvalTenant, new SearchRequest(EvalCorpus, ds.Queries[q], 100, mode, null), ct);
+
+        // Index-only latency: the ranking itself (analysis, BM25, vector scan/graph, fusion), query vector precomputed.
+        var embedder = sp.GetRequiredService<Microsoft.Extensions.AI.IEmbeddingGenerator<string, Microsoft.Extensions.AI.Embedding<float>>>();
+        var searchOptions = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<SearchOptions>>().Value;
+        var indexLatencies = new List<double>(queries.Count);
+        foreach (var pass in new[] { "warm-up", "measured" })
+        foreach (var q in queries)
+        {
+            var vector = mode == SearchMode.Lexical ? null
+                : (await Core.Embeddings.EmbeddingBatches.EmbedAsync(embedder, [ds.Queries[q]], 1, embedderId.Dimensions, ct))[0];
+            var sw = Stopwatch.GetTimestamp();
+            index.Search(new IndexQuery(EvalTenant, EvalCorpus, ds.Queries[q], vector, 100, mode, null, searchOptions.LexicalWeight, searchOptions.VectorWeightFor(embedderId.Provider)));
+            if (pass == "measured") indexLatencies.Add(Stopwatch.GetElapsedTime(sw).TotalMilliseconds);
+        }
+
+        if (tune) return await TuneAsync(sp, ds, queries, toBeir, embedderId, ct);
+
+        double ndcg = 0, recall = 0, mrr = 0;
+        var latencies = new List<double>(queries.Count);
+        foreach (var q in queries)
+        {
+            var sw = Stopwatch.GetTimestamp();
+            var results = await search.SearchAsync(EvalTenant, new SearchRequest(EvalCorpus, ds.Queries[q], 100, mode, null), ct);
+            latencies.Add(Stopwatch.GetElapsedTime(sw).TotalMilliseconds);
+            var ranked = results.Select(r => toBeir.GetValueOrDefault(r.Chunk.DocumentId, r.Chunk.DocumentId)).Distinct().ToList();
+            var rel = ds.Qrels[q];
+            ndcg += RetrievalMetrics.NdcgAt(10, ranked, rel);
+            recall += RetrievalMetrics.RecallAt(100, ranked, rel);
+            mrr += RetrievalMetrics.MrrAt(10, ranked, rel);
+        }
+        var n = Math.Max(queries.Count, 1);
+        var report = new Dictionary<string, object>
+        {
+            ["dataset"] = Path.GetFileName(Path.GetFullPath(datasetDir).TrimEnd(Path.DirectorySeparatorChar)),
+            ["split"] = split,
+            ["mode"] = mode.ToString().ToLowerInvariant(),
+            ["embedder"] = embedderId.ToString(),
+            ["documents"] = ds.Corpus.Count,
+            ["queries"] = queries.Count,
+            ["ndcg_at_10"] = Math.Round(ndcg / n, 4),
+            ["recall_at_100"] = Math.Round(recall / n, 4),
+            ["mrr_at_10"] = Math.Round(mrr / n, 4),
+            ["latency_ms_p50"] = Math.Round(RetrievalMetrics.Percentile(latencies, 50), 3),
+            ["latency_ms_p95"] = Math.Round(RetrievalMetrics.Percentile(latencies, 95), 3),
+            ["index_latency_ms_p50"] = Math.Round(RetrievalMetrics.Percentile(indexLatencies, 50), 3),
+            ["index_latency_ms_p95"] = Math.Round(RetrievalMetrics.Percentile(indexLatencies, 95), 3),
+            ["ingest_seconds"] = Math.Round(ingestWatch.Elapsed.TotalSeconds, 1),
+        };
+        if (json)
+        {
+            _console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(report)); // raw: the console would wrap long lines
+            return 0;
+        }
+        var table = new Table().AddColumns("metric", "value");
+        foreach (var (k, v) in report) table.AddRow(k, Markup.Escape(Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture) ?? ""));
+        _console.Write(table);
+        return 0;
+    }
+
+    private async Task<int> TuneAsync(IServiceProvider sp, BeirDataset ds, List<string> queries, Dictionary<string, string> toBeir,
+        Core.Embeddings.EmbeddingIdentity embedderId, CancellationToken ct)
+    {
+        var index = sp.GetRequiredService<ISearchIndex>();
+        var o = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<SearchOptions>>().Value; // the instance the index reads
+        var embedder = sp.GetRequiredService<Microsoft.Extensions.AI.IEmbeddingGenerator<string, Microsoft.Extensions.AI.Embedding<float>>>();
+        var vectors = await Core.Embeddings.EmbeddingBatches.EmbedAsync(embedder, queries.Select(q => ds.Queries[q]).ToList(), 64, embedderId.Dimensions, ct);
+        double Ndcg(SearchMode mode) => queries.Select((q, i) =>
+        {
+            var hits = index.Search(new IndexQuery(EvalTenant, EvalCorpus, ds.Queries[q], vectors[i], 100, mode, null, o.LexicalWeight, o.VectorWeightFor(embedderId.Provider)));
+            return RetrievalMetrics.NdcgAt(10, hits.Select(h => toBeir.GetValueOrDefault(h.DocumentId, h.DocumentId)).Distinct().ToList(), ds.Qrels[q]);
+        }).Average();
+
+        var table = new Table().AddColumns("setting", "nDCG@10");
+        var best = (K1: o.Bm25K1, B: o.Bm25B, Score: -1.0);
+        foreach (var k1 in new[] { 0.5, 0.7, 0.9, 1.2, 1.5, 1.8 })
+            foreach (var b in new[] { 0.3, 0.5, 0.6, 0.75, 0.9, 1.0 })
+            {
+                (o.Bm25K1, o.Bm25B) = (k1, b);
+                var score = Ndcg(SearchMode.Lexical);
+                if (score > best.Score) best = (k1, b, score);
+            }
+        (o.Bm25K1, o.Bm25B) = (best.K1, best.B);
+        table.AddRow($"lexical k1={best.K1} b={best.B}", $"{best.Score:F4}");
+        table.AddRow("vector", $"{Ndcg(SearchMode.Vector):F4}");
+        // RRF k stays at its configured value (60 by default); the vector leg's weight is what depends on the embedder.
+        var bestHybrid = (Weight: 1.0, Score: -1.0);
+        foreach (var w in new[] { 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0 })
+        {
+            (o.LexicalWeight, o.VectorWeight) = (1.0, w);
+            var score = Ndcg(SearchMode.Hybrid);
+            table.AddRow($"hybrid rrf_k={o.RrfK} lexical_weight=1 vector_weight={w}", $"{score:F4}");
+            if (score > bestHybrid.Score) bestHybrid = (w, score);
+        }
+        table.AddRow($"[bold]best hybrid: vector_weight={bestHybrid.Weight}[/]", $"{bestHybrid.Score:F4}");
+        _console.Write(table);
+        return 0;
+    }
+}

@@ -1,0 +1,115 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace NexusRag.Tests.Infrastructure;
+
+/// <summary>
+/// A local HTTP server on a real loopback port speaking the OpenAI embeddings protocol (<c>POST /v1/embeddings</c>,
+/// float or base64 encoding, <c>dimensions</c>, error objects). Vectors are a deterministic function of the input
+/// text. <see cref="Behavior"/> injects faults: 5xx answers, slowness, garbage bodies, wrong vector counts.
+/// </summary>
+public sealed class FakeOpenAiServer : IAsyncDisposable
+{
+    public enum Mode { Normal, ServerError, Slow, Garbage, WrongCount }
+
+    private readonly WebApplication _app;
+    public ConcurrentQueue<(int Inputs, string Model, int? Dimensions, string? Authorization)> Requests { get; } = new();
+    public Mode Behavior { get; set; } = Mode.Normal;
+    /// <summary>How many requests fail (in ServerError mode) before answers are normal again; -1 = all.</summary>
+    public int FailuresLeft { get; set; } = -1;
+    public int SlowMs { get; set; } = 5_000;
+    public string BaseUrl { get; }
+
+    private FakeOpenAiServer(WebApplication app, string baseUrl) => (_app, BaseUrl) = (app, baseUrl);
+
+    public static async Task<FakeOpenAiServer> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        FakeOpenAiServer? self = null;
+        app.MapPost("/v1/embeddings", async (HttpContext ctx) => await self!.HandleAsync(ctx));
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        self = new FakeOpenAiServer(app, address + "/v1");
+        return self;
+    }
+
+    /// <summary>The vector this server returns for a text: deterministic, unit-free (the client normalizes).</summary>
+    public static float[] VectorFor(string text, int dims)
+    {
+        var v = new float[dims];
+        foreach (var word in text.ToLowerInvariant().Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            v[(int)((uint)StableHash(word.Trim('.', ',', '?', '!')) % dims)] += 1;
+        v[0] += 0.01f;
+        return v;
+    }
+
+    private static int StableHash(string s)
+    {
+        unchecked
+        {
+            var h = (int)2166136261;
+            foreach (var c in s) h = (h ^ c) * 16777619;
+            return h;
+        }
+    }
+
+    private async Task HandleAsync(HttpContext ctx)
+    {
+        using var doc = await JsonDocument.ParseAsync(ctx.Request.Body);
+        var root = doc.RootElement;
+        var inputs = root.GetProperty("input").ValueKind == JsonValueKind.Array
+            ? root.GetProperty("input").EnumerateArray().Select(e => e.GetString()!).ToList()
+            : [root.GetProperty("input").GetString()!];
+        int? dims = root.TryGetProperty("dimensions", out var d) && d.ValueKind == JsonValueKind.Number ? d.GetInt32() : null;
+        var model = root.GetProperty("model").GetString()!;
+        Requests.Enqueue((inputs.Count, model, dims, ctx.Request.Headers.Authorization.ToString()));
+
+        switch (Behavior)
+        {
+            case Mode.ServerError when FailuresLeft != 0:
+                if (FailuresLeft > 0) FailuresLeft--;
+                ctx.Response.StatusCode = (int)HttpStatusCode.ServiceUnavailable;
+                await ctx.Response.WriteAsJsonAsync(new { error = new { message = "overloaded", type = "server_error", code = (string?)null } });
+                return;
+            case Mode.Slow:
+                await Task.Delay(SlowMs, ctx.RequestAborted);
+                break;
+            case Mode.Garbage:
+                ctx.Response.ContentType = "application/json";
+                await ctx.Response.WriteAsync("{\"object\":\"list\",\"data\":[{\"embedding\":\"%%%not-base64");
+                return;
+        }
+
+        var size = dims ?? 8;
+        var base64 = root.TryGetProperty("encoding_format", out var f) && f.GetString() == "base64";
+        var count = Behavior == Mode.WrongCount ? Math.Max(inputs.Count - 1, 0) : inputs.Count;
+        var data = inputs.Take(count).Select((text, i) =>
+        {
+            var v = VectorFor(text, size);
+            object embedding = base64 ? Convert.ToBase64String(System.Runtime.InteropServices.MemoryMarshal.AsBytes(v.AsSpan()).ToArray()) : v;
+            return new Dictionary<string, object> { ["object"] = "embedding", ["index"] = i, ["embedding"] = embedding };
+        }).ToList();
+        await ctx.Response.WriteAsJsonAsync(new Dictionary<string, object>
+        {
+            ["object"] = "list", ["data"] = data, ["model"] = model,
+            ["usage"] = new Dictionary<string, int> { ["prompt_tokens"] = inputs.Sum(i => i.Length / 4 + 1), ["total_tokens"] = inputs.Sum(i => i.Length / 4 + 1) },
+        });
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

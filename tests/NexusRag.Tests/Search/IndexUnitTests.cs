@@ -1,0 +1,230 @@
+using NexusRag.Core.Evaluation;
+using NexusRag.Core.Search;
+using NexusRag.Search;
+
+namespace NexusRag.Tests.Search;
+
+public class Bm25Tests
+{
+    private static readonly Dictionary<string, string[]> NoFields = [];
+
+    /// <summary>
+    /// d1 = "apple banana apple" (|d| = 3), d2 = "banana cherry" (2), d3 = "cherry cherry cherry date" (4); N = 3, avgdl = 3.
+    /// With k1 = 1.2, b = 0.75 and idf = ln(1 + (N − df + 0.5)/(df + 0.5)), worked by hand:
+    /// idf(apple) = ln(1 + 2.5/1.5) = 0.980829; idf(banana) = idf(cherry) = ln(1 + 1.5/2.5) = 0.470004.
+    /// apple·d1 = 0.980829 · 2·2.2 / (2 + 1.2·(0.25 + 0.75·3/3)) = 0.980829 · 4.4/3.2 = 1.348640
+    /// banana·d1 = 0.470004 · 2.2/2.2 = 0.470004;  banana·d2 = 0.470004 · 2.2/(1 + 1.2·(0.25 + 0.5)) = 0.544215
+    /// cherry·d2 = 0.544215;  cherry·d3 = 0.470004 · 6.6/(3 + 1.2·(0.25 + 1)) = 0.689339
+    /// </summary>
+    private static CorpusIndex TinyIndex(SearchOptions? options = null)
+    {
+        var index = new CorpusIndex(options ?? new SearchOptions { Bm25K1 = 1.2, Bm25B = 0.75, Bm25LuceneNorms = false });
+        index.Apply([
+            ("c1", new IndexedChunk("c1", "d1", 0, 1, NoFields, ["apple", "banana", "apple"], null)),
+            ("c2", new IndexedChunk("c2", "d2", 0, 2, NoFields, ["banana", "cherry"], null)),
+            ("c3", new IndexedChunk("c3", "d3", 0, 3, NoFields, ["cherry", "cherry", "cherry", "date"], null)),
+        ]);
+        return index;
+    }
+
+    private static List<IndexHit> Lexical(CorpusIndex index, params string[] tokens) =>
+        index.Search(new IndexQuery("t", "c", string.Join(' ', tokens), null, 10, SearchMode.Lexical, null), tokens);
+
+    [Fact]
+    public void Single_term_score_equals_the_hand_computed_value()
+    {
+        var hit = Assert.Single(Lexical(TinyIndex(), "apple"));
+        Assert.Equal("d1", hit.DocumentId);
+        Assert.Equal(1.348640, hit.Score, 5);
+    }
+
+    [Fact]
+    public void Multi_term_scores_sum_per_document_and_rank_by_score()
+    {
+        var hits = Lexical(TinyIndex(), "banana", "cherry");
+        Assert.Equal(["d2", "d3", "d1"], hits.Select(h => h.DocumentId));
+        Assert.Equal(0.544215 + 0.544215, hits[0].Score, 5);
+        Assert.Equal(0.689339, hits[1].Score, 5);
+        Assert.Equal(0.470004, hits[2].Score, 5);
+    }
+
+    [Fact]
+    public void A_repeated_query_term_counts_twice_like_a_repeated_clause()
+    {
+        var hit = Assert.Single(Lexical(TinyIndex(), "apple", "apple"));
+        Assert.Equal(2 * 1.348640, hit.Score, 5);
+    }
+
+    [Fact]
+    public void Removing_a_document_updates_N_df_and_avgdl()
+    {
+        var index = TinyIndex();
+        index.Apply([("c3", null)]);
+        // N = 2, avgdl = 2.5; cherry now in d2 only: idf = ln(1 + 1.5/1.5) = ln 2;
+        // cherry·d2 = 0.693147 · 2.2 / (1 + 1.2·(0.25 + 0.75·2/2.5)) = 0.693147 · 2.2/2.02 = 0.754912
+        var hit = Assert.Single(Lexical(index, "cherry"));
+        Assert.Equal("d2", hit.DocumentId);
+        Assert.Equal(0.754912, hit.Score, 5);
+    }
+
+    [Fact]
+    public void Lucene_norms_round_the_length_like_lucene_and_change_only_the_length_term()
+    {
+        // Lucene.Net 4.8 stores 1/√|d| in one byte (SmallFloat 3.15); |d| = 3 decodes as 4, |d| = 1 as 1.
+        Assert.Equal(1f, Bm25Index.LuceneLength(1));
+        Assert.Equal(4f, Bm25Index.LuceneLength(3));
+        for (var n = 1; n < 5000; n++) Assert.True(Bm25Index.LuceneLength(n + 1) >= Bm25Index.LuceneLength(n));
+        var index = TinyIndex(new SearchOptions { Bm25K1 = 1.2, Bm25B = 0.75, Bm25LuceneNorms = true });
+        // avgdl stays exact (3): apple·d1 = 0.980829 · 4.4 / (2 + 1.2·(0.25 + 0.75·4/3)) = 0.980829 · 4.4/3.5 = 1.233042
+        Assert.Equal(1.233042, Assert.Single(Lexical(index, "apple")).Score, 5);
+    }
+
+    [Fact]
+    public void Equal_scores_break_ties_by_document_then_chunk_index()
+    {
+        var index = new CorpusIndex(new SearchOptions());
+        index.Apply([
+            ("z", new IndexedChunk("z", "doc-b", 1, 1, NoFields, ["same"], null)),
+            ("y", new IndexedChunk("y", "doc-b", 0, 2, NoFields, ["same"], null)),
+            ("x", new IndexedChunk("x", "doc-a", 3, 3, NoFields, ["same"], null)),
+        ]);
+        Assert.Equal(["x", "y", "z"], Lexical(index, "same").Select(h => h.ChunkId));
+    }
+}
+
+public class FusionTests
+{
+    [Fact]
+    public void Rrf_sums_weighted_reciprocal_ranks()
+    {
+        var fused = Rrf.Fuse(60, (["a", "b", "c"], 1.0), (["c", "a"], 0.5));
+        Assert.Equal(1.0 / 61 + 0.5 / 62, fused["a"], 12);
+        Assert.Equal(1.0 / 62, fused["b"], 12);
+        Assert.Equal(1.0 / 63 + 0.5 / 61, fused["c"], 12);
+        Assert.Equal(["a", "c", "b"], fused.OrderByDescending(kv => kv.Value).Select(kv => kv.Key));
+    }
+
+    [Fact]
+    public void A_zero_weight_list_contributes_nothing()
+    {
+        var fused = Rrf.Fuse(10, (["a"], 1.0), (["b"], 0.0));
+        Assert.Equal(["a"], fused.Keys);
+    }
+
+    [Fact]
+    public void Hybrid_search_reports_each_legs_rank_and_fuses_them()
+    {
+        var index = new CorpusIndex(new SearchOptions { RrfK = 60 });
+        Dictionary<string, string[]> none = [];
+        index.Apply([
+            ("c1", new IndexedChunk("c1", "d1", 0, 1, none, ["alpha", "alpha"], [1f, 0f])),
+            ("c2", new IndexedChunk("c2", "d2", 0, 2, none, ["alpha", "beta"], [0f, 1f])),
+        ]);
+        var hits = index.Search(new IndexQuery("t", "c", "alpha", [0f, 1f], 10, SearchMode.Hybrid, null, 1.0, 1.0), ["alpha"]);
+        var c1 = hits.Single(h => h.ChunkId == "c1");
+        var c2 = hits.Single(h => h.ChunkId == "c2");
+        Assert.Equal((1, 2), (c1.LexicalRank!.Value, c1.VectorRank!.Value));
+        Assert.Equal((2, 1), (c2.LexicalRank!.Value, c2.VectorRank!.Value));
+        Assert.Equal(1.0 / 61 + 1.0 / 62, c1.Score, 12);
+        Assert.Equal(c1.Score, c2.Score, 12);
+        Assert.Equal(["c1", "c2"], hits.Select(h => h.ChunkId)); // tie → document id order
+        Assert.Equal(1.0, c2.VectorScore!.Value, 6);
+    }
+
+    [Fact]
+    public void Filters_restrict_every_leg_to_matching_documents()
+    {
+        var index = new CorpusIndex(new SearchOptions());
+        index.Apply([
+            ("c1", new IndexedChunk("c1", "d1", 0, 1, new Dictionary<string, string[]> { ["lang"] = ["en"], ["tags"] = ["a", "b"] }, ["word"], [1f, 0f])),
+            ("c2", new IndexedChunk("c2", "d2", 0, 2, new Dictionary<string, string[]> { ["lang"] = ["de"] }, ["word"], [1f, 0f])),
+        ]);
+        var byMeta = new SearchFilters(null, new Dictionary<string, IReadOnlyList<string>> { ["lang"] = ["de"] });
+        foreach (var mode in new[] { SearchMode.Lexical, SearchMode.Vector, SearchMode.Hybrid })
+            Assert.Equal(["d2"], index.Search(new IndexQuery("t", "c", "word", [1f, 0f], 10, mode, byMeta), ["word"]).Select(h => h.DocumentId));
+        var byTag = new SearchFilters(["d1", "d2"], new Dictionary<string, IReadOnlyList<string>> { ["tags"] = ["b", "z"] });
+        Assert.Equal(["d1"], index.Search(new IndexQuery("t", "c", "word", null, 10, SearchMode.Lexical, byTag), ["word"]).Select(h => h.DocumentId));
+        var byId = new SearchFilters(["d2"], null);
+        Assert.Equal(["d2"], index.Search(new IndexQuery("t", "c", "word", null, 10, SearchMode.Lexical, byId), ["word"]).Select(h => h.DocumentId));
+    }
+}
+
+public class HnswTests
+{
+    private static float[][] RandomUnitVectors(int n, int dims, int seed)
+    {
+        var rng = new Random(seed);
+        return Enumerable.Range(0, n).Select(_ =>
+        {
+            var v = new float[dims];
+            for (var i = 0; i < dims; i++) v[i] = (float)(rng.NextDouble() * 2 - 1);
+            return Core.Embeddings.EmbeddingBatches.Normalize(v);
+        }).ToArray();
+    }
+
+    [Fact]
+    public void Recall_at_10_against_exact_search_is_at_least_095()
+    {
+        const int n = 4000, dims = 32, k = 10;
+        var data = RandomUnitVectors(n, dims, 1);
+        var store = new VectorStore(dims);
+        for (var i = 0; i < n; i++) store.Set(i, data[i]);
+        var hnsw = new Hnsw(store, m: 16, efConstruction: 200);
+        for (var i = 0; i < n; i++) hnsw.Insert(i);
+
+        var queries = RandomUnitVectors(100, dims, 2);
+        double found = 0;
+        foreach (var q in queries)
+        {
+            var exact = new TopK(k, (a, b) => a.CompareTo(b));
+            store.ScanExact(q, n, _ => true, exact);
+            var approx = new TopK(k, (a, b) => a.CompareTo(b));
+            hnsw.Search(q, 96, _ => true, approx, k);
+            var truth = exact.ToSortedList().Select(x => x.Slot).ToHashSet();
+            found += approx.ToSortedList().Count(x => truth.Contains(x.Slot));
+        }
+        var recall = found / (queries.Length * k);
+        Assert.True(recall >= 0.95, $"HNSW recall@10 = {recall:F3}");
+    }
+
+    [Fact]
+    public void A_corpus_above_the_threshold_switches_to_hnsw_and_never_returns_removed_chunks()
+    {
+        var data = RandomUnitVectors(600, 16, 3);
+        var index = new CorpusIndex(new SearchOptions { HnswThreshold = 500 });
+        Dictionary<string, string[]> none = [];
+        index.Apply(data.Select((v, i) => ($"c{i}", (IndexedChunk?)new IndexedChunk($"c{i}", $"d{i}", 0, i + 1, none, ["w"], v))));
+        Assert.True(index.UsesHnsw);
+        // The nearest neighbour of a stored vector is itself — until it is removed.
+        var top = index.Search(new IndexQuery("t", "c", "", data[42], 5, SearchMode.Vector, null), []);
+        Assert.Equal("c42", top[0].ChunkId);
+        index.Apply([("c42", null)]);
+        top = index.Search(new IndexQuery("t", "c", "", data[42], 5, SearchMode.Vector, null), []);
+        Assert.DoesNotContain(top, h => h.ChunkId == "c42");
+        Assert.Equal(5, top.Count);
+    }
+}
+
+public class RetrievalMetricsTests
+{
+    private static readonly Dictionary<string, int> Rel = new() { ["a"] = 1, ["b"] = 1 };
+
+    [Fact]
+    public void Ndcg_matches_the_textbook_formula()
+    {
+        // ranked x, a, y, b: DCG = 1/log2(3) + 1/log2(5); IDCG = 1 + 1/log2(3)
+        var expected = (1 / Math.Log2(3) + 1 / Math.Log2(5)) / (1 + 1 / Math.Log2(3));
+        Assert.Equal(expected, RetrievalMetrics.NdcgAt(10, ["x", "a", "y", "b"], Rel), 12);
+        Assert.Equal(1.0, RetrievalMetrics.NdcgAt(10, ["a", "b"], Rel), 12);
+        Assert.Equal(0.0, RetrievalMetrics.NdcgAt(10, ["x"], Rel), 12);
+    }
+
+    [Fact]
+    public void Recall_and_mrr()
+    {
+        Assert.Equal(0.5, RetrievalMetrics.RecallAt(100, ["x", "b"], Rel), 12);
+        Assert.Equal(0.5, RetrievalMetrics.MrrAt(10, ["x", "b"], Rel), 12);
+        Assert.Equal(0.0, RetrievalMetrics.MrrAt(1, ["x", "b"], Rel), 12);
+        Assert.Equal(3.0, RetrievalMetrics.Percentile([5, 1, 3, 2, 4], 50));
+    }
+}
