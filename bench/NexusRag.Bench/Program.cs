@@ -1,11 +1,17 @@
 // Load driver for NexusRAG: ingestion throughput through the HTTP API and GET /v1/documents latency
 // under concurrent clients. Starts the Release server on a throwaway data directory (or targets --url/--key).
+// `search` runs the in-process index benchmark instead (see SearchBench.cs).
 using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 
+if (args.Length > 0 && args[0] == "search")
+{
+    SearchBench.Run(args[1..]);
+    return;
+}
 var opts = Args.Parse(args);
 var root = FindRepoRoot();
 Process? server = null;

@@ -66,7 +66,9 @@ internal sealed class CorpusIndex
         finally { _lock.ExitReadLock(); }
     }
 
-    private int LiveVectors() => _slotOf.Values.Count(s => _vectors?.Has(s) == true);
+    private int _liveVectors;
+
+    private int LiveVectors() => _liveVectors;
 
     private IndexedChunk ToChunk(int slot, Slot s)
     {
@@ -90,6 +92,7 @@ internal sealed class CorpusIndex
             if (v.Length == _vectors.Dimensions)
             {
                 _vectors.Set(slot, v);
+                _liveVectors++;
                 _hnsw?.Insert(slot);
             }
         }
@@ -100,6 +103,7 @@ internal sealed class CorpusIndex
         if (!_slotOf.Remove(chunkId, out var slot)) return;
         var s = _slots[slot]!;
         _bm25.Remove(s.TermIds, s.Length);
+        if (_vectors?.Has(slot) == true) _liveVectors--;
         _slots[slot] = null;
         _dead++;
     }
@@ -115,6 +119,7 @@ internal sealed class CorpusIndex
         _vectors = null;
         _hnsw = null;
         _dead = 0;
+        _liveVectors = 0;
         foreach (var c in live) AddLocked(c);
         if (LiveVectors() > _options.HnswThreshold) BuildHnswLocked();
     }
