@@ -24,6 +24,31 @@ public static class CoreServiceCollectionExtensions
             .Validate(o => o.DefaultChunkSizeChars <= o.MaxChunkSizeChars, "DefaultChunkSizeChars must not exceed MaxChunkSizeChars")
             .ValidateOnStart();
 
+        services.AddOptions<Chat.RunOptions>()
+            .Bind(config.GetSection(Chat.RunOptions.Section))
+            .Configure(o =>
+            {
+                if (config["RUN_SSE_HEARTBEAT_S"] is { Length: > 0 } hb)
+                {
+                    if (double.TryParse(hb, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var s)) o.HeartbeatSeconds = s;
+                    else o.ParseErrors.Add($"RUN_SSE_HEARTBEAT_S must be a number of seconds, got '{hb}'");
+                }
+                if (config["RUN_HISTORY_TURNS"] is { Length: > 0 } turns)
+                {
+                    if (int.TryParse(turns, out var n)) o.HistoryTurns = n;
+                    else o.ParseErrors.Add($"RUN_HISTORY_TURNS must be an integer, got '{turns}'");
+                }
+                if (config["DEBUG_EVENTS"] is { Length: > 0 } debug)
+                {
+                    if (bool.TryParse(debug, out var b)) o.DebugEvents = b;
+                    else if (debug is "1" or "0") o.DebugEvents = debug == "1";
+                    else o.ParseErrors.Add($"DEBUG_EVENTS must be true or false, got '{debug}'");
+                }
+            })
+            .ValidateDataAnnotations()
+            .Validate(o => o.ParseErrors.Count == 0, "invalid /v1/run settings (RUN_SSE_HEARTBEAT_S, RUN_HISTORY_TURNS, DEBUG_EVENTS)")
+            .ValidateOnStart();
+
         services.TryAddSingleton(TimeProvider.System);
 
         // Ingestion pipeline: extract → chunk → embed → write (the embedder comes from AddNexusRagEmbeddings). Later registrations of an extractor win per media type.
@@ -34,6 +59,7 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<IJobSignal, InProcessJobSignal>();
         services.AddSingleton<IngestionProcessor>();
         services.AddSingleton<Search.SearchService>();
+        services.AddSingleton<Chat.RunService>();
 
         services.AddSingleton<ApiKeyService>();
         services.AddSingleton<DocumentService>();

@@ -2,6 +2,7 @@ using NexusRag.Server.Apis;
 using NexusRag.Server.Hosting;
 using NexusRag.Server.Http;
 using NexusRag.Embeddings;
+using NexusRag.Generation;
 using NexusRag.Storage;
 using Scalar.AspNetCore;
 
@@ -14,6 +15,7 @@ builder.Services
     .AddSqliteStore(builder.Configuration)
     .AddNexusRagEmbeddings(builder.Configuration)
     .AddSearchIndex(builder.Configuration)
+    .AddNexusRagGeneration(builder.Configuration)
     .AddNexusRagHttp()
     .AddIngestionWorker();
 
@@ -35,6 +37,7 @@ app.MapHealthApi();
 app.MapCorporaApi();
 app.MapDocumentsApi();
 app.MapSearchApi();
+app.MapRunApi();
 app.MapOpenApi("/openapi/{documentName}.json").AllowPublic();
 if (!app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NexusRagOptions>>().Value.IsProd)
     app.MapScalarApiReference("/docs", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json")).AllowPublic();

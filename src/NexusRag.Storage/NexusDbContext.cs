@@ -86,6 +86,7 @@ public abstract class NexusDbContext(DbContextOptions options) : DbContext(optio
         {
             e.ToTable("sessions");
             e.HasKey(x => new { x.TenantId, x.Id });
+            e.HasIndex(x => x.Id).IsUnique(); // a session id belongs to one tenant
         });
         b.Entity<MessageRow>(e =>
         {

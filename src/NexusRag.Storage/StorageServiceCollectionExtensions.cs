@@ -51,6 +51,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IJobQueue, EfJobQueue>();
         services.AddSingleton<IAuditLog, EfAuditLog>();
         services.AddSingleton<IChunkChangeFeed, EfChunkChangeFeed>();
+        services.AddSingleton<NexusRag.Core.Chat.ISessionStore, EfSessionStore>();
         services.AddSingleton<IDatabaseHealth, EfDatabaseHealth>();
         return services;
     }

@@ -51,4 +51,6 @@ public static class ErrorCodes
     public const string ServiceUnavailable = "SERVICE_UNAVAILABLE";
     public const string EmbeddingModelMismatch = "EMBEDDING_MODEL_MISMATCH";
     public const string EmbeddingProviderError = "EMBEDDING_PROVIDER_ERROR";
+    public const string SessionTenantMismatch = "SESSION_TENANT_MISMATCH";
+    public const string LlmProviderError = "LLM_PROVIDER_ERROR";
 }

@@ -41,7 +41,7 @@ public static class SearchApi
         if (errors.Count > 0) throw ApiException.Validation(errors);
 
         var tenant = ctx.GetPrincipal().TenantId;
-        var topK = body.TopK ?? await DefaultTopKAsync(corpora, tenant, body.CorpusId!, ctx.RequestAborted);
+        var topK = body.TopK ?? await CorpusDefaults.TopKAsync(corpora, tenant, body.CorpusId!, ctx.RequestAborted);
         var results = await search.SearchAsync(tenant, new SearchRequest(body.CorpusId!, query, topK, mode!.Value, filters), ctx.RequestAborted);
         var explain = body.Explain == true;
         var dto = new SearchResponseDto(body.CorpusId!, query, mode.Value.ToString().ToLowerInvariant(), topK, results.Select(r =>
@@ -52,15 +52,6 @@ public static class SearchApi
                 explain ? new SearchExplainDto(r.Hit.LexicalRank, r.Hit.LexicalScore, r.Hit.VectorRank, r.Hit.VectorScore) : null);
         }).ToList());
         return ApiResults.Ok(ctx, dto);
-    }
-
-    /// <summary>The corpus's <c>retrieval.top_k_default</c> (5 unless configured); 404 for a corpus outside the tenant.</summary>
-    private static async Task<int> DefaultTopKAsync(ICorpusStore corpora, string tenant, string corpusId, CancellationToken ct)
-    {
-        var corpus = await corpora.GetAsync(tenant, corpusId, ct) ?? throw ApiException.NotFound("corpus", corpusId);
-        using var doc = JsonDocument.Parse(corpus.ProviderConfigJson);
-        return doc.RootElement.TryGetProperty("retrieval", out var r) && r.TryGetProperty("top_k_default", out var k)
-               && k.TryGetInt32(out var n) && n >= 1 ? n : 5;
     }
 
     /// <summary><c>{"document_ids": [..], "metadata": {"key": scalar | [scalars]}}</c>; anything else is a 422.</summary>

@@ -18,7 +18,16 @@ namespace NexusRag.Tests.Infrastructure;
 /// </summary>
 public sealed class FakeOpenAiServer : IAsyncDisposable
 {
-    public enum Mode { Normal, ServerError, Slow, Garbage, WrongCount }
+    public enum Mode { Normal, ServerError, Slow, Garbage, WrongCount, BreakMidStream, StallMidStream }
+
+    /// <summary>The chat answer streamed in pieces (one SSE chunk per piece).</summary>
+    public string[] ChatPieces { get; set; } = ["The answer", " is in", " the documents", " [1]."];
+    /// <summary>Delay between streamed pieces.</summary>
+    public int PieceDelayMs { get; set; }
+    /// <summary>Every chat request's messages as (role, content).</summary>
+    public ConcurrentQueue<List<(string Role, string Content)>> ChatRequests { get; } = new();
+    /// <summary>Chat streams whose client went away before the end.</summary>
+    public int ChatStreamsAborted;
 
     private readonly WebApplication _app;
     public ConcurrentQueue<(int Inputs, string Model, int? Dimensions, string? Authorization)> Requests { get; } = new();
@@ -38,6 +47,7 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
         var app = builder.Build();
         FakeOpenAiServer? self = null;
         app.MapPost("/v1/embeddings", async (HttpContext ctx) => await self!.HandleAsync(ctx));
+        app.MapPost("/v1/chat/completions", async (HttpContext ctx) => await self!.HandleChatAsync(ctx));
         await app.StartAsync();
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         self = new FakeOpenAiServer(app, address + "/v1");
@@ -105,6 +115,56 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
             ["object"] = "list", ["data"] = data, ["model"] = model,
             ["usage"] = new Dictionary<string, int> { ["prompt_tokens"] = inputs.Sum(i => i.Length / 4 + 1), ["total_tokens"] = inputs.Sum(i => i.Length / 4 + 1) },
         });
+    }
+
+    private async Task HandleChatAsync(HttpContext ctx)
+    {
+        using var doc = await JsonDocument.ParseAsync(ctx.Request.Body);
+        var root = doc.RootElement;
+        ChatRequests.Enqueue(root.GetProperty("messages").EnumerateArray()
+            .Select(m => (m.GetProperty("role").GetString()!, m.GetProperty("content").ValueKind == JsonValueKind.String
+                ? m.GetProperty("content").GetString()!
+                : string.Concat(m.GetProperty("content").EnumerateArray().Select(p => p.TryGetProperty("text", out var t) ? t.GetString() : "")))).ToList());
+        var model = root.GetProperty("model").GetString()!;
+        switch (Behavior)
+        {
+            case Mode.ServerError when FailuresLeft != 0:
+                if (FailuresLeft > 0) FailuresLeft--;
+                ctx.Response.StatusCode = 500;
+                await ctx.Response.WriteAsJsonAsync(new { error = new { message = "internal error", type = "server_error" } });
+                return;
+            case Mode.Slow:
+                await Task.Delay(SlowMs, ctx.RequestAborted);
+                break;
+        }
+        ctx.Response.ContentType = "text/event-stream";
+        async Task Chunk(object delta, string? finish)
+        {
+            var json = JsonSerializer.Serialize(new Dictionary<string, object?>
+            {
+                ["id"] = "chatcmpl-1", ["object"] = "chat.completion.chunk", ["created"] = 1_700_000_000, ["model"] = model,
+                ["choices"] = new[] { new Dictionary<string, object?> { ["index"] = 0, ["delta"] = delta, ["finish_reason"] = finish } },
+            });
+            await ctx.Response.WriteAsync($"data: {json}\n\n", ctx.RequestAborted);
+            await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+        }
+        try
+        {
+            await Chunk(new Dictionary<string, object?> { ["role"] = "assistant", ["content"] = "" }, null);
+            for (var i = 0; i < ChatPieces.Length; i++)
+            {
+                if (PieceDelayMs > 0) await Task.Delay(PieceDelayMs, ctx.RequestAborted);
+                await Chunk(new Dictionary<string, object?> { ["content"] = ChatPieces[i] }, null);
+                if (i == 1 && Behavior == Mode.BreakMidStream) { ctx.Abort(); return; }
+                if (i == 1 && Behavior == Mode.StallMidStream) await Task.Delay(SlowMs, ctx.RequestAborted);
+            }
+            await Chunk(new Dictionary<string, object?>(), "stop");
+            await ctx.Response.WriteAsync("data: [DONE]\n\n", ctx.RequestAborted);
+        }
+        catch (OperationCanceledException)
+        {
+            Interlocked.Increment(ref ChatStreamsAborted);
+        }
     }
 
     public async ValueTask DisposeAsync()

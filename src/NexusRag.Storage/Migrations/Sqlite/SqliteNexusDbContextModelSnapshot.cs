@@ -571,6 +571,10 @@ namespace NexusRag.Storage.Migrations.Sqlite
                     b.HasKey("TenantId", "Id")
                         .HasName("pk_sessions");
 
+                    b.HasIndex("Id")
+                        .IsUnique()
+                        .HasDatabaseName("ix_sessions_id");
+
                     b.ToTable("sessions", (string)null);
                 });
 

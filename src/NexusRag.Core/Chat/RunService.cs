@@ -1,0 +1,170 @@
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using NexusRag.Core.Auth;
+using NexusRag.Core.Errors;
+using NexusRag.Core.Ports;
+using NexusRag.Core.Search;
+using NexusRag.Core.Services;
+
+namespace NexusRag.Core.Chat;
+
+public sealed record RunRequest(string SessionId, string CorpusId, string Message, int TopK, bool Audio);
+
+/// <summary>What <see cref="RunService.PrepareAsync"/> checked and persisted before the stream opens.</summary>
+public sealed record RunContext(Principal Principal, RunRequest Request, string RequestId, IReadOnlyList<MessageInfo> History);
+
+/// <summary>One event of a run's stream; the transport adds seq, request and session ids.</summary>
+public sealed record RunEvent(string Type, object Data);
+
+/// <summary>A generator failed, timed out or broke its stream.</summary>
+public sealed class LlmProviderException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// Retrieval-augmented answering for /v1/run. <see cref="PrepareAsync"/> validates the corpus and session and persists
+/// the user message (errors surface as plain HTTP errors); <see cref="StreamAsync"/> then emits
+/// request.accepted → [debug.retrieval] → token.delta* → message.final → [audio.error] → done, or … → error → done.
+/// The assistant message is persisted only after message.final; a failed or cancelled run leaves none.
+/// </summary>
+public sealed class RunService(
+    ICorpusStore corpora,
+    ISessionStore sessions,
+    SearchService search,
+    IChatClient chat,
+    IOptions<RunOptions> runOptions,
+    IOptions<LlmOptions> llmOptions,
+    TimeProvider clock,
+    ILogger<RunService> logger)
+{
+    public const string SystemPrompt =
+        "You are NexusRAG, an assistant that answers questions from a document collection. " +
+        "Answer using only the numbered context blocks below. Cite every block you use with its number in square brackets, " +
+        "like [1] or [2][3]. If the context does not contain the answer, say plainly that the documents do not cover it.";
+
+    public async Task<RunContext> PrepareAsync(Principal principal, RunRequest request, string requestId, CancellationToken ct)
+    {
+        _ = await corpora.GetAsync(principal.TenantId, request.CorpusId, ct).ConfigureAwait(false)
+            ?? throw ApiException.NotFound("corpus", request.CorpusId);
+        var opened = await sessions.OpenAsync(principal.TenantId, request.SessionId, request.CorpusId, ct).ConfigureAwait(false);
+        if (opened == SessionOpenResult.OtherTenant)
+            throw ApiException.Conflict(ErrorCodes.SessionTenantMismatch, $"Session '{Text.Clip(request.SessionId, 64)}' belongs to another tenant; use another session_id",
+                new Dictionary<string, object?> { ["session_id"] = request.SessionId });
+        var turns = runOptions.Value.HistoryTurns;
+        IReadOnlyList<MessageInfo> history = opened == SessionOpenResult.Created || turns == 0
+            ? []
+            : await sessions.LastMessagesAsync(principal.TenantId, request.SessionId, turns * 2, ct).ConfigureAwait(false);
+        await sessions.AppendMessageAsync(new MessageInfo(Identifiers.NewId("msg"), principal.TenantId, request.SessionId, MessageRoles.User,
+            request.Message, JsonSerializer.Serialize(new Dictionary<string, object?> { ["request_id"] = requestId, ["corpus_id"] = request.CorpusId }),
+            clock.GetUtcNow().UtcDateTime), ct).ConfigureAwait(false);
+        return new RunContext(principal, request, requestId, history);
+    }
+
+    public async Task StreamAsync(RunContext run, Func<RunEvent, Task> emit, CancellationToken ct)
+    {
+        var r = run.Request;
+        await emit(new RunEvent("request.accepted", new Dictionary<string, object?>
+        {
+            ["session_id"] = r.SessionId, ["corpus_id"] = r.CorpusId, ["top_k"] = r.TopK,
+        })).ConfigureAwait(false);
+        var succeeded = false;
+        try
+        {
+            var results = await search.SearchAsync(run.Principal.TenantId, new SearchRequest(r.CorpusId, r.Message, r.TopK, SearchMode.Hybrid, null), ct)
+                .ConfigureAwait(false);
+            if (runOptions.Value.DebugEvents)
+            {
+                await emit(new RunEvent("debug.retrieval", new Dictionary<string, object?>
+                {
+                    ["results"] = results.Select(x => new Dictionary<string, object?>
+                    {
+                        ["chunk_id"] = x.Chunk.Id, ["document_id"] = x.Chunk.DocumentId, ["chunk_index"] = x.Chunk.ChunkIndex,
+                        ["score"] = x.Hit.Score, ["lexical_rank"] = x.Hit.LexicalRank, ["vector_rank"] = x.Hit.VectorRank,
+                    }).ToList(),
+                })).ConfigureAwait(false);
+            }
+
+            var blocks = results.Select((x, i) => new ContextBlock(i + 1, x.Chunk.Text, $"document://{x.Chunk.DocumentId}", x.Hit.Score)).ToList();
+            var llm = llmOptions.Value;
+            var options = new ChatOptions
+            {
+                MaxOutputTokens = llm.MaxOutputTokens,
+                Temperature = (float)llm.Temperature,
+                AdditionalProperties = new AdditionalPropertiesDictionary { [ChatKeys.Context] = blocks },
+            };
+            var answer = new StringBuilder();
+            try
+            {
+                await foreach (var update in chat.GetStreamingResponseAsync(BuildPrompt(blocks, run.History, r.Message), options, ct).ConfigureAwait(false))
+                {
+                    var delta = update.Text;
+                    if (string.IsNullOrEmpty(delta)) continue;
+                    answer.Append(delta);
+                    await emit(new RunEvent("token.delta", new Dictionary<string, object?> { ["delta"] = delta })).ConfigureAwait(false);
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                if (ex is LlmProviderException) throw;
+                throw new LlmProviderException($"the answer generator failed: {ex.GetType().Name}: {Text.Clip(ex.Message, 300)}", ex);
+            }
+
+            var citations = results.Select((x, i) => new Dictionary<string, object?>
+            {
+                ["source"] = $"document://{x.Chunk.DocumentId}",
+                ["score"] = x.Hit.Score,
+                ["metadata"] = new Dictionary<string, object?>
+                {
+                    ["n"] = i + 1, ["chunk_id"] = x.Chunk.Id, ["document_id"] = x.Chunk.DocumentId, ["chunk_index"] = x.Chunk.ChunkIndex,
+                    ["start_offset"] = x.Chunk.StartOffset, ["end_offset"] = x.Chunk.EndOffset,
+                },
+            }).ToList();
+            var text = answer.ToString();
+            await emit(new RunEvent("message.final", new Dictionary<string, object?> { ["text"] = text, ["citations"] = citations })).ConfigureAwait(false);
+            // The answer exists once message.final is out: keep it even if the client leaves now.
+            await sessions.AppendMessageAsync(new MessageInfo(Identifiers.NewId("msg"), run.Principal.TenantId, r.SessionId, MessageRoles.Assistant, text,
+                JsonSerializer.Serialize(new Dictionary<string, object?> { ["request_id"] = run.RequestId, ["citations"] = citations }),
+                clock.GetUtcNow().UtcDateTime), CancellationToken.None).ConfigureAwait(false);
+            succeeded = true;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            logger.LogInformation("Run {RequestId}: client went away; generation cancelled", run.RequestId);
+            throw;
+        }
+        catch (Exception ex)
+        {
+            var (code, message) = ex switch
+            {
+                ApiException a => (a.Code, a.Message),
+                LlmProviderException => (ErrorCodes.LlmProviderError, ex.Message),
+                _ => (ErrorCodes.InternalError, "The run failed unexpectedly"),
+            };
+            logger.LogWarning(ex, "Run {RequestId} failed: {Code}", run.RequestId, code);
+            await emit(new RunEvent("error", new Dictionary<string, object?> { ["code"] = code, ["message"] = message })).ConfigureAwait(false);
+        }
+
+        if (succeeded && r.Audio)
+        {
+            await emit(new RunEvent("audio.error", new Dictionary<string, object?>
+            {
+                ["code"] = "TTS_DISABLED", ["message"] = "Audio output is not enabled on this server (TTS_PROVIDER=none)",
+            })).ConfigureAwait(false);
+        }
+        await emit(new RunEvent("done", new Dictionary<string, object?>())).ConfigureAwait(false);
+    }
+
+    /// <summary>System message with the numbered context, then the last turns of the session, then the question.</summary>
+    public static List<ChatMessage> BuildPrompt(IReadOnlyList<ContextBlock> blocks, IReadOnlyList<MessageInfo> history, string message)
+    {
+        var system = new StringBuilder(SystemPrompt).Append("\n\nContext:\n");
+        if (blocks.Count == 0) system.Append("(no documents matched the question)\n");
+        foreach (var b in blocks) system.Append('[').Append(b.Number).Append("] (").Append(b.Source).Append(")\n").Append(b.Text.Trim()).Append("\n\n");
+        var messages = new List<ChatMessage> { new(ChatRole.System, system.ToString().TrimEnd()) };
+        foreach (var m in history)
+            messages.Add(new ChatMessage(m.Role == MessageRoles.Assistant ? ChatRole.Assistant : ChatRole.User, m.Content));
+        messages.Add(new ChatMessage(ChatRole.User, message));
+        return messages;
+    }
+}
