@@ -85,11 +85,16 @@ public sealed partial class ExtractiveChatClient(int maxSentences = 3) : IChatCl
     private static double Jaccard(HashSet<string> a, HashSet<string> b) =>
         a.Count + b.Count == 0 ? 0 : (double)a.Count(b.Contains) / (a.Count + b.Count - a.Count(b.Contains));
 
-    [GeneratedRegex(@"(?<=[.!?])\s+(?=[A-Z0-9""'(\[])|\n\s*\n|\n(?=\s*[-*•#])")]
+    /// <summary>Sentence ends, blank lines, list items, and the end of a markdown heading line.</summary>
+    [GeneratedRegex(@"(?<=[.!?])\s+(?=[A-Z0-9""'(\[])|\n\s*\n|\n(?=\s*[-*•#])|(?<=(?:^|\n)\s*#[^\n]*)\n")]
     private static partial Regex SentenceBreak();
 
+    /// <summary>The text's sentences; headings are labels, not answers, and are left out.</summary>
     internal static IEnumerable<string> Sentences(string text) =>
-        SentenceBreak().Split(text).Select(s => Regex.Replace(s, @"\s+", " ").Trim().TrimStart('-', '*', '•', '#', ' ')).Where(s => s.Length >= 3);
+        SentenceBreak().Split(text)
+            .Where(s => !s.TrimStart().StartsWith('#'))
+            .Select(s => Regex.Replace(s, @"\s+", " ").Trim().TrimStart('-', '*', '•', ' '))
+            .Where(s => s.Length >= 3);
 
     private List<string> Terms(string text)
     {

@@ -261,6 +261,9 @@ public class ExtractiveTests
         Assert.DoesNotContain("plants", answer);
         Assert.StartsWith("Deploys", answer); // block order: [1] before [2]
         Assert.Equal(ExtractiveChatClient.NothingFound, e.Compose("zebra migration", blocks));
+        // Markdown headings are not sentences of the answer.
+        var withHeading = e.Compose("release gates", [new ContextBlock(1, "# Release gates\nEvery release gate must be green.", "document://r", 1)]);
+        Assert.Equal("Every release gate must be green. [1]", withHeading);
         Assert.Equal(ExtractiveChatClient.NothingFound, e.Compose("deploys", []));
     }
 }
