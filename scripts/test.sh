@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test of the solution. Usage: scripts/test.sh [extra dotnet test args]
 #
-# The embedded SQLite store needs nothing external; the ONNX tests need python3-onnx (installed when missing). When NEXUSRAG_TEST_STORES names postgres and/or redis,
-# this script also installs what is missing from Debian packages (when run as root), starts throwaway
-# servers on free loopback ports in temp dirs, exports their URLs for the tests and stops them on exit.
+# Runs the whole suite twice: on the embedded SQLite store, then on PostgreSQL (NEXUSRAG_TEST_STORE=postgres).
+# It installs what is missing from Debian packages when run as root (postgresql, redis-server, python3-onnx),
+# starts a throwaway PostgreSQL and redis-server on free loopback ports in a temp dir, exports their addresses
+# (NEXUSRAG_TEST_POSTGRES, NEXUSRAG_TEST_REDIS) and stops them on exit, on failure too.
+# NEXUSRAG_TEST_STORES=sqlite runs only the SQLite pass, without external servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-STORES="${NEXUSRAG_TEST_STORES:-sqlite}"
+STORES="${NEXUSRAG_TEST_STORES:-sqlite,postgres,redis}"
 WORK="$(mktemp -d -t nexusrag-test-XXXXXX)"
 PG_BIN="${PG_BIN:-/usr/lib/postgresql/15/bin}"
 PIDS=()
@@ -37,7 +39,7 @@ start_postgres() {
   local port; port=$(free_port)
   runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust >/dev/null
   runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$WORK/pg.log" -w \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DATA -c fsync=off" start >/dev/null
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DATA -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=500" start >/dev/null
   export NEXUSRAG_TEST_POSTGRES="Host=127.0.0.1;Port=$port;Username=postgres;Database=postgres"
   echo "test.sh: PostgreSQL on 127.0.0.1:$port"
 }
@@ -61,8 +63,15 @@ start_redis() {
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 LOG="$WORK/test.log"
 set +e
+echo "test.sh: the whole suite on SQLite"
 dotnet test NexusRag.slnx --nologo "$@" 2>&1 | tee "$LOG"
 rc=${PIPESTATUS[0]}
+if [[ "$STORES" == *postgres* ]]; then
+  echo "test.sh: the whole suite again on PostgreSQL"
+  NEXUSRAG_TEST_STORE=postgres dotnet test NexusRag.slnx --nologo --no-build "$@" 2>&1 | tee -a "$LOG"
+  rc2=${PIPESTATUS[0]}
+  [[ $rc -eq 0 ]] && rc=$rc2
+fi
 set -e
 
 # One closing line in the plain 'N passed, N failed' form, summed over test assemblies.

@@ -12,6 +12,8 @@ if (args.Length > 0 && args[0] == "search")
     SearchBench.Run(args[1..]);
     return;
 }
+var runMode = args.Length > 0 && args[0] == "run";
+if (runMode) args = args[1..];
 var opts = Args.Parse(args);
 var root = FindRepoRoot();
 Process? server = null;
@@ -31,6 +33,7 @@ try
         psi.Environment["NEXUSRAG_DATA_DIR"] = dataDir;
         psi.Environment["Logging__LogLevel__Default"] = "Warning";
         psi.Environment["INGEST_MAX_CONCURRENCY"] = opts.Workers.ToString();
+        if (runMode) psi.Environment["LLM_PROVIDER"] = "fake";
         server = Process.Start(psi)!;
         server.OutputDataReceived += (_, _) => { };
         server.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine("server: " + e.Data); };
@@ -45,8 +48,16 @@ try
     await WaitHealthy(http);
 
     Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; workers={opts.Workers}");
-    await Ingest(http, opts);
-    await ListLoad(http, opts);
+    if (runMode)
+    {
+        await WaitDemoIngested(http);
+        foreach (var c in new[] { 1, 10, 50 }) await RunLoad(http, c, opts.Seconds);
+    }
+    else
+    {
+        await Ingest(http, opts);
+        await ListLoad(http, opts);
+    }
 }
 finally
 {
@@ -122,6 +133,59 @@ static async Task ListLoad(HttpClient http, Args opts)
     double P(double q) => all[Math.Min(all.Length - 1, (int)Math.Ceiling(q * all.Length) - 1)];
     Console.WriteLine($"list: GET /v1/documents?limit=25, {opts.Clients} concurrent clients for {opts.Seconds} s");
     Console.WriteLine($"  {all.Length} requests, {all.Length / wall.Elapsed.TotalSeconds:F0} req/s, p50 {P(0.50):F2} ms, p95 {P(0.95):F2} ms, p99 {P(0.99):F2} ms");
+}
+
+// /v1/run with the fake generator: time to the first token.delta and completed runs per second.
+static async Task RunLoad(HttpClient http, int clients, int seconds)
+{
+    async Task<(double Ttft, double Total)> OneRun(string session)
+    {
+        var t = System.Diagnostics.Stopwatch.GetTimestamp();
+        using var req = new HttpRequestMessage(HttpMethod.Post, "/v1/run")
+        {
+            Content = JsonContent.Create(new { session_id = session, corpus_id = "c1", message = "What are the release gates for Agent 2.0?", top_k = 5 }),
+        };
+        using var resp = await http.SendAsync(req, HttpCompletionOption.ResponseHeadersRead);
+        if (!resp.IsSuccessStatusCode) throw new InvalidOperationException($"run: {(int)resp.StatusCode} {await resp.Content.ReadAsStringAsync()}");
+        using var reader = new StreamReader(await resp.Content.ReadAsStreamAsync());
+        double ttft = -1;
+        string? line;
+        var sawDone = false;
+        while ((line = await reader.ReadLineAsync()) is not null)
+        {
+            if (ttft < 0 && line == "event: token.delta") ttft = System.Diagnostics.Stopwatch.GetElapsedTime(t).TotalMilliseconds;
+            if (line == "event: done") sawDone = true;
+        }
+        if (!sawDone || ttft < 0) throw new InvalidOperationException("run stream ended without token.delta/done");
+        return (ttft, System.Diagnostics.Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+    }
+
+    for (var i = 0; i < 20; i++) await OneRun($"warm-{i}");
+    var results = new List<(double, double)>[clients];
+    var wall = System.Diagnostics.Stopwatch.StartNew();
+    await Task.WhenAll(Enumerable.Range(0, clients).Select(async c =>
+    {
+        var mine = results[c] = [];
+        var n = 0;
+        while (wall.Elapsed < TimeSpan.FromSeconds(seconds)) mine.Add(await OneRun($"bench-{clients}-{c}-{n++}"));
+    }));
+    var all = results.SelectMany(r => r).ToList();
+    var ttft = all.Select(r => r.Item1).Order().ToArray();
+    var total = all.Select(r => r.Item2).Order().ToArray();
+    double P(double[] a, double q) => a[Math.Min(a.Length - 1, (int)Math.Ceiling(q * a.Length) - 1)];
+    Console.WriteLine($"run (fake generator): {clients} concurrent streams for {seconds} s: {all.Count} runs, {all.Count / wall.Elapsed.TotalSeconds:F1} runs/s; " +
+        $"first token.delta p50 {P(ttft, 0.5):F1} ms, p95 {P(ttft, 0.95):F1} ms; whole run p50 {P(total, 0.5):F1} ms, p95 {P(total, 0.95):F1} ms");
+}
+
+static async Task WaitDemoIngested(HttpClient http)
+{
+    for (var i = 0; i < 600; i++)
+    {
+        var docs = (await Get(http, "/v1/documents?corpus_id=c1&limit=100")).GetProperty("items").EnumerateArray().ToList();
+        if (docs.Count > 0 && docs.All(d => d.GetProperty("status").GetString() == "succeeded")) return;
+        await Task.Delay(100);
+    }
+    throw new TimeoutException("demo corpus not ingested");
 }
 
 static async Task<int> Count(HttpClient http, string corpus, string status) =>

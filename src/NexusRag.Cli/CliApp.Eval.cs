@@ -38,7 +38,8 @@ public sealed partial class CliApp
             var dir = Directory.CreateTempSubdirectory("nexusrag-eval-");
             try
             {
-                var config = new Dictionary<string, string?> { ["NEXUSRAG_DATA_DIR"] = dir.FullName, ["NexusRag:Search:SnapshotEveryChanges"] = "0" };
+                // Always a throwaway embedded store, whatever DATABASE_URL says.
+                var config = new Dictionary<string, string?> { ["NEXUSRAG_DATA_DIR"] = dir.FullName, ["DATABASE_URL"] = "", ["NexusRag:Search:SnapshotEveryChanges"] = "0" };
                 if (pr.GetValue(embedder) is { Length: > 0 } e) config["EMBEDDINGS_PROVIDER"] = e;
                 return await WithServices(ct, (sp, ct2) => RunEvalAsync(sp, pr.GetValue(dataset)!, pr.GetValue(split)!, m.Value,
                     pr.GetValue(json), pr.GetValue(chunkSize), pr.GetValue(maxQueries), pr.GetValue(tune), ct2), extraConfig: config);

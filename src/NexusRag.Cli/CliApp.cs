@@ -129,7 +129,7 @@ public sealed partial class CliApp(IReadOnlyDictionary<string, string?>? configO
         builder.Configuration.AddInMemoryCollection(configOverrides ?? new Dictionary<string, string?>());
         if (extraConfig is not null) builder.Configuration.AddInMemoryCollection(extraConfig);
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddNexusRagApplication(builder.Configuration).AddSqliteStore(builder.Configuration)
+        builder.Services.AddNexusRagApplication(builder.Configuration).AddNexusRagStore(builder.Configuration)
             .AddNexusRagEmbeddings(builder.Configuration)
             .AddHybridSearchIndex(builder.Configuration, sp => sp.GetRequiredService<IOptions<StorageOptions>>().Value.IndexSnapshotPath(), followInBackground: false);
         using var host = builder.Build();

@@ -12,7 +12,7 @@ if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(
 
 builder.Services
     .AddNexusRagCore(builder.Configuration)
-    .AddSqliteStore(builder.Configuration)
+    .AddNexusRagStore(builder.Configuration)
     .AddNexusRagEmbeddings(builder.Configuration)
     .AddSearchIndex(builder.Configuration)
     .AddNexusRagGeneration(builder.Configuration)

@@ -144,3 +144,5 @@ public static class StoreConstants
 
 /// <summary>SQLite flavour (the embedded default). Owns the migrations under Migrations/Sqlite.</summary>
 public sealed class SqliteNexusDbContext(DbContextOptions<SqliteNexusDbContext> options) : NexusDbContext(options);
+
+public sealed class PostgresNexusDbContext(DbContextOptions<PostgresNexusDbContext> options) : NexusDbContext(options);

@@ -32,6 +32,37 @@ public sealed class StorageOptions
         }
     }
 
+    /// <summary>
+    /// The Npgsql connection string: a <c>postgresql://user:pass@host:port/db?sslmode=require</c> URL (the seed's form) is
+    /// translated; an Npgsql connection string (<c>Host=…;Database=…</c>) is used as is.
+    /// </summary>
+    public string PostgresConnectionString()
+    {
+        var url = DatabaseUrl!.Trim();
+        if (!url.StartsWith("postgres", StringComparison.OrdinalIgnoreCase)) return url;
+        var uri = new Uri(url.Replace("postgresql+psycopg://", "postgresql://", StringComparison.OrdinalIgnoreCase));
+        var csb = new Npgsql.NpgsqlConnectionStringBuilder
+        {
+            Host = uri.Host,
+            Port = uri.IsDefaultPort || uri.Port <= 0 ? 5432 : uri.Port,
+            Database = Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/')) is { Length: > 0 } db ? db : "postgres",
+        };
+        if (uri.UserInfo is { Length: > 0 } info)
+        {
+            var parts = info.Split(':', 2);
+            csb.Username = Uri.UnescapeDataString(parts[0]);
+            if (parts.Length > 1) csb.Password = Uri.UnescapeDataString(parts[1]);
+        }
+        foreach (var pair in uri.Query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var kv = pair.Split('=', 2);
+            if (kv.Length == 2 && kv[0].Equals("sslmode", StringComparison.OrdinalIgnoreCase)
+                && Enum.TryParse<Npgsql.SslMode>(Uri.UnescapeDataString(kv[1]).Replace("-", ""), ignoreCase: true, out var mode))
+                csb.SslMode = mode;
+        }
+        return csb.ConnectionString;
+    }
+
     public string SqliteConnectionString()
     {
         var url = DatabaseUrl?.Trim();

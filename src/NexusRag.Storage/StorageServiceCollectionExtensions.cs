@@ -24,10 +24,38 @@ public static class StorageServiceCollectionExtensions
                 if (config["DATABASE_URL"] is { Length: > 0 } url) o.DatabaseUrl = url;
             })
             .ValidateDataAnnotations()
-            .Validate(o => o.Kind == StoreKind.Sqlite,
-                "DATABASE_URL points at PostgreSQL, which this build does not support yet; unset it to use the embedded SQLite store")
+            .Validate(o => o.Kind != StoreKind.Postgres || ValidPostgresUrl(o),
+                "DATABASE_URL is not a valid PostgreSQL URL (postgresql://user:pass@host:5432/db) or Npgsql connection string")
             .ValidateOnStart();
         return services;
+    }
+
+    private static bool ValidPostgresUrl(StorageOptions o)
+    {
+        try { _ = new Npgsql.NpgsqlConnectionStringBuilder(o.PostgresConnectionString()); return true; }
+        catch (Exception ex) when (ex is ArgumentException or UriFormatException or FormatException or KeyNotFoundException) { return false; }
+    }
+
+    /// <summary>SQLite or PostgreSQL, whichever <c>DATABASE_URL</c> names (SQLite in the data directory when unset).</summary>
+    public static IServiceCollection AddNexusRagStore(this IServiceCollection services, IConfiguration config)
+    {
+        var probe = new StorageOptions { DatabaseUrl = config["DATABASE_URL"] ?? config[$"{StorageOptions.Section}:DatabaseUrl"] };
+        return probe.Kind == StoreKind.Postgres ? services.AddPostgresStore(config) : services.AddSqliteStore(config);
+    }
+
+    /// <summary>PostgreSQL 15+ through Npgsql (no extensions needed).</summary>
+    public static IServiceCollection AddPostgresStore(this IServiceCollection services, IConfiguration config)
+    {
+        services.AddNexusRagStorageOptions(config);
+        services.TryAddSingletonTimeProvider();
+        services.AddDbContextFactory<PostgresNexusDbContext>((sp, o) =>
+        {
+            var storage = sp.GetRequiredService<IOptions<StorageOptions>>().Value;
+            o.UseNpgsql(storage.PostgresConnectionString(), n => n.MigrationsHistoryTable("__ef_migrations_history"));
+        });
+        services.AddSingleton<IDbContextFactory<NexusDbContext>>(sp =>
+            new UpcastFactory<PostgresNexusDbContext>(sp.GetRequiredService<IDbContextFactory<PostgresNexusDbContext>>()));
+        return services.AddStoreAdapters();
     }
 
     /// <summary>The embedded SQLite store (the default).</summary>
@@ -43,7 +71,12 @@ public static class StorageServiceCollectionExtensions
             o.AddInterceptors(SqlitePragmaInterceptor.Instance);
         });
         services.AddSingleton<IDbContextFactory<NexusDbContext>>(sp =>
-            new UpcastFactory(sp.GetRequiredService<IDbContextFactory<SqliteNexusDbContext>>()));
+            new UpcastFactory<SqliteNexusDbContext>(sp.GetRequiredService<IDbContextFactory<SqliteNexusDbContext>>()));
+        return services.AddStoreAdapters();
+    }
+
+    private static IServiceCollection AddStoreAdapters(this IServiceCollection services)
+    {
         services.AddSingleton<DatabaseMigrator>();
         services.AddSingleton<IIdentityStore, EfIdentityStore>();
         services.AddSingleton<ICorpusStore, EfCorpusStore>();
@@ -61,7 +94,7 @@ public static class StorageServiceCollectionExtensions
         if (!services.Any(d => d.ServiceType == typeof(TimeProvider))) services.AddSingleton(TimeProvider.System);
     }
 
-    private sealed class UpcastFactory(IDbContextFactory<SqliteNexusDbContext> inner) : IDbContextFactory<NexusDbContext>
+    private sealed class UpcastFactory<T>(IDbContextFactory<T> inner) : IDbContextFactory<NexusDbContext> where T : NexusDbContext
     {
         public NexusDbContext CreateDbContext() => inner.CreateDbContext();
         public async Task<NexusDbContext> CreateDbContextAsync(CancellationToken ct = default) => await inner.CreateDbContextAsync(ct).ConfigureAwait(false);

@@ -16,6 +16,7 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
     public async Task<IngestionJob?> TryClaimAsync(string workerId, TimeSpan lease, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        if (db.Database.IsNpgsql()) return await TryClaimSkipLockedAsync(db, workerId, lease, ct).ConfigureAwait(false);
         for (var attempt = 0; attempt < 5; attempt++)
         {
             var now = clock.GetUtcNow().UtcDateTime;
@@ -45,6 +46,29 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
             }
         }
         return null;
+    }
+
+    /// <summary>
+    /// PostgreSQL: one statement picks the oldest claimable job, skipping rows other workers have locked, and takes it.
+    /// Concurrent workers never wait on each other and never get the same job.
+    /// </summary>
+    private async Task<IngestionJob?> TryClaimSkipLockedAsync(NexusDbContext db, string workerId, TimeSpan lease, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow().UtcDateTime;
+        var until = now.Add(lease);
+        var ids = await db.Database.SqlQuery<string>($"""
+            UPDATE ingestion_jobs SET status = 'processing', lease_owner = {workerId}, lease_expires_at = {until},
+                   attempts = attempts + 1, updated_at = {now}
+            WHERE id = (SELECT id FROM ingestion_jobs
+                        WHERE (status = 'queued' AND available_at <= {now}) OR (status = 'processing' AND lease_expires_at < {now})
+                        ORDER BY available_at, id
+                        LIMIT 1
+                        FOR UPDATE SKIP LOCKED)
+            RETURNING id AS "Value"
+            """).ToListAsync(ct).ConfigureAwait(false);
+        if (ids.Count == 0) return null;
+        var row = await db.IngestionJobs.AsNoTracking().FirstAsync(j => j.Id == ids[0], ct).ConfigureAwait(false);
+        return row.ToInfo();
     }
 
     public async Task<bool> RenewLeaseAsync(string jobId, string workerId, TimeSpan lease, CancellationToken ct)

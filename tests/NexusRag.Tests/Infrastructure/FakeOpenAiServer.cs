@@ -155,7 +155,12 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
             {
                 if (PieceDelayMs > 0) await Task.Delay(PieceDelayMs, ctx.RequestAborted);
                 await Chunk(new Dictionary<string, object?> { ["content"] = ChatPieces[i] }, null);
-                if (i == 1 && Behavior == Mode.BreakMidStream) { ctx.Abort(); return; }
+                if (i == 1 && Behavior == Mode.BreakMidStream)
+                {
+                    await Task.Delay(300, ctx.RequestAborted); // let the client read what was sent, then cut the connection
+                    ctx.Abort();
+                    return;
+                }
                 if (i == 1 && Behavior == Mode.StallMidStream) await Task.Delay(SlowMs, ctx.RequestAborted);
             }
             await Chunk(new Dictionary<string, object?>(), "stop");

@@ -27,9 +27,8 @@ public sealed class NexusAppFactory : WebApplicationFactory<Program>
         if (dataDir is null) _ownedDir = new TempDir("nexusrag-test");
         DataDir = dataDir ?? _ownedDir!.Path;
         _services = services;
-        _settings = new Dictionary<string, string?>
+        _settings = new Dictionary<string, string?>(TestStore.SettingsFor(DataDir))
         {
-            ["NEXUSRAG_DATA_DIR"] = DataDir,
             ["NexusRag:Bootstrap"] = "false",
             ["NexusRag:Ingestion:PollIntervalMs"] = "50",
             ["NexusRag:Ingestion:RetryBackoffBaseMs"] = "20",

@@ -123,9 +123,21 @@ public sealed class AuthTests : IClassFixture<AuthTests.Fixture>
     public async Task Keys_are_stored_only_as_hashes()
     {
         var created = await _f.App.Service<Core.Services.ApiKeyService>().CreateAsync("rbac", Role.Reader, "hash-check", null, "test", default);
-        var bytes = await File.ReadAllBytesAsync(Path.Combine(_f.App.DataDir, "nexusrag.db"));
-        var wal = Path.Combine(_f.App.DataDir, "nexusrag.db-wal");
-        var all = System.Text.Encoding.ASCII.GetString(bytes) + (File.Exists(wal) ? System.Text.Encoding.ASCII.GetString(await File.ReadAllBytesAsync(wal)) : "");
+        string all;
+        if (TestStore.IsPostgres)
+        {
+            // Everything the api_keys table holds, as text.
+            await using var conn = new Npgsql.NpgsqlConnection(TestStore.DatabaseFor(_f.App.DataDir));
+            await conn.OpenAsync();
+            await using var cmd = new Npgsql.NpgsqlCommand("SELECT string_agg(t::text, ' ') FROM api_keys t", conn);
+            all = (string)(await cmd.ExecuteScalarAsync())!;
+        }
+        else
+        {
+            var bytes = await File.ReadAllBytesAsync(Path.Combine(_f.App.DataDir, "nexusrag.db"));
+            var wal = Path.Combine(_f.App.DataDir, "nexusrag.db-wal");
+            all = System.Text.Encoding.ASCII.GetString(bytes) + (File.Exists(wal) ? System.Text.Encoding.ASCII.GetString(await File.ReadAllBytesAsync(wal)) : "");
+        }
         Assert.DoesNotContain(created.Plaintext, all, StringComparison.Ordinal);
         Assert.Contains(ApiKeys.Hash(created.Plaintext), all, StringComparison.Ordinal);
     }

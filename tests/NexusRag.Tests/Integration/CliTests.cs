@@ -20,7 +20,7 @@ public sealed class CliTests : IDisposable
             Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Out = new AnsiConsoleOutput(writer), Interactive = InteractionSupport.No,
         });
         console.Profile.Width = 250;
-        var code = await new CliApp(new Dictionary<string, string?> { ["NEXUSRAG_DATA_DIR"] = _dir }, console).RunAsync(args);
+        var code = await new CliApp(TestStore.SettingsFor(_dir), console).RunAsync(args);
         return (code, writer.ToString());
     }
 

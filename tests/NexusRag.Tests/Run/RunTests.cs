@@ -135,11 +135,11 @@ public class RunTests
     {
         await using var llm = await FakeOpenAiServer.StartAsync();
         llm.Behavior = mode;
-        llm.SlowMs = 3_000;
+        llm.SlowMs = 6_000;
         using var app = new NexusAppFactory(new()
         {
             ["LLM_PROVIDER"] = "openai", ["OPENAI_BASE_URL"] = llm.BaseUrl, ["LLM_MODEL"] = "gpt-test",
-            ["LLM_TIMEOUT_MS"] = "400", ["LLM_MAX_RETRIES"] = "1",
+            ["LLM_TIMEOUT_MS"] = "1500", ["LLM_MAX_RETRIES"] = "1",
         });
         var client = await SeededAsync(app);
         var (_, frames) = await SseClient.RunAsync(client, new { session_id = "e1", corpus_id = "docs", message = "release gates" });

@@ -21,7 +21,7 @@ public sealed class SearchCliTests : IDisposable
             Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Out = new AnsiConsoleOutput(writer), Interactive = InteractionSupport.No,
         });
         console.Profile.Width = 250;
-        var code = await new CliApp(new Dictionary<string, string?> { ["NEXUSRAG_DATA_DIR"] = Path.Combine(_tmp.Path, "var") }, console).RunAsync(args);
+        var code = await new CliApp(TestStore.SettingsFor(Path.Combine(_tmp.Path, "var")), console).RunAsync(args);
         return (code, writer.ToString());
     }
 
