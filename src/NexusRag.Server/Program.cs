@@ -1,23 +1,28 @@
+using NexusRag.Embeddings;
+using NexusRag.Generation;
 using NexusRag.Server.Apis;
 using NexusRag.Server.Hosting;
 using NexusRag.Server.Http;
-using NexusRag.Embeddings;
-using NexusRag.Generation;
 using NexusRag.Storage;
 using Scalar.AspNetCore;
 
 var builder = WebApplication.CreateBuilder(args);
+if (!ServerRoles.TryRead(builder.Configuration, out var role, out var roleError))
+{
+    Console.Error.WriteLine(roleError);
+    return 2;
+}
 if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
-    builder.WebHost.UseUrls("http://127.0.0.1:8000");
+    builder.WebHost.UseUrls(role == ServerRole.Worker ? "http://127.0.0.1:0" : "http://127.0.0.1:8000");
 
 builder.Services
-    .AddNexusRagCore(builder.Configuration)
+    .AddNexusRagCore(builder.Configuration, role)
     .AddNexusRagStore(builder.Configuration)
     .AddNexusRagEmbeddings(builder.Configuration)
-    .AddSearchIndex(builder.Configuration)
+    .AddSearchIndex(builder.Configuration, followChanges: role.ServesApi())
     .AddNexusRagGeneration(builder.Configuration)
-    .AddNexusRagHttp()
-    .AddIngestionWorker();
+    .AddNexusRagHttp();
+if (role.RunsWorker()) builder.Services.AddIngestionWorker();
 
 var app = builder.Build();
 if (Startup.ValidateConfiguration(app.Services) is { } refusal)
@@ -34,13 +39,16 @@ app.UseRouting();
 app.UseMiddleware<ApiKeyAuthMiddleware>();
 
 app.MapHealthApi();
-app.MapCorporaApi();
-app.MapDocumentsApi();
-app.MapSearchApi();
-app.MapRunApi();
-app.MapOpenApi("/openapi/{documentName}.json").AllowPublic();
-if (!app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NexusRagOptions>>().Value.IsProd)
-    app.MapScalarApiReference("/docs", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json")).AllowPublic();
+if (role.ServesApi())
+{
+    app.MapCorporaApi();
+    app.MapDocumentsApi();
+    app.MapSearchApi();
+    app.MapRunApi();
+    app.MapOpenApi("/openapi/{documentName}.json").AllowPublic();
+    if (!app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NexusRagOptions>>().Value.IsProd)
+        app.MapScalarApiReference("/docs", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json")).AllowPublic();
+}
 
 await app.RunAsync();
 return 0;

@@ -53,4 +53,5 @@ public static class ErrorCodes
     public const string EmbeddingProviderError = "EMBEDDING_PROVIDER_ERROR";
     public const string SessionTenantMismatch = "SESSION_TENANT_MISMATCH";
     public const string LlmProviderError = "LLM_PROVIDER_ERROR";
+    public const string DbUnavailable = "DB_UNAVAILABLE";
 }

@@ -4,7 +4,8 @@ using NexusRag.Server.Http;
 
 namespace NexusRag.Server.Apis;
 
-public sealed record HealthDto(string Status, string Version, string Environment, IReadOnlyDictionary<string, string> Checks);
+/// <summary><c>index_lag</c>: change-log entries committed but not yet applied to this replica's search index (null on a worker).</summary>
+public sealed record HealthDto(string Status, string Version, string Environment, string Role, IReadOnlyDictionary<string, string> Checks, long? IndexLag);
 
 /// <summary>Liveness/readiness in the shape of seed 004 §2.</summary>
 public sealed record ProbeDto(string Status, long UptimeMs, DateTime Timestamp, IReadOnlyDictionary<string, string> Checks);
@@ -18,11 +19,23 @@ public static class HealthApi
         return app;
     }
 
-    private static async Task<IResult> V1Health(HttpContext ctx, IDatabaseHealth db, ServiceInfo info)
+    private static async Task<IResult> V1Health(HttpContext ctx, IDatabaseHealth db, ServiceInfo info, RoleInfo roleInfo,
+        IChunkChangeFeed feed, Core.Search.ISearchIndex index)
     {
+        var role = roleInfo.Role;
         var dbOk = await db.IsHealthyAsync(ctx.RequestAborted);
         var checks = new Dictionary<string, string> { ["database"] = dbOk ? "ok" : "down" };
-        return ApiResults.Ok(ctx, new HealthDto(dbOk ? "ok" : "degraded", info.Version, info.Environment, checks));
+        long? lag = null;
+        if (role.ServesApi() && dbOk)
+        {
+            try
+            {
+                lag = Math.Max(0, await feed.MaxSeqAsync(ctx.RequestAborted) - index.AppliedSeq);
+                checks["index"] = lag == 0 ? "ok" : "catching_up";
+            }
+            catch (Exception ex) when (Storage.DatabaseErrors.IsUnavailable(ex)) { dbOk = false; checks["database"] = "down"; }
+        }
+        return ApiResults.Ok(ctx, new HealthDto(dbOk ? "ok" : "degraded", info.Version, info.Environment, role.Wire(), checks, lag));
     }
 
     private static async Task<IResult> Probe(HttpContext ctx, IDatabaseHealth db, ServiceInfo info, TimeProvider clock)

@@ -12,8 +12,9 @@ namespace NexusRag.Server.Hosting;
 public static class ServiceCollectionExtensions
 {
     /// <summary>Options, application services and the ingestion pipeline shared by every host role.</summary>
-    public static IServiceCollection AddNexusRagCore(this IServiceCollection services, IConfiguration config)
+    public static IServiceCollection AddNexusRagCore(this IServiceCollection services, IConfiguration config, ServerRole role = ServerRole.All)
     {
+        services.AddSingleton(new RoleInfo(role));
         services.AddSingleton<IConfigureOptions<NexusRagOptions>, NexusRagOptionsSetup>();
         services.AddSingleton<IValidateOptions<NexusRagOptions>, NexusRagOptionsValidator>();
         services.AddOptions<NexusRagOptions>().ValidateOnStart();
@@ -37,8 +38,8 @@ public static class ServiceCollectionExtensions
     }
 
     /// <summary>The hybrid index, following the store's change log, with its snapshot under the data directory.</summary>
-    public static IServiceCollection AddSearchIndex(this IServiceCollection services, IConfiguration config) =>
-        services.AddHybridSearchIndex(config, sp => sp.GetRequiredService<IOptions<StorageOptions>>().Value.IndexSnapshotPath());
+    public static IServiceCollection AddSearchIndex(this IServiceCollection services, IConfiguration config, bool followChanges = true) =>
+        services.AddHybridSearchIndex(config, sp => sp.GetRequiredService<IOptions<StorageOptions>>().Value.IndexSnapshotPath(), followChanges);
 
     public static IServiceCollection AddIngestionWorker(this IServiceCollection services)
     {

@@ -29,7 +29,21 @@ public static class Startup
     public static async Task PrepareAsync(IServiceProvider services, CancellationToken ct)
     {
         _ = services.GetRequiredService<ServiceInfo>(); // starts the uptime clock
-        await services.GetRequiredService<DatabaseMigrator>().MigrateAsync(ct);
+        // An unreachable database at start is waited for (one line per attempt, backoff up to 30 s), not a crash loop.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await services.GetRequiredService<DatabaseMigrator>().MigrateAsync(ct);
+                break;
+            }
+            catch (Exception ex) when (DatabaseErrors.IsUnavailable(ex) && !ct.IsCancellationRequested)
+            {
+                var wait = TimeSpan.FromSeconds(Math.Min(30, Math.Pow(2, Math.Min(attempt, 5)) / 2));
+                Console.Error.WriteLine($"nexusrag: database unreachable ({ex.GetBaseException().Message}); attempt {attempt}, retrying in {wait.TotalSeconds:F0} s");
+                await Task.Delay(wait, ct);
+            }
+        }
         var opts = services.GetRequiredService<IOptions<NexusRagOptions>>().Value;
         if (opts.Env != "local" || !opts.Bootstrap) return;
 

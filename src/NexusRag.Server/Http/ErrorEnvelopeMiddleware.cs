@@ -42,6 +42,14 @@ public sealed class ErrorEnvelopeMiddleware(RequestDelegate next, ILogger<ErrorE
         {
             return; // the client went away
         }
+        catch (Exception ex) when (Storage.DatabaseErrors.IsUnavailable(ex))
+        {
+            // The database is down or refusing connections: a retryable 503, not a 500; the pool reconnects by itself.
+            logger.LogWarning("Database unavailable for {Method} {Path}: {Error}", ctx.Request.Method, ctx.Request.Path, ex.GetBaseException().Message);
+            if (!ctx.Response.HasStarted) ctx.Response.Headers.RetryAfter = "2";
+            if (!await TryWrite(ctx, 503, ErrorCodes.DbUnavailable, "The database is unavailable; retry shortly", null).ConfigureAwait(false)) throw;
+            return;
+        }
         catch (Exception ex)
         {
             logger.LogError(ex, "Unhandled exception for {Method} {Path}", ctx.Request.Method, ctx.Request.Path);
