@@ -1,15 +1,16 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using NexusRag.Core.Ports;
 using NexusRag.Core.Search;
 
 namespace NexusRag.Search;
 
 /// <summary>
-/// Keeps this replica's index following the change log between searches, writes a snapshot every
+/// Keeps this replica's index following the change log between searches (woken by <see cref="IChangeNotifier"/>, polling as the fallback), writes a snapshot every
 /// <see cref="SearchOptions.SnapshotEveryChanges"/> applied changes and once more at shutdown.
 /// </summary>
-public sealed class SearchIndexSyncService(HybridSearchIndex index, IOptions<SearchOptions> options, ILogger<SearchIndexSyncService> logger)
+public sealed class SearchIndexSyncService(HybridSearchIndex index, IOptions<SearchOptions> options, IChangeNotifier notifier, ILogger<SearchIndexSyncService> logger)
     : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -27,7 +28,7 @@ public sealed class SearchIndexSyncService(HybridSearchIndex index, IOptions<Sea
             {
                 logger.LogWarning(ex, "Search index catch-up failed; retrying in {Interval}", interval);
             }
-            try { await Task.Delay(interval, stoppingToken).ConfigureAwait(false); }
+            try { await notifier.WaitAsync(interval, stoppingToken).ConfigureAwait(false); } // NOTIFY wakes it early
             catch (OperationCanceledException) { break; }
         }
     }

@@ -53,6 +53,7 @@ public static class StorageServiceCollectionExtensions
             var storage = sp.GetRequiredService<IOptions<StorageOptions>>().Value;
             o.UseNpgsql(storage.PostgresConnectionString(), n => n.MigrationsHistoryTable("__ef_migrations_history"));
         });
+        services.AddSingleton<IChangeNotifier, PgChangeNotifier>();
         services.AddSingleton<IDbContextFactory<NexusDbContext>>(sp =>
             new UpcastFactory<PostgresNexusDbContext>(sp.GetRequiredService<IDbContextFactory<PostgresNexusDbContext>>()));
         return services.AddStoreAdapters();
@@ -72,6 +73,7 @@ public static class StorageServiceCollectionExtensions
         });
         services.AddSingleton<IDbContextFactory<NexusDbContext>>(sp =>
             new UpcastFactory<SqliteNexusDbContext>(sp.GetRequiredService<IDbContextFactory<SqliteNexusDbContext>>()));
+        services.AddSingleton<IChangeNotifier, PollingChangeNotifier>();
         return services.AddStoreAdapters();
     }
 

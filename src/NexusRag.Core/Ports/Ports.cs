@@ -103,3 +103,13 @@ public interface IJobSignal
     void Notify();
     Task WaitAsync(TimeSpan timeout, CancellationToken ct);
 }
+
+/// <summary>
+/// Wakes followers of the chunk change log when another process commits chunk changes (PostgreSQL LISTEN/NOTIFY);
+/// without such a channel it simply waits out the timeout, and polling takes over.
+/// </summary>
+public interface IChangeNotifier
+{
+    /// <summary>Returns when a change was announced or <paramref name="timeout"/> passed, whichever comes first.</summary>
+    Task WaitAsync(TimeSpan timeout, CancellationToken ct);
+}

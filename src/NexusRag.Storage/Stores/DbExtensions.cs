@@ -37,7 +37,15 @@ internal static class DbExtensions
             });
         }
         await db.SaveChangesAsync(ct).ConfigureAwait(false);
+        await db.NotifyChunksChangedAsync(ct).ConfigureAwait(false);
         return await query.ExecuteDeleteAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>PostgreSQL: NOTIFY the change-log channel; delivered when the caller's transaction commits. No-op on SQLite.</summary>
+    public static async Task NotifyChunksChangedAsync(this NexusDbContext db, CancellationToken ct)
+    {
+        if (!db.Database.IsNpgsql()) return;
+        await db.Database.ExecuteSqlRawAsync($"NOTIFY {PgChangeNotifier.Channel}", ct).ConfigureAwait(false);
     }
 
     private static void AddParam(DbCommand cmd, string name, object value)

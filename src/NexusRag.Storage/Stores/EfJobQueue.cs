@@ -138,6 +138,7 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
                 });
             }
             await db.SaveChangesAsync(ct).ConfigureAwait(false);
+            await db.NotifyChunksChangedAsync(ct).ConfigureAwait(false);
         }
         var isReindex = job.Kind == JobKind.Reindex;
         await db.Documents.Where(d => d.TenantId == job.TenantId && d.Id == job.DocumentId && d.LastJobId == job.Id)
