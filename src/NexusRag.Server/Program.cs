@@ -4,6 +4,7 @@ using NexusRag.Server.Apis;
 using NexusRag.Server.Hosting;
 using NexusRag.Server.Http;
 using NexusRag.Storage;
+using NexusRag.Storage.Redis;
 using Scalar.AspNetCore;
 
 var builder = WebApplication.CreateBuilder(args);
@@ -18,6 +19,7 @@ if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(
 builder.Services
     .AddNexusRagCore(builder.Configuration, role)
     .AddNexusRagStore(builder.Configuration)
+    .AddNexusRagSharedState(builder.Configuration)
     .AddNexusRagEmbeddings(builder.Configuration)
     .AddSearchIndex(builder.Configuration, followChanges: role.ServesApi())
     .AddNexusRagGeneration(builder.Configuration)

@@ -54,4 +54,5 @@ public static class ErrorCodes
     public const string SessionTenantMismatch = "SESSION_TENANT_MISMATCH";
     public const string LlmProviderError = "LLM_PROVIDER_ERROR";
     public const string DbUnavailable = "DB_UNAVAILABLE";
+    public const string RedisUnavailable = "REDIS_UNAVAILABLE";
 }

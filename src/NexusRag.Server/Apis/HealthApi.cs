@@ -20,11 +20,12 @@ public static class HealthApi
     }
 
     private static async Task<IResult> V1Health(HttpContext ctx, IDatabaseHealth db, ServiceInfo info, RoleInfo roleInfo,
-        IChunkChangeFeed feed, Core.Search.ISearchIndex index)
+        IChunkChangeFeed feed, Core.Search.ISearchIndex index, ISharedStateHealth redis)
     {
         var role = roleInfo.Role;
         var dbOk = await db.IsHealthyAsync(ctx.RequestAborted);
-        var checks = new Dictionary<string, string> { ["database"] = dbOk ? "ok" : "down" };
+        var redisState = await redis.CheckAsync(ctx.RequestAborted);
+        var checks = new Dictionary<string, string> { ["database"] = dbOk ? "ok" : "down", ["redis"] = redisState };
         long? lag = null;
         if (role.ServesApi() && dbOk)
         {
@@ -35,7 +36,8 @@ public static class HealthApi
             }
             catch (Exception ex) when (Storage.DatabaseErrors.IsUnavailable(ex)) { dbOk = false; checks["database"] = "down"; }
         }
-        return ApiResults.Ok(ctx, new HealthDto(dbOk ? "ok" : "degraded", info.Version, info.Environment, role.Wire(), checks, lag));
+        var ok = dbOk && redisState != "down";
+        return ApiResults.Ok(ctx, new HealthDto(ok ? "ok" : "degraded", info.Version, info.Environment, role.Wire(), checks, lag));
     }
 
     private static async Task<IResult> Probe(HttpContext ctx, IDatabaseHealth db, ServiceInfo info, TimeProvider clock)

@@ -42,6 +42,14 @@ public sealed class ErrorEnvelopeMiddleware(RequestDelegate next, ILogger<ErrorE
         {
             return; // the client went away
         }
+        catch (Core.Ports.SharedStateUnavailableException ex)
+        {
+            // Fail closed: what needs cross-replica coordination is refused rather than done unsafely.
+            logger.LogWarning("Shared state unavailable for {Method} {Path}: {Error}", ctx.Request.Method, ctx.Request.Path, ex.Message);
+            if (!ctx.Response.HasStarted) ctx.Response.Headers.RetryAfter = "2";
+            if (!await TryWrite(ctx, 503, ErrorCodes.RedisUnavailable, "Shared state (Redis) is unavailable; retry shortly", null).ConfigureAwait(false)) throw;
+            return;
+        }
         catch (Exception ex) when (Storage.DatabaseErrors.IsUnavailable(ex))
         {
             // The database is down or refusing connections: a retryable 503, not a 500; the pool reconnects by itself.
