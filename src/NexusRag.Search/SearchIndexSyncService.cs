@@ -26,7 +26,7 @@ public sealed class SearchIndexSyncService(HybridSearchIndex index, IOptions<Sea
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested) { break; }
             catch (Exception ex)
             {
-                logger.LogWarning(ex, "Search index catch-up failed; retrying in {Interval}", interval);
+                logger.LogWarning("Search index catch-up failed ({Error}); retrying in {Interval}", ex.GetBaseException().Message, interval);
             }
             try { await notifier.WaitAsync(interval, stoppingToken).ConfigureAwait(false); } // NOTIFY wakes it early
             catch (OperationCanceledException) { break; }

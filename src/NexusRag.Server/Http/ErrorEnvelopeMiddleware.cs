@@ -46,16 +46,14 @@ public sealed class ErrorEnvelopeMiddleware(RequestDelegate next, ILogger<ErrorE
         {
             // Fail closed: what needs cross-replica coordination is refused rather than done unsafely.
             logger.LogWarning("Shared state unavailable for {Method} {Path}: {Error}", ctx.Request.Method, ctx.Request.Path, ex.Message);
-            if (!ctx.Response.HasStarted) ctx.Response.Headers.RetryAfter = "2";
-            if (!await TryWrite(ctx, 503, ErrorCodes.RedisUnavailable, "Shared state (Redis) is unavailable; retry shortly", null).ConfigureAwait(false)) throw;
+            if (!await TryWrite(ctx, 503, ErrorCodes.RedisUnavailable, "Shared state (Redis) is unavailable; retry shortly", null, retryAfter: "2").ConfigureAwait(false)) throw;
             return;
         }
         catch (Exception ex) when (Storage.DatabaseErrors.IsUnavailable(ex))
         {
             // The database is down or refusing connections: a retryable 503, not a 500; the pool reconnects by itself.
             logger.LogWarning("Database unavailable for {Method} {Path}: {Error}", ctx.Request.Method, ctx.Request.Path, ex.GetBaseException().Message);
-            if (!ctx.Response.HasStarted) ctx.Response.Headers.RetryAfter = "2";
-            if (!await TryWrite(ctx, 503, ErrorCodes.DbUnavailable, "The database is unavailable; retry shortly", null).ConfigureAwait(false)) throw;
+            if (!await TryWrite(ctx, 503, ErrorCodes.DbUnavailable, "The database is unavailable; retry shortly", null, retryAfter: "2").ConfigureAwait(false)) throw;
             return;
         }
         catch (Exception ex)
@@ -84,11 +82,12 @@ public sealed class ErrorEnvelopeMiddleware(RequestDelegate next, ILogger<ErrorE
         }
     }
 
-    private static async Task<bool> TryWrite(HttpContext ctx, int status, string code, string message, object? details)
+    private static async Task<bool> TryWrite(HttpContext ctx, int status, string code, string message, object? details, string? retryAfter = null)
     {
         if (ctx.Response.HasStarted) return false;
         ctx.Response.Clear();
         ctx.Response.Headers[RequestIdMiddleware.Header] = RequestIdMiddleware.Get(ctx);
+        if (retryAfter is not null) ctx.Response.Headers.RetryAfter = retryAfter;
         await ApiResults.WriteErrorAsync(ctx, status, code, message, details).ConfigureAwait(false);
         return true;
     }

@@ -31,11 +31,13 @@ public sealed class IngestionWorker(IJobQueue queue, IngestionProcessor processo
     {
         var opts = options.Value;
         var lease = TimeSpan.FromMilliseconds(opts.LeaseMs);
+        var outage = TimeSpan.Zero;
         while (!ct.IsCancellationRequested)
         {
             try
             {
                 var job = await queue.TryClaimAsync(loopId, lease, ct);
+                outage = TimeSpan.Zero;
                 if (job is null)
                 {
                     await signal.WaitAsync(TimeSpan.FromMilliseconds(opts.PollIntervalMs), ct);
@@ -47,9 +49,18 @@ public sealed class IngestionWorker(IJobQueue queue, IngestionProcessor processo
             {
                 return;
             }
+            catch (Exception ex) when (Storage.DatabaseErrors.IsUnavailable(ex))
+            {
+                // Database down: one line per attempt and a growing pause, not a stack trace every poll.
+                outage = outage == TimeSpan.Zero ? TimeSpan.FromMilliseconds(opts.PollIntervalMs) : TimeSpan.FromMilliseconds(Math.Min(outage.TotalMilliseconds * 2, 5_000));
+                logger.LogWarning("Ingestion loop {LoopId}: database unavailable ({Error}); retrying in {Delay} ms", loopId, ex.GetBaseException().Message, outage.TotalMilliseconds);
+                try { await Task.Delay(outage, ct); }
+                catch (OperationCanceledException) { return; }
+                continue;
+            }
             catch (Exception ex)
             {
-                // Store hiccup (e.g. the database is briefly unavailable): back off and keep the loop alive.
+                // Anything else unexpected: back off and keep the loop alive.
                 logger.LogError(ex, "Ingestion loop {LoopId} failed; retrying", loopId);
                 try { await Task.Delay(TimeSpan.FromMilliseconds(opts.PollIntervalMs), ct); }
                 catch (OperationCanceledException) { return; }
