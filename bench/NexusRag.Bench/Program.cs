@@ -34,6 +34,7 @@ try
         psi.Environment["Logging__LogLevel__Default"] = "Warning";
         psi.Environment["INGEST_MAX_CONCURRENCY"] = opts.Workers.ToString();
         if (runMode) psi.Environment["LLM_PROVIDER"] = "fake";
+        if (opts.DatabaseUrl is not null) psi.Environment["DATABASE_URL"] = opts.DatabaseUrl;
         server = Process.Start(psi)!;
         server.OutputDataReceived += (_, _) => { };
         server.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine("server: " + e.Data); };
@@ -55,8 +56,10 @@ try
     }
     else
     {
-        await Ingest(http, opts);
+        var corpus = await Ingest(http, opts);
         await ListLoad(http, opts);
+        await SearchLoad(http, opts, corpus);
+        if (opts.Propagation) await Propagation(http, opts, root, dataDir, corpus);
     }
 }
 finally
@@ -65,7 +68,7 @@ finally
     try { Directory.Delete(dataDir, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
 }
 
-static async Task Ingest(HttpClient http, Args opts)
+static async Task<string> Ingest(HttpClient http, Args opts)
 {
     var corpus = "bench-" + Guid.NewGuid().ToString("N")[..6];
     (await http.PostAsJsonAsync("/v1/corpora", new { id = corpus })).EnsureSuccessStatusCode();
@@ -108,6 +111,77 @@ static async Task Ingest(HttpClient http, Args opts)
     Console.WriteLine($"ingest: {opts.Docs} docs x ~5 KB, {opts.Senders} concurrent senders");
     Console.WriteLine($"  all accepted (202) after {accepted.TotalSeconds:F2} s ({opts.Docs / accepted.TotalSeconds:F0} req/s)");
     Console.WriteLine($"  all succeeded after     {done.TotalSeconds:F2} s: {opts.Docs / done.TotalSeconds:F1} documents/s, {chunks / done.TotalSeconds:F1} chunks/s ({chunks} chunks, {succeeded} succeeded)");
+    return corpus;
+}
+
+static async Task SearchLoad(HttpClient http, Args opts, string corpus)
+{
+    var rng = new Random(5);
+    var queries = Enumerable.Range(0, 200).Select(i => $"w{rng.Next(5000):x}{(char)('a' + rng.Next(26))} w{rng.Next(5000):x}{(char)('a' + rng.Next(26))}").ToArray();
+    var latencies = new List<double>[opts.Clients];
+    for (var i = 0; i < 20; i++) (await http.PostAsJsonAsync("/v1/search", new { corpus_id = corpus, query = queries[i], top_k = 5 })).EnsureSuccessStatusCode();
+    var wall = Stopwatch.StartNew();
+    await Task.WhenAll(Enumerable.Range(0, opts.Clients).Select(async c =>
+    {
+        var mine = latencies[c] = [];
+        var n = c;
+        while (wall.Elapsed < TimeSpan.FromSeconds(opts.Seconds))
+        {
+            var t = Stopwatch.GetTimestamp();
+            using var resp = await http.PostAsJsonAsync("/v1/search", new { corpus_id = corpus, query = queries[n++ % queries.Length], top_k = 5 });
+            await resp.Content.ReadAsByteArrayAsync();
+            if (!resp.IsSuccessStatusCode) throw new InvalidOperationException($"search: {(int)resp.StatusCode}");
+            mine.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+        }
+    }));
+    var all = latencies.SelectMany(l => l).Order().ToArray();
+    double P(double q) => all[Math.Min(all.Length - 1, (int)Math.Ceiling(q * all.Length) - 1)];
+    Console.WriteLine($"search: POST /v1/search hybrid top_k=5, {opts.Clients} concurrent clients for {opts.Seconds} s");
+    Console.WriteLine($"  {all.Length} requests, {all.Length / wall.Elapsed.TotalSeconds:F0} req/s, p50 {P(0.50):F2} ms, p95 {P(0.95):F2} ms, p99 {P(0.99):F2} ms");
+}
+
+// Starts a second API replica on the same store and measures how long after a document's commit the replica's index
+// has applied it without being asked (background follower; LISTEN/NOTIFY on PostgreSQL, polling on SQLite).
+static async Task Propagation(HttpClient http, Args opts, string root, string dataDir, string corpus)
+{
+    const string url2 = "http://127.0.0.1:8078";
+    var psi = new ProcessStartInfo("dotnet", [Path.Combine(root, "src/NexusRag.Server/bin/Release/net10.0/NexusRag.Server.dll"), "--role", "api", "--urls", url2])
+    {
+        RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dataDir,
+    };
+    psi.Environment["NEXUSRAG_DATA_DIR"] = dataDir;
+    psi.Environment["NexusRag__Bootstrap"] = "false";
+    psi.Environment["Logging__LogLevel__Default"] = "Warning";
+    if (opts.DatabaseUrl is not null) psi.Environment["DATABASE_URL"] = opts.DatabaseUrl;
+    using var replica = Process.Start(psi)!;
+    replica.OutputDataReceived += (_, _) => { };
+    replica.ErrorDataReceived += (_, _) => { };
+    replica.BeginOutputReadLine();
+    replica.BeginErrorReadLine();
+    try
+    {
+        using var http2 = new HttpClient { BaseAddress = new Uri(url2) };
+        await WaitHealthy(http2);
+        for (var i = 0; i < 50 && (await Get(http2, "/v1/health")).GetProperty("index_lag").GetInt64() > 0; i++) await Task.Delay(100);
+        var delays = new List<double>();
+        for (var i = 0; i < 40; i++)
+        {
+            var id = $"prop{i}";
+            (await http.PostAsJsonAsync("/v1/documents/text", new { corpus_id = corpus, document_id = id, text = $"propagation probe {i} " + new string('x', 200) })).EnsureSuccessStatusCode();
+            while ((await Get(http, $"/v1/documents/{id}")).GetProperty("status").GetString() != "succeeded") await Task.Delay(2);
+            var t = Stopwatch.GetTimestamp();
+            while ((await Get(http2, "/v1/health")).GetProperty("index_lag").GetInt64() > 0) await Task.Delay(1);
+            delays.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+        }
+        var all = delays.Order().ToArray();
+        double P(double q) => all[Math.Min(all.Length - 1, (int)Math.Ceiling(q * all.Length) - 1)];
+        Console.WriteLine($"propagation: commit seen on replica 1 → applied by replica 2's index (no search asked): p50 {P(0.5):F1} ms, p95 {P(0.95):F1} ms over {all.Length} documents");
+    }
+    finally
+    {
+        replica.Kill(entireProcessTree: true);
+        await replica.WaitForExitAsync();
+    }
 }
 
 static async Task ListLoad(HttpClient http, Args opts)
@@ -245,12 +319,13 @@ static string FindRepoRoot()
     return dir?.FullName ?? throw new InvalidOperationException("run from inside the repository");
 }
 
-sealed record Args(string? Url, string? Key, int Docs, int Senders, int Clients, int Seconds, int Workers)
+sealed record Args(string? Url, string? Key, int Docs, int Senders, int Clients, int Seconds, int Workers, string? DatabaseUrl, bool Propagation)
 {
     public static Args Parse(string[] a)
     {
         string? Val(string name) => Array.IndexOf(a, name) is var i and >= 0 && i + 1 < a.Length ? a[i + 1] : null;
         return new Args(Val("--url"), Val("--key"), int.Parse(Val("--docs") ?? "1000"), int.Parse(Val("--senders") ?? "8"),
-            int.Parse(Val("--clients") ?? "32"), int.Parse(Val("--seconds") ?? "10"), int.Parse(Val("--workers") ?? "2"));
+            int.Parse(Val("--clients") ?? "32"), int.Parse(Val("--seconds") ?? "10"), int.Parse(Val("--workers") ?? "2"),
+            Val("--database-url"), a.Contains("--propagation"));
     }
 }

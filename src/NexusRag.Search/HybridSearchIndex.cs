@@ -96,7 +96,7 @@ public sealed class HybridSearchIndex(
         {
             if (!_loaded) return; // never overwrite a snapshot this process has not read
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-            var tmp = path + ".tmp";
+            var tmp = $"{path}.{Environment.ProcessId}.tmp"; // replicas sharing a data directory never write the same temp file
             var sw = Stopwatch.StartNew();
             var corpora = _corpora.Select(kv => (kv.Key.Tenant, kv.Key.Corpus, Chunks: kv.Value.Export())).ToList();
             await using (var file = File.Create(tmp))
