@@ -107,12 +107,7 @@ public static class EmbeddingsServiceCollectionExtensions
         Int("EMBEDDINGS_MAX_RETRIES", v => o.MaxRetries = v);
         Int("EMBEDDINGS_MAX_SEQUENCE_LENGTH", v => o.MaxSequenceLength = v);
 
-        void Int(string name, Action<int> set)
-        {
-            if (config[name] is not { Length: > 0 } raw) return;
-            if (int.TryParse(raw, out var v)) set(v);
-            else o.ParseErrors.Add($"{name} must be an integer, got '{raw}'");
-        }
+        void Int(string name, Action<int> set) => Core.FlatSettings.Int(config, name, set, o.ParseErrors);
     }
 
     private sealed class ParseErrorsValidator : IValidateOptions<EmbeddingOptions>

@@ -1,10 +1,8 @@
 using System.Security.Cryptography;
 using System.Text;
-using Lucene.Net.Analysis;
 using Lucene.Net.Analysis.En;
-using Lucene.Net.Analysis.TokenAttributes;
-using Lucene.Net.Util;
 using Microsoft.Extensions.AI;
+using NexusRag.Search;
 
 namespace NexusRag.Embeddings;
 
@@ -28,7 +26,7 @@ public sealed class HashEmbedder : IEmbeddingGenerator<string, Embedding<float>>
     public const string ModelId = "hash-v1-stem-char3to5";  // change the id whenever the algorithm or its weights change
     internal const float NgramWeight = 0.25f;
     private readonly int _dimensions;
-    private readonly EnglishAnalyzer _analyzer = new(LuceneVersion.LUCENE_48);
+    private readonly EnglishTextAnalyzer _analyzer = new();
     private readonly EmbeddingGeneratorMetadata _metadata;
 
     public HashEmbedder(int dimensions = 384)
@@ -53,7 +51,7 @@ public sealed class HashEmbedder : IEmbeddingGenerator<string, Embedding<float>>
     public float[] Embed(string text)
     {
         var counts = new Dictionary<string, float>(StringComparer.Ordinal);
-        foreach (var stem in Analyze(text)) Add(counts, "w:" + stem, 1f);
+        foreach (var stem in _analyzer.Analyze(text)) Add(counts, "w:" + stem, 1f);
         foreach (var word in Words(text))
         {
             var marked = "<" + word + ">";
@@ -81,17 +79,6 @@ public sealed class HashEmbedder : IEmbeddingGenerator<string, Embedding<float>>
 
     private static void Add(Dictionary<string, float> counts, string key, float w) =>
         counts[key] = counts.TryGetValue(key, out var c) ? c + w : w;
-
-    private List<string> Analyze(string text)
-    {
-        var terms = new List<string>();
-        using var stream = _analyzer.GetTokenStream("f", text);
-        var term = stream.AddAttribute<ICharTermAttribute>();
-        stream.Reset();
-        while (stream.IncrementToken()) terms.Add(term.ToString());
-        stream.End();
-        return terms;
-    }
 
     /// <summary>Lowercased letter/digit runs that are not English stop words.</summary>
     private static IEnumerable<string> Words(string text)

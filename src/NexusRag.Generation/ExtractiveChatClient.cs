@@ -1,10 +1,8 @@
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.RegularExpressions;
-using Lucene.Net.Analysis.En;
-using Lucene.Net.Analysis.TokenAttributes;
-using Lucene.Net.Util;
 using Microsoft.Extensions.AI;
+using NexusRag.Search;
 using NexusRag.Core.Chat;
 
 namespace NexusRag.Generation;
@@ -20,7 +18,7 @@ namespace NexusRag.Generation;
 public sealed partial class ExtractiveChatClient(int maxSentences = 3) : IChatClient
 {
     public const string NothingFound = "I could not find anything about this in the documents of this corpus.";
-    private readonly EnglishAnalyzer _analyzer = new(LuceneVersion.LUCENE_48);
+    private readonly EnglishTextAnalyzer _analyzer = new();
     private readonly ChatClientMetadata _metadata = new("extractive", null, "extractive-mmr-v1");
 
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
@@ -96,16 +94,7 @@ public sealed partial class ExtractiveChatClient(int maxSentences = 3) : IChatCl
             .Select(s => Regex.Replace(s, @"\s+", " ").Trim().TrimStart('-', '*', '•', ' '))
             .Where(s => s.Length >= 3);
 
-    private List<string> Terms(string text)
-    {
-        var terms = new List<string>();
-        using var stream = _analyzer.GetTokenStream("t", text);
-        var term = stream.AddAttribute<ICharTermAttribute>();
-        stream.Reset();
-        while (stream.IncrementToken()) terms.Add(term.ToString());
-        stream.End();
-        return terms;
-    }
+    private List<string> Terms(string text) => _analyzer.Analyze(text);
 
     public object? GetService(Type serviceType, object? serviceKey = null) =>
         serviceKey is null && serviceType.IsInstanceOfType(_metadata) ? _metadata

@@ -91,12 +91,7 @@ public static class GenerationServiceCollectionExtensions
         Int("LLM_MAX_RETRIES", v => o.MaxRetries = v);
         Int("LLM_MAX_OUTPUT_TOKENS", v => o.MaxOutputTokens = v);
 
-        void Int(string name, Action<int> set)
-        {
-            if (config[name] is not { Length: > 0 } raw) return;
-            if (int.TryParse(raw, out var v)) set(v);
-            else o.ParseErrors.Add($"{name} must be an integer, got '{raw}'");
-        }
+        void Int(string name, Action<int> set) => Core.FlatSettings.Int(config, name, set, o.ParseErrors);
     }
 
     private sealed class ParseErrorsValidator : IValidateOptions<LlmOptions>

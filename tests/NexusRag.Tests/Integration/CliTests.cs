@@ -12,17 +12,7 @@ public sealed class CliTests : IDisposable
 
     public void Dispose() => _tmp.Dispose();
 
-    private async Task<(int Code, string Output)> Run(params string[] args)
-    {
-        var writer = new StringWriter();
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Out = new AnsiConsoleOutput(writer), Interactive = InteractionSupport.No,
-        });
-        console.Profile.Width = 250;
-        var code = await new CliApp(TestStore.SettingsFor(_dir), console).RunAsync(args);
-        return (code, writer.ToString());
-    }
+    private Task<(int Code, string Output)> Run(params string[] args) => CliRunner.RunAsync(TestStore.SettingsFor(_dir), args);
 
     [Fact]
     public async Task Keys_create_list_revoke_and_the_server_honours_them()

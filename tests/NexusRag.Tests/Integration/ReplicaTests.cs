@@ -73,10 +73,9 @@ public sealed class ReplicaTests : IDisposable
 
     private async Task<string> CreateKeyAsync()
     {
-        var writer = new StringWriter();
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Ansi = AnsiSupport.No, Out = new AnsiConsoleOutput(writer), Interactive = InteractionSupport.No });
-        Assert.Equal(0, await new CliApp(TestStore.SettingsFor(_dir.Path), console).RunAsync(["keys", "create", "--tenant", "t1", "--role", "admin", "--name", "replicas"]));
-        return writer.ToString().Split('\n').Select(l => l.Trim()).Single(l => l.StartsWith("nrgk_", StringComparison.Ordinal));
+        var (code, output) = await CliRunner.RunAsync(TestStore.SettingsFor(_dir.Path), "keys", "create", "--tenant", "t1", "--role", "admin", "--name", "replicas");
+        Assert.Equal(0, code);
+        return output.Split('\n').Select(l => l.Trim()).Single(l => l.StartsWith("nrgk_", StringComparison.Ordinal));
     }
 
     private static async Task<int> CountAsync(HttpClient client, string status)

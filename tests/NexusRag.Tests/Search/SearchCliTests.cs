@@ -13,17 +13,7 @@ public sealed class SearchCliTests : IDisposable
 
     public void Dispose() => _tmp.Dispose();
 
-    private async Task<(int Code, string Output)> Run(params string[] args)
-    {
-        var writer = new StringWriter();
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Out = new AnsiConsoleOutput(writer), Interactive = InteractionSupport.No,
-        });
-        console.Profile.Width = 250;
-        var code = await new CliApp(TestStore.SettingsFor(Path.Combine(_tmp.Path, "var")), console).RunAsync(args);
-        return (code, writer.ToString());
-    }
+    private Task<(int Code, string Output)> Run(params string[] args) => CliRunner.RunAsync(TestStore.SettingsFor(Path.Combine(_tmp.Path, "var")), args);
 
     /// <summary>A four-document BEIR dataset whose two test queries each have one obviously relevant document.</summary>
     private string TinyBeir()
