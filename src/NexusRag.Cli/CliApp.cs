@@ -40,6 +40,7 @@ public sealed partial class CliApp(IReadOnlyDictionary<string, string?>? configO
         root.Subcommands.Add(Simple("seed", "Create the demo tenant t1, corpus c1 and its documents (idempotent)", SeedAsync));
         root.Subcommands.Add(EvalCommand());
         root.Subcommands.Add(IndexCommand());
+        root.Subcommands.Add(AuditCommand());
         return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = new ConsoleWriter(_console), Error = new ConsoleWriter(_console) });
     }
 

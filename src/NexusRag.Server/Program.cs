@@ -47,6 +47,7 @@ if (role.ServesApi())
     app.MapDocumentsApi();
     app.MapSearchApi();
     app.MapRunApi();
+    app.MapAuditApi();
     app.MapOpenApi("/openapi/{documentName}.json").AllowPublic();
     if (!app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NexusRagOptions>>().Value.IsProd)
         app.MapScalarApiReference("/docs", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json")).AllowPublic();

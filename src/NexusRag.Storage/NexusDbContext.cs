@@ -20,6 +20,7 @@ public abstract class NexusDbContext(DbContextOptions options) : DbContext(optio
     public DbSet<SessionRow> Sessions => Set<SessionRow>();
     public DbSet<MessageRow> Messages => Set<MessageRow>();
     public DbSet<AuditEventRow> AuditEvents => Set<AuditEventRow>();
+    public DbSet<AuditChainHeadRow> AuditChainHeads => Set<AuditChainHeadRow>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder b)
     {
@@ -94,9 +95,15 @@ public abstract class NexusDbContext(DbContextOptions options) : DbContext(optio
             e.HasKey(x => x.Id);
             e.HasIndex(x => new { x.TenantId, x.SessionId, x.CreatedAt });
         });
+        b.Entity<AuditChainHeadRow>(e =>
+        {
+            e.ToTable("audit_chain_heads");
+            e.HasKey(x => x.TenantId);
+        });
         b.Entity<AuditEventRow>(e =>
         {
             e.ToTable("audit_events");
+            e.HasIndex(x => new { x.TenantId, x.ChainSeq }).IsUnique();
             e.HasKey(x => x.Id);
             e.Property(x => x.Id).ValueGeneratedOnAdd();
             e.HasIndex(x => new { x.TenantId, x.OccurredAt });

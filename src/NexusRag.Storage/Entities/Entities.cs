@@ -151,4 +151,16 @@ public sealed class AuditEventRow
     public string? RequestId { get; set; }
     public string? MetadataJson { get; set; }
     public DateTime OccurredAt { get; set; }
+    /// <summary>Position in the tenant's hash chain (1, 2, …); null for events written before the chain existed.</summary>
+    public long? ChainSeq { get; set; }
+    public string? PrevHash { get; set; }
+    public string? Hash { get; set; }
+}
+
+/// <summary>The head of a tenant's audit hash chain: appends lock this row, so concurrent writers chain correctly.</summary>
+public sealed class AuditChainHeadRow
+{
+    public string TenantId { get; set; } = "";
+    public long LastSeq { get; set; }
+    public string? LastHash { get; set; }
 }

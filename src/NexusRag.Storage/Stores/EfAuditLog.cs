@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Text;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using NexusRag.Core.Model;
@@ -10,20 +12,121 @@ public sealed class EfAuditLog(IDbContextFactory<NexusDbContext> factory, TimePr
 {
     private static readonly string[] SensitiveKeyParts = ["api_key", "authorization", "token", "secret", "password", "text", "content"];
 
+    /// <summary>
+    /// Appends to the tenant's chain in one transaction: the head row is bumped first (a row lock on PostgreSQL, the
+    /// write lock on SQLite), which hands out the next position and the previous hash to exactly one writer at a time.
+    /// </summary>
     public async Task AppendAsync(AuditEntry entry, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        db.AuditEvents.Add(new AuditEventRow
+        await db.Database.ExecuteSqlInterpolatedAsync(
+            $"INSERT INTO audit_chain_heads (tenant_id, last_seq, last_hash) VALUES ({entry.TenantId}, 0, NULL) ON CONFLICT (tenant_id) DO NOTHING", ct)
+            .ConfigureAwait(false);
+        await using var tx = await db.Database.BeginTransactionAsync(ct).ConfigureAwait(false);
+        var head = (await db.Database.SqlQuery<HeadValue>($"""
+            UPDATE audit_chain_heads SET last_seq = last_seq + 1 WHERE tenant_id = {entry.TenantId}
+            RETURNING last_seq AS "Seq", last_hash AS "PrevHash"
+            """).ToListAsync(ct).ConfigureAwait(false)).Single();
+
+        // Microsecond precision: what PostgreSQL keeps, so the hash recomputes from the stored row on every store.
+        var now = clock.GetUtcNow().UtcDateTime;
+        now = new DateTime(now.Ticks - now.Ticks % 10, DateTimeKind.Utc);
+        var row = new AuditEventRow
         {
             TenantId = entry.TenantId, EventType = entry.EventType, Outcome = entry.Outcome, ActorType = entry.ActorType,
             ActorId = entry.ActorId, ResourceType = entry.ResourceType, ResourceId = entry.ResourceId, RequestId = entry.RequestId,
             MetadataJson = entry.Metadata is null ? null : JsonSerializer.Serialize(Redact(entry.Metadata)),
-            OccurredAt = clock.GetUtcNow().UtcDateTime,
-        });
+            OccurredAt = now, ChainSeq = head.Seq, PrevHash = head.PrevHash,
+        };
+        row.Hash = HashOf(row);
+        db.AuditEvents.Add(row);
         await db.SaveChangesAsync(ct).ConfigureAwait(false);
+        await db.AuditChainHeads.Where(h => h.TenantId == entry.TenantId)
+            .ExecuteUpdateAsync(s => s.SetProperty(h => h.LastHash, row.Hash), ct).ConfigureAwait(false);
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+    }
+
+    private sealed class HeadValue
+    {
+        public long Seq { get; set; }
+        public string? PrevHash { get; set; }
+    }
+
+    /// <summary>SHA-256 (hex) over the canonical JSON of the event's fields, its chain position and the previous hash.</summary>
+    public static string HashOf(AuditEventRow r)
+    {
+        var canonical = JsonSerializer.Serialize(new object?[]
+        {
+            "nexusrag-audit-v1", r.TenantId, r.ChainSeq, r.EventType, r.Outcome, r.ActorType, r.ActorId, r.ResourceType, r.ResourceId,
+            r.RequestId, r.MetadataJson, r.OccurredAt.ToUniversalTime().ToString("yyyy-MM-ddTHH:mm:ss.ffffffZ", System.Globalization.CultureInfo.InvariantCulture),
+            r.PrevHash,
+        });
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)));
+    }
+
+    public async Task<AuditVerification> VerifyAsync(string tenantId, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        var head = await db.AuditChainHeads.AsNoTracking().FirstOrDefaultAsync(h => h.TenantId == tenantId, ct).ConfigureAwait(false);
+        long expected = 1, count = 0;
+        string? prev = null;
+        AuditEventRow? last = null;
+        await foreach (var r in db.AuditEvents.AsNoTracking().Where(e => e.TenantId == tenantId && e.ChainSeq != null)
+                           .OrderBy(e => e.ChainSeq).AsAsyncEnumerable().WithCancellation(ct).ConfigureAwait(false))
+        {
+            count++;
+            if (r.ChainSeq != expected)
+                return Broken(r, r.ChainSeq > expected ? $"events {expected}..{r.ChainSeq - 1} are missing before this one" : "duplicate chain position");
+            if (r.PrevHash != prev) return Broken(r, "prev_hash does not match the previous event's hash (rows deleted, inserted or reordered)");
+            if (HashOf(r) != r.Hash) return Broken(r, "hash does not match the event's content (the row was edited)");
+            prev = r.Hash;
+            last = r;
+            expected++;
+        }
+        var headSeq = head?.LastSeq ?? 0;
+        if (headSeq != expected - 1 || head?.LastHash != prev)
+        {
+            return new AuditVerification(tenantId, false, count, last?.Id, last?.ChainSeq,
+                $"the chain ends at position {expected - 1} but {headSeq} events were appended (the newest events were deleted)");
+        }
+        return new AuditVerification(tenantId, true, count, null, null, null);
+
+        AuditVerification Broken(AuditEventRow r, string reason) => new(tenantId, false, count, r.Id, r.ChainSeq, reason);
+    }
+
+    public async Task<IReadOnlyList<string>> ChainedTenantsAsync(CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        return await db.AuditChainHeads.AsNoTracking().OrderBy(h => h.TenantId).Select(h => h.TenantId).ToListAsync(ct).ConfigureAwait(false);
+    }
+
+    public async Task<(IReadOnlyList<AuditEvent> Items, bool HasMore)> QueryAsync(AuditQuery q, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        var rows = db.AuditEvents.AsNoTracking().Where(e => e.TenantId == q.TenantId);
+        if (q.EventType is { } type) rows = rows.Where(e => e.EventType == type);
+        if (q.Outcome is { } outcome) rows = rows.Where(e => e.Outcome == outcome);
+        if (q.ActorId is { } actor) rows = rows.Where(e => e.ActorId == actor);
+        if (q.ResourceType is { } rt) rows = rows.Where(e => e.ResourceType == rt);
+        if (q.ResourceId is { } rid) rows = rows.Where(e => e.ResourceId == rid);
+        if (q.Since is { } since) rows = rows.Where(e => e.OccurredAt >= since);
+        if (q.Until is { } until) rows = rows.Where(e => e.OccurredAt < until);
+        if (q.Before is { } b) rows = rows.Where(e => e.OccurredAt < b.OccurredAt || (e.OccurredAt == b.OccurredAt && e.Id < b.Id));
+        var page = await rows.OrderByDescending(e => e.OccurredAt).ThenByDescending(e => e.Id).Take(q.Limit + 1).ToListAsync(ct).ConfigureAwait(false);
+        var items = page.Take(q.Limit).Select(r => new AuditEvent(r.Id, r.TenantId, r.EventType, r.Outcome, r.ActorType, r.ActorId, r.ResourceType,
+            r.ResourceId, r.RequestId, r.MetadataJson, r.OccurredAt, r.ChainSeq, r.PrevHash, r.Hash)).ToList();
+        return (items, page.Count > q.Limit);
     }
 
     /// <summary>Seed redaction policy: values under sensitive keys are replaced, recursively, case-insensitively.</summary>
+    private static object? RedactValue(object? value) => value switch
+    {
+        IReadOnlyDictionary<string, object?> nested => Redact(nested),
+        string s => s,
+        System.Collections.IEnumerable list => list.Cast<object?>().Select(RedactValue).ToList(),
+        _ => value,
+    };
+
     public static Dictionary<string, object?> Redact(IReadOnlyDictionary<string, object?> metadata)
     {
         var result = new Dictionary<string, object?>(metadata.Count);
@@ -31,8 +134,7 @@ public sealed class EfAuditLog(IDbContextFactory<NexusDbContext> factory, TimePr
         {
             var lower = key.ToLowerInvariant();
             if (SensitiveKeyParts.Any(lower.Contains)) result[key] = "[REDACTED]";
-            else if (value is IReadOnlyDictionary<string, object?> nested) result[key] = Redact(nested);
-            else result[key] = value;
+            else result[key] = RedactValue(value);
         }
         return result;
     }

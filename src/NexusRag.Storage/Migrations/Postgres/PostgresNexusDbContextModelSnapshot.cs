@@ -83,6 +83,26 @@ namespace NexusRag.Storage.Migrations.Postgres
                     b.ToTable("api_keys", (string)null);
                 });
 
+            modelBuilder.Entity("NexusRag.Storage.Entities.AuditChainHeadRow", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasColumnType("text")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("LastHash")
+                        .HasColumnType("text")
+                        .HasColumnName("last_hash");
+
+                    b.Property<long>("LastSeq")
+                        .HasColumnType("bigint")
+                        .HasColumnName("last_seq");
+
+                    b.HasKey("TenantId")
+                        .HasName("pk_audit_chain_heads");
+
+                    b.ToTable("audit_chain_heads", (string)null);
+                });
+
             modelBuilder.Entity("NexusRag.Storage.Entities.AuditEventRow", b =>
                 {
                     b.Property<long>("Id")
@@ -100,10 +120,18 @@ namespace NexusRag.Storage.Migrations.Postgres
                         .HasColumnType("text")
                         .HasColumnName("actor_type");
 
+                    b.Property<long?>("ChainSeq")
+                        .HasColumnType("bigint")
+                        .HasColumnName("chain_seq");
+
                     b.Property<string>("EventType")
                         .IsRequired()
                         .HasColumnType("text")
                         .HasColumnName("event_type");
+
+                    b.Property<string>("Hash")
+                        .HasColumnType("text")
+                        .HasColumnName("hash");
 
                     b.Property<string>("MetadataJson")
                         .HasColumnType("text")
@@ -117,6 +145,10 @@ namespace NexusRag.Storage.Migrations.Postgres
                         .IsRequired()
                         .HasColumnType("text")
                         .HasColumnName("outcome");
+
+                    b.Property<string>("PrevHash")
+                        .HasColumnType("text")
+                        .HasColumnName("prev_hash");
 
                     b.Property<string>("RequestId")
                         .HasColumnType("text")
@@ -137,6 +169,10 @@ namespace NexusRag.Storage.Migrations.Postgres
 
                     b.HasKey("Id")
                         .HasName("pk_audit_events");
+
+                    b.HasIndex("TenantId", "ChainSeq")
+                        .IsUnique()
+                        .HasDatabaseName("ix_audit_events_tenant_id_chain_seq");
 
                     b.HasIndex("TenantId", "EventType")
                         .HasDatabaseName("ix_audit_events_tenant_id_event_type");

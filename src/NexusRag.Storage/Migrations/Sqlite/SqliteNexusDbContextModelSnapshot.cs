@@ -78,6 +78,26 @@ namespace NexusRag.Storage.Migrations.Sqlite
                     b.ToTable("api_keys", (string)null);
                 });
 
+            modelBuilder.Entity("NexusRag.Storage.Entities.AuditChainHeadRow", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("LastHash")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("last_hash");
+
+                    b.Property<long>("LastSeq")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("last_seq");
+
+                    b.HasKey("TenantId")
+                        .HasName("pk_audit_chain_heads");
+
+                    b.ToTable("audit_chain_heads", (string)null);
+                });
+
             modelBuilder.Entity("NexusRag.Storage.Entities.AuditEventRow", b =>
                 {
                     b.Property<long>("Id")
@@ -93,10 +113,18 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("actor_type");
 
+                    b.Property<long?>("ChainSeq")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("chain_seq");
+
                     b.Property<string>("EventType")
                         .IsRequired()
                         .HasColumnType("TEXT")
                         .HasColumnName("event_type");
+
+                    b.Property<string>("Hash")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("hash");
 
                     b.Property<string>("MetadataJson")
                         .HasColumnType("TEXT")
@@ -110,6 +138,10 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .IsRequired()
                         .HasColumnType("TEXT")
                         .HasColumnName("outcome");
+
+                    b.Property<string>("PrevHash")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("prev_hash");
 
                     b.Property<string>("RequestId")
                         .HasColumnType("TEXT")
@@ -130,6 +162,10 @@ namespace NexusRag.Storage.Migrations.Sqlite
 
                     b.HasKey("Id")
                         .HasName("pk_audit_events");
+
+                    b.HasIndex("TenantId", "ChainSeq")
+                        .IsUnique()
+                        .HasDatabaseName("ix_audit_events_tenant_id_chain_seq");
 
                     b.HasIndex("TenantId", "EventType")
                         .HasDatabaseName("ix_audit_events_tenant_id_event_type");
