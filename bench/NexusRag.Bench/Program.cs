@@ -33,6 +33,7 @@ try
         psi.Environment["NEXUSRAG_DATA_DIR"] = dataDir;
         psi.Environment["Logging__LogLevel__Default"] = "Warning";
         psi.Environment["INGEST_MAX_CONCURRENCY"] = opts.Workers.ToString();
+        psi.Environment["RATE_LIMIT_ENABLED"] = opts.RateLimit ? "true" : "false"; // a load test would trip the seed's bursts
         if (runMode) psi.Environment["LLM_PROVIDER"] = "fake";
         if (opts.DatabaseUrl is not null) psi.Environment["DATABASE_URL"] = opts.DatabaseUrl;
         server = Process.Start(psi)!;
@@ -151,6 +152,7 @@ static async Task Propagation(HttpClient http, Args opts, string root, string da
     };
     psi.Environment["NEXUSRAG_DATA_DIR"] = dataDir;
     psi.Environment["NexusRag__Bootstrap"] = "false";
+    psi.Environment["RATE_LIMIT_ENABLED"] = "false";
     psi.Environment["Logging__LogLevel__Default"] = "Warning";
     if (opts.DatabaseUrl is not null) psi.Environment["DATABASE_URL"] = opts.DatabaseUrl;
     using var replica = Process.Start(psi)!;
@@ -319,13 +321,13 @@ static string FindRepoRoot()
     return dir?.FullName ?? throw new InvalidOperationException("run from inside the repository");
 }
 
-sealed record Args(string? Url, string? Key, int Docs, int Senders, int Clients, int Seconds, int Workers, string? DatabaseUrl, bool Propagation)
+sealed record Args(string? Url, string? Key, int Docs, int Senders, int Clients, int Seconds, int Workers, string? DatabaseUrl, bool Propagation, bool RateLimit)
 {
     public static Args Parse(string[] a)
     {
         string? Val(string name) => Array.IndexOf(a, name) is var i and >= 0 && i + 1 < a.Length ? a[i + 1] : null;
         return new Args(Val("--url"), Val("--key"), int.Parse(Val("--docs") ?? "1000"), int.Parse(Val("--senders") ?? "8"),
             int.Parse(Val("--clients") ?? "32"), int.Parse(Val("--seconds") ?? "10"), int.Parse(Val("--workers") ?? "2"),
-            Val("--database-url"), a.Contains("--propagation"));
+            Val("--database-url"), a.Contains("--propagation"), a.Contains("--rate-limit"));
     }
 }

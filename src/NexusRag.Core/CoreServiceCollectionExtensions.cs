@@ -49,6 +49,23 @@ public static class CoreServiceCollectionExtensions
             .Validate(o => o.ParseErrors.Count == 0, "invalid /v1/run settings (RUN_SSE_HEARTBEAT_S, RUN_HISTORY_TURNS, DEBUG_EVENTS)")
             .ValidateOnStart();
 
+        services.AddOptions<Governance.RateLimitOptions>()
+            .Bind(config.GetSection(Governance.RateLimitOptions.Section))
+            .Configure(o =>
+            {
+                if (config["RATE_LIMIT_ENABLED"] is { Length: > 0 } enabled)
+                {
+                    if (bool.TryParse(enabled, out var b)) o.Enabled = b;
+                    else o.ParseErrors.Add($"RATE_LIMIT_ENABLED must be true or false, got '{enabled}'");
+                }
+                if (config["RL_FAIL_MODE"] is { Length: > 0 } mode) o.FailMode = mode.Trim().ToLowerInvariant();
+            })
+            .Validate(o => o.ParseErrors.Count == 0, "RATE_LIMIT_ENABLED must be true or false")
+            .Validate(o => o.FailMode is "open" or "closed", "RL_FAIL_MODE must be open or closed")
+            .Validate(o => new[] { o.Run, o.Mutation, o.Read, o.Ops }.All(c => c.Key.Rps > 0 && c.Key.Burst >= 1 && c.Tenant.Rps > 0 && c.Tenant.Burst >= 1),
+                "rate limits need rps > 0 and burst >= 1")
+            .ValidateOnStart();
+
         services.TryAddSingleton(TimeProvider.System);
 
         // Ingestion pipeline: extract → chunk → embed → write (the embedder comes from AddNexusRagEmbeddings). Later registrations of an extractor win per media type.

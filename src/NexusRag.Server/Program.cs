@@ -39,6 +39,7 @@ app.UseMiddleware<ErrorEnvelopeMiddleware>();
 app.UseMiddleware<BodySizeLimitMiddleware>();
 app.UseRouting();
 app.UseMiddleware<ApiKeyAuthMiddleware>();
+app.UseMiddleware<RateLimitMiddleware>();
 
 app.MapHealthApi();
 if (role.ServesApi())

@@ -55,4 +55,6 @@ public static class ErrorCodes
     public const string LlmProviderError = "LLM_PROVIDER_ERROR";
     public const string DbUnavailable = "DB_UNAVAILABLE";
     public const string RedisUnavailable = "REDIS_UNAVAILABLE";
+    public const string RateLimited = "RATE_LIMITED";
+    public const string RateLimitUnavailable = "RATE_LIMIT_UNAVAILABLE";
 }

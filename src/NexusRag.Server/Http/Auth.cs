@@ -27,6 +27,8 @@ public static class AuthEndpointExtensions
     public static Principal GetPrincipal(this HttpContext ctx) =>
         ctx.Items[PrincipalKey] as Principal ?? throw new InvalidOperationException("endpoint reached without a principal");
 
+    public static Principal? TryGetPrincipal(this HttpContext ctx) => ctx.Items[PrincipalKey] as Principal;
+
     internal static void SetPrincipal(this HttpContext ctx, Principal principal) => ctx.Items[PrincipalKey] = principal;
 }
 

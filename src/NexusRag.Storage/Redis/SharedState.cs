@@ -19,11 +19,13 @@ public static class SharedStateServiceCollectionExtensions
         if (string.IsNullOrWhiteSpace(url))
         {
             services.AddSingleton<IDistributedLock, InProcessDistributedLock>();
+            services.AddSingleton<Core.Governance.IRateLimiter, Core.Governance.InProcessRateLimiter>();
             services.AddSingleton<ISharedStateHealth>(new NotConfiguredHealth());
             return services;
         }
         services.AddSingleton(sp => new RedisConnection(RedisUrl.Parse(url), sp.GetRequiredService<ILogger<RedisConnection>>()));
         services.AddSingleton<IDistributedLock, RedisDistributedLock>();
+        services.AddSingleton<Core.Governance.IRateLimiter, RedisRateLimiter>();
         services.AddSingleton<ISharedStateHealth>(sp => sp.GetRequiredService<RedisConnection>());
         return services;
     }

@@ -30,6 +30,7 @@ public sealed class NexusAppFactory : WebApplicationFactory<Program>
         _settings = new Dictionary<string, string?>(TestStore.SettingsFor(DataDir))
         {
             ["NexusRag:Bootstrap"] = "false",
+            ["RATE_LIMIT_ENABLED"] = "false", // rate-limit tests turn it on; the rest would trip the seed's bursts
             ["NexusRag:Ingestion:PollIntervalMs"] = "50",
             ["NexusRag:Ingestion:RetryBackoffBaseMs"] = "20",
             ["NexusRag:Ingestion:WorkerConcurrency"] = "2",

@@ -45,6 +45,7 @@ public sealed class ReplicaTests : IDisposable
         };
         foreach (var (k, v) in TestStore.SettingsFor(_dir.Path)) psi.Environment[k] = v;
         psi.Environment["NexusRag__Bootstrap"] = "false";
+        psi.Environment["RATE_LIMIT_ENABLED"] = "false"; // a bulk load through one key
         psi.Environment["Logging__LogLevel__Default"] = "Warning";
         psi.Environment["NexusRag__Ingestion__LeaseMs"] = "2000";
         psi.Environment["NexusRag__Ingestion__PollIntervalMs"] = "100";
