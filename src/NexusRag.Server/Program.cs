@@ -40,6 +40,7 @@ app.UseMiddleware<BodySizeLimitMiddleware>();
 app.UseRouting();
 app.UseMiddleware<ApiKeyAuthMiddleware>();
 app.UseMiddleware<RateLimitMiddleware>();
+app.UseMiddleware<IdempotencyMiddleware>();
 
 app.MapHealthApi();
 if (role.ServesApi())

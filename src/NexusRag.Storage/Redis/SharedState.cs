@@ -20,12 +20,14 @@ public static class SharedStateServiceCollectionExtensions
         {
             services.AddSingleton<IDistributedLock, InProcessDistributedLock>();
             services.AddSingleton<Core.Governance.IRateLimiter, Core.Governance.InProcessRateLimiter>();
+            services.AddSingleton<Core.Governance.IIdempotencyStore, Core.Governance.InProcessIdempotencyStore>();
             services.AddSingleton<ISharedStateHealth>(new NotConfiguredHealth());
             return services;
         }
         services.AddSingleton(sp => new RedisConnection(RedisUrl.Parse(url), sp.GetRequiredService<ILogger<RedisConnection>>()));
         services.AddSingleton<IDistributedLock, RedisDistributedLock>();
         services.AddSingleton<Core.Governance.IRateLimiter, RedisRateLimiter>();
+        services.AddSingleton<Core.Governance.IIdempotencyStore, RedisIdempotencyStore>();
         services.AddSingleton<ISharedStateHealth>(sp => sp.GetRequiredService<RedisConnection>());
         return services;
     }

@@ -1,0 +1,97 @@
+using System.Security.Cryptography;
+using NexusRag.Core.Errors;
+using NexusRag.Core.Governance;
+
+namespace NexusRag.Server.Http;
+
+/// <summary>
+/// <c>Idempotency-Key</c> on write endpoints (seed "Idempotency"; <c>IDEMPOTENCY_ENABLED</c>, default true): the first
+/// request's response is kept 24 h; the same key and payload replays it with <c>Idempotency-Replayed: true</c>; another
+/// payload is 409 <c>IDEMPOTENCY_KEY_CONFLICT</c>; a key over 128 characters is 400 <c>IDEMPOTENCY_KEY_INVALID</c>;
+/// concurrent requests with one key run once (the others wait and replay). Keys are scoped per tenant. Failures (5xx,
+/// exceptions) are not kept, so a retry runs again. <c>/v1/run</c> (a stream) and <c>/v1/search</c> (a read) are exempt.
+/// </summary>
+public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStore store, IConfiguration config, ILogger<IdempotencyMiddleware> logger)
+{
+    public const string Header = "Idempotency-Key";
+    private static readonly TimeSpan Retention = TimeSpan.FromHours(24);
+    private static readonly TimeSpan LockTtl = TimeSpan.FromMinutes(2);
+    private readonly bool _enabled = !bool.TryParse(config["IDEMPOTENCY_ENABLED"], out var on) || on;
+
+    public async Task InvokeAsync(HttpContext ctx)
+    {
+        var path = ctx.Request.Path.Value ?? "";
+        if (!_enabled || ctx.Request.Method is not ("POST" or "PATCH" or "PUT" or "DELETE") || !ctx.Request.Headers.TryGetValue(Header, out var values)
+            || path.StartsWith("/v1/run", StringComparison.OrdinalIgnoreCase) || path.StartsWith("/v1/search", StringComparison.OrdinalIgnoreCase)
+            || ctx.TryGetPrincipal() is not { } principal)
+        {
+            await next(ctx).ConfigureAwait(false);
+            return;
+        }
+        var key = values.ToString();
+        if (key.Length is 0 or > 128 || key.Any(char.IsControl))
+            throw new ApiException(400, ErrorCodes.IdempotencyKeyInvalid, "Idempotency-Key must be 1-128 printable characters",
+                new Dictionary<string, object?> { ["length"] = key.Length });
+
+        // The payload's fingerprint: method, path, query and the exact body bytes.
+        ctx.Request.EnableBuffering();
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        sha.AppendData(System.Text.Encoding.UTF8.GetBytes($"{ctx.Request.Method} {path}{ctx.Request.QueryString}\n"));
+        var buffer = new byte[16 * 1024];
+        int read;
+        while ((read = await ctx.Request.Body.ReadAsync(buffer, ctx.RequestAborted).ConfigureAwait(false)) > 0) sha.AppendData(buffer, 0, read);
+        ctx.Request.Body.Position = 0;
+        var hash = Convert.ToHexStringLower(sha.GetHashAndReset());
+        var scoped = $"{principal.TenantId}:{key}";
+
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            var claim = await store.TryBeginAsync(scoped, hash, LockTtl, ctx.RequestAborted).ConfigureAwait(false);
+            switch (claim.Outcome)
+            {
+                case IdempotencyOutcome.Replay:
+                    ctx.Response.StatusCode = claim.Response!.Status;
+                    if (claim.Response.ContentType is { } type) ctx.Response.ContentType = type;
+                    ctx.Response.Headers["Idempotency-Replayed"] = "true";
+                    await ctx.Response.Body.WriteAsync(claim.Response.Body, ctx.RequestAborted).ConfigureAwait(false);
+                    return;
+                case IdempotencyOutcome.Conflict:
+                    throw ApiException.Conflict(ErrorCodes.IdempotencyKeyConflict, "Idempotency-Key was already used with a different payload",
+                        new Dictionary<string, object?> { ["idempotency_key"] = Text.Clip(key, 128) });
+                case IdempotencyOutcome.InProgress:
+                    if (DateTime.UtcNow > deadline)
+                        throw ApiException.Conflict(ErrorCodes.IdempotencyKeyConflict, "A request with this Idempotency-Key is still running; retry later");
+                    await Task.Delay(25, ctx.RequestAborted).ConfigureAwait(false);
+                    continue;
+            }
+            break;
+        }
+
+        var original = ctx.Response.Body;
+        using var captured = new MemoryStream();
+        ctx.Response.Body = captured;
+        var kept = false;
+        try
+        {
+            await next(ctx).ConfigureAwait(false);
+            if (ctx.Response.StatusCode < 500)
+            {
+                await store.CompleteAsync(scoped, hash, new StoredResponse(ctx.Response.StatusCode, ctx.Response.ContentType, captured.ToArray()),
+                    Retention, CancellationToken.None).ConfigureAwait(false);
+                kept = true;
+            }
+        }
+        finally
+        {
+            ctx.Response.Body = original;
+            if (!kept)
+            {
+                try { await store.AbandonAsync(scoped, hash, CancellationToken.None).ConfigureAwait(false); }
+                catch (Exception ex) when (ex is Core.Ports.SharedStateUnavailableException) { logger.LogWarning("Idempotency claim not released: {Error}", ex.Message); }
+            }
+        }
+        captured.Position = 0;
+        await captured.CopyToAsync(original, ctx.RequestAborted).ConfigureAwait(false);
+    }
+}
