@@ -7,6 +7,11 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 
+if (args.Length > 0 && args[0] == "governance")
+{
+    await GovernanceBench.RunAsync(args[1..]);
+    return;
+}
 if (args.Length > 0 && args[0] == "search")
 {
     SearchBench.Run(args[1..]);
@@ -34,6 +39,17 @@ try
         psi.Environment["Logging__LogLevel__Default"] = "Warning";
         psi.Environment["INGEST_MAX_CONCURRENCY"] = opts.Workers.ToString();
         psi.Environment["RATE_LIMIT_ENABLED"] = opts.RateLimit ? "true" : "false"; // a load test would trip the seed's bursts
+        if (opts.RateLimit)
+        {
+            // Governance on, limits out of reach: measures the cost of deciding, not the refusals.
+            foreach (var cls in new[] { "Run", "Mutation", "Read", "Ops" })
+                foreach (var scope in new[] { "Key", "Tenant" })
+                {
+                    psi.Environment[$"NexusRag__RateLimit__{cls}__{scope}__Rps"] = "1000000";
+                    psi.Environment[$"NexusRag__RateLimit__{cls}__{scope}__Burst"] = "1000000";
+                }
+        }
+        if (opts.RedisUrl is not null) psi.Environment["REDIS_URL"] = opts.RedisUrl;
         if (runMode) psi.Environment["LLM_PROVIDER"] = "fake";
         if (opts.DatabaseUrl is not null) psi.Environment["DATABASE_URL"] = opts.DatabaseUrl;
         server = Process.Start(psi)!;
@@ -321,13 +337,13 @@ static string FindRepoRoot()
     return dir?.FullName ?? throw new InvalidOperationException("run from inside the repository");
 }
 
-sealed record Args(string? Url, string? Key, int Docs, int Senders, int Clients, int Seconds, int Workers, string? DatabaseUrl, bool Propagation, bool RateLimit)
+sealed record Args(string? Url, string? Key, int Docs, int Senders, int Clients, int Seconds, int Workers, string? DatabaseUrl, bool Propagation, bool RateLimit, string? RedisUrl)
 {
     public static Args Parse(string[] a)
     {
         string? Val(string name) => Array.IndexOf(a, name) is var i and >= 0 && i + 1 < a.Length ? a[i + 1] : null;
         return new Args(Val("--url"), Val("--key"), int.Parse(Val("--docs") ?? "1000"), int.Parse(Val("--senders") ?? "8"),
             int.Parse(Val("--clients") ?? "32"), int.Parse(Val("--seconds") ?? "10"), int.Parse(Val("--workers") ?? "2"),
-            Val("--database-url"), a.Contains("--propagation"), a.Contains("--rate-limit"));
+            Val("--database-url"), a.Contains("--propagation"), a.Contains("--rate-limit"), Val("--redis-url"));
     }
 }

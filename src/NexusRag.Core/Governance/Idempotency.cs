@@ -25,13 +25,18 @@ public sealed class InProcessIdempotencyStore(TimeProvider clock) : IIdempotency
     private sealed record Entry(string Hash, StoredResponse? Response, DateTimeOffset Until);
     private readonly Dictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
+    private int _sinceSweep;
 
     public Task<IdempotencyClaim> TryBeginAsync(string key, string requestHash, TimeSpan lockTtl, CancellationToken ct)
     {
         var now = clock.GetUtcNow();
         lock (_gate)
         {
-            if (_entries.Count > 10_000) foreach (var k in _entries.Where(e => e.Value.Until <= now).Select(e => e.Key).ToList()) _entries.Remove(k);
+            if (++_sinceSweep >= 10_000) // drop expired records now and then: amortized O(1) per request
+            {
+                _sinceSweep = 0;
+                foreach (var k in _entries.Where(e => e.Value.Until <= now).Select(e => e.Key).ToList()) _entries.Remove(k);
+            }
             if (!_entries.TryGetValue(key, out var e) || e.Until <= now)
             {
                 _entries[key] = new Entry(requestHash, null, now + lockTtl);
