@@ -77,6 +77,7 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<IngestionProcessor>();
         services.AddSingleton<Search.SearchService>();
         services.AddSingleton<Chat.RunService>();
+        services.AddSingleton<Governance.RolloutGate>();
 
         services.AddSingleton<ApiKeyService>();
         services.AddSingleton<DocumentService>();

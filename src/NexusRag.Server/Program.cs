@@ -50,6 +50,7 @@ if (role.ServesApi())
     app.MapSearchApi();
     app.MapRunApi();
     app.MapAuditApi();
+    app.MapRolloutsApi();
     app.MapOpenApi("/openapi/{documentName}.json").AllowPublic();
     if (!app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NexusRagOptions>>().Value.IsProd)
         app.MapScalarApiReference("/docs", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json")).AllowPublic();

@@ -21,6 +21,7 @@ public abstract class NexusDbContext(DbContextOptions options) : DbContext(optio
     public DbSet<MessageRow> Messages => Set<MessageRow>();
     public DbSet<AuditEventRow> AuditEvents => Set<AuditEventRow>();
     public DbSet<AuditChainHeadRow> AuditChainHeads => Set<AuditChainHeadRow>();
+    public DbSet<RolloutSettingRow> RolloutSettings => Set<RolloutSettingRow>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder b)
     {
@@ -94,6 +95,11 @@ public abstract class NexusDbContext(DbContextOptions options) : DbContext(optio
             e.ToTable("messages");
             e.HasKey(x => x.Id);
             e.HasIndex(x => new { x.TenantId, x.SessionId, x.CreatedAt });
+        });
+        b.Entity<RolloutSettingRow>(e =>
+        {
+            e.ToTable("rollout_settings");
+            e.HasKey(x => x.Name);
         });
         b.Entity<AuditChainHeadRow>(e =>
         {

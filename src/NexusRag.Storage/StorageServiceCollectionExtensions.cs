@@ -87,6 +87,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IAuditLog, EfAuditLog>();
         services.AddSingleton<IChunkChangeFeed, EfChunkChangeFeed>();
         services.AddSingleton<NexusRag.Core.Chat.ISessionStore, EfSessionStore>();
+        services.AddSingleton<NexusRag.Core.Governance.IRolloutStore, EfRolloutStore>();
         services.AddSingleton<IDatabaseHealth, EfDatabaseHealth>();
         return services;
     }

@@ -56,6 +56,7 @@ public static class ErrorCodes
     public const string DbUnavailable = "DB_UNAVAILABLE";
     public const string RedisUnavailable = "REDIS_UNAVAILABLE";
     public const string RateLimited = "RATE_LIMITED";
+    public const string FeatureDisabled = "FEATURE_DISABLED";
     public const string IdempotencyKeyConflict = "IDEMPOTENCY_KEY_CONFLICT";
     public const string IdempotencyKeyInvalid = "IDEMPOTENCY_KEY_INVALID";
     public const string RateLimitUnavailable = "RATE_LIMIT_UNAVAILABLE";

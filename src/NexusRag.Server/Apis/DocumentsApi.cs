@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using Microsoft.Net.Http.Headers;
 using NexusRag.Core.Auth;
+using NexusRag.Core.Governance;
 using NexusRag.Core.Errors;
 using NexusRag.Core.Model;
 using NexusRag.Core.Pagination;
@@ -19,13 +20,13 @@ public static class DocumentsApi
     public static RouteGroupBuilder MapDocumentsApi(this IEndpointRouteBuilder app)
     {
         var g = app.MapGroup("/v1/documents").WithTags("Documents");
-        g.MapPost("/", Upload).RequireRole(Role.Editor).DisableAntiforgery()
+        g.MapPost("/", Upload).RequireRole(Role.Editor).RequireNotKilled(KillSwitches.Ingest, "Document ingestion").DisableAntiforgery()
             .Accepts<IFormFile>("multipart/form-data").Produces<Envelope<AcceptedDto>>(202);
-        g.MapPost("/text", IngestText).RequireRole(Role.Editor).Accepts<IngestTextRequest>("application/json").Produces<Envelope<AcceptedDto>>(202);
+        g.MapPost("/text", IngestText).RequireRole(Role.Editor).RequireNotKilled(KillSwitches.Ingest, "Document ingestion").Accepts<IngestTextRequest>("application/json").Produces<Envelope<AcceptedDto>>(202);
         g.MapGet("/", List).RequireRole(Role.Reader).Produces<Envelope<PagedItems<DocumentDto>>>();
         g.MapGet("/{id}", Get).RequireRole(Role.Reader).Produces<Envelope<DocumentDto>>();
         g.MapGet("/{id}/chunks", Chunks).RequireRole(Role.Reader).Produces<Envelope<IReadOnlyList<ChunkDto>>>();
-        g.MapPost("/{id}/reindex", Reindex).RequireRole(Role.Editor).Accepts<ReindexRequest>("application/json").Produces<Envelope<AcceptedDto>>(202);
+        g.MapPost("/{id}/reindex", Reindex).RequireRole(Role.Editor).RequireNotKilled(KillSwitches.Ingest, "Document ingestion").Accepts<ReindexRequest>("application/json").Produces<Envelope<AcceptedDto>>(202);
         g.MapDelete("/{id}", Delete).RequireRole(Role.Editor).Produces<Envelope<DeletedDto>>();
         return g;
     }

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 using NexusRag.Core.Auth;
 using NexusRag.Core.Chat;
+using NexusRag.Core.Governance;
 using NexusRag.Core.Errors;
 using NexusRag.Core.Ports;
 using NexusRag.Core.Services;
@@ -26,7 +27,7 @@ public static class RunApi
 {
     public static IEndpointRouteBuilder MapRunApi(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/v1/run", Run).WithTags("Run").RequireRole(Role.Reader)
+        app.MapPost("/v1/run", Run).WithTags("Run").RequireRole(Role.Reader).RequireNotKilled(KillSwitches.Run, "Answer generation")
             .Accepts<RunRequestBody>("application/json").Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
             .WithSummary("Answer a message from a corpus, streamed as server-sent events with citations.");
         var sessions = app.MapGroup("/v1/sessions").WithTags("Sessions");

@@ -10,7 +10,7 @@ namespace NexusRag.Server.Workers;
 /// time with a lease, renewing the lease while it works, and sleeping on the enqueue signal (or the poll
 /// interval) when the queue is empty.
 /// </summary>
-public sealed class IngestionWorker(IJobQueue queue, IngestionProcessor processor, IJobSignal signal,
+public sealed class IngestionWorker(IJobQueue queue, IngestionProcessor processor, IJobSignal signal, Core.Governance.RolloutGate rollouts,
     IOptions<IngestionOptions> options, ILogger<IngestionWorker> logger) : BackgroundService
 {
     private readonly string _workerId = $"w{Environment.ProcessId}-{Guid.NewGuid():N}"[..20];
@@ -36,6 +36,12 @@ public sealed class IngestionWorker(IJobQueue queue, IngestionProcessor processo
         {
             try
             {
+                if (await rollouts.IsKilledAsync(Core.Governance.KillSwitches.Ingest, ct))
+                {
+                    // kill.ingest: jobs stay queued until the switch is off again.
+                    await Task.Delay(TimeSpan.FromMilliseconds(opts.PollIntervalMs), ct);
+                    continue;
+                }
                 var job = await queue.TryClaimAsync(loopId, lease, ct);
                 outage = TimeSpan.Zero;
                 if (job is null)

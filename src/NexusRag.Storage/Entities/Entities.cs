@@ -164,3 +164,12 @@ public sealed class AuditChainHeadRow
     public long LastSeq { get; set; }
     public string? LastHash { get; set; }
 }
+
+/// <summary>A rollout control: a kill switch (<c>kind</c> kill, value 0/1) or a canary percentage (<c>kind</c> canary, 0..100).</summary>
+public sealed class RolloutSettingRow
+{
+    public string Name { get; set; } = "";
+    public string Kind { get; set; } = "";
+    public int Value { get; set; }
+    public DateTime UpdatedAt { get; set; }
+}

@@ -566,6 +566,31 @@ namespace NexusRag.Storage.Migrations.Postgres
                     b.ToTable("messages", (string)null);
                 });
 
+            modelBuilder.Entity("NexusRag.Storage.Entities.RolloutSettingRow", b =>
+                {
+                    b.Property<string>("Name")
+                        .HasColumnType("text")
+                        .HasColumnName("name");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("kind");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at");
+
+                    b.Property<int>("Value")
+                        .HasColumnType("integer")
+                        .HasColumnName("value");
+
+                    b.HasKey("Name")
+                        .HasName("pk_rollout_settings");
+
+                    b.ToTable("rollout_settings", (string)null);
+                });
+
             modelBuilder.Entity("NexusRag.Storage.Entities.SeqCounterRow", b =>
                 {
                     b.Property<string>("Name")

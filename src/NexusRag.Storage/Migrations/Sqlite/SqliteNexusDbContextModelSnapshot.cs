@@ -559,6 +559,31 @@ namespace NexusRag.Storage.Migrations.Sqlite
                     b.ToTable("messages", (string)null);
                 });
 
+            modelBuilder.Entity("NexusRag.Storage.Entities.RolloutSettingRow", b =>
+                {
+                    b.Property<string>("Name")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("name");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("kind");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_at");
+
+                    b.Property<int>("Value")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("value");
+
+                    b.HasKey("Name")
+                        .HasName("pk_rollout_settings");
+
+                    b.ToTable("rollout_settings", (string)null);
+                });
+
             modelBuilder.Entity("NexusRag.Storage.Entities.SeqCounterRow", b =>
                 {
                     b.Property<string>("Name")

@@ -1,0 +1,98 @@
+using System.Text.Json;
+using NexusRag.Core.Auth;
+using NexusRag.Core.Errors;
+using NexusRag.Core.Governance;
+using NexusRag.Core.Model;
+using NexusRag.Core.Ports;
+using NexusRag.Server.Http;
+
+namespace NexusRag.Server.Apis;
+
+public sealed class KillSwitchPatch
+{
+    public Dictionary<string, JsonElement>? KillSwitches { get; set; }
+}
+
+public sealed class CanaryPatch
+{
+    public Dictionary<string, JsonElement>? CanaryPercentages { get; set; }
+}
+
+public sealed record KillSwitchesDto(IReadOnlyDictionary<string, bool> KillSwitches);
+public sealed record CanaryDto(IReadOnlyDictionary<string, int> CanaryPercentages);
+
+/// <summary>Seed "Rollout Controls": platform-wide kill switches and canary percentages (admin), audited.</summary>
+public static class RolloutsApi
+{
+    public static IEndpointRouteBuilder MapRolloutsApi(this IEndpointRouteBuilder app)
+    {
+        var g = app.MapGroup("/v1/admin/rollouts").WithTags("Rollouts");
+        g.MapGet("/killswitches", GetKill).RequireRole(Role.Admin).Produces<Envelope<KillSwitchesDto>>();
+        g.MapPatch("/killswitches", PatchKill).RequireRole(Role.Admin).Accepts<KillSwitchPatch>("application/json").Produces<Envelope<KillSwitchesDto>>();
+        g.MapGet("/canary", GetCanary).RequireRole(Role.Admin).Produces<Envelope<CanaryDto>>();
+        g.MapPatch("/canary", PatchCanary).RequireRole(Role.Admin).Accepts<CanaryPatch>("application/json").Produces<Envelope<CanaryDto>>();
+        return app;
+    }
+
+    private static async Task<IResult> GetKill(HttpContext ctx, IRolloutStore store) =>
+        ApiResults.Ok(ctx, new KillSwitchesDto((await store.GetAsync(ctx.RequestAborted)).KillSwitches));
+
+    private static async Task<IResult> GetCanary(HttpContext ctx, IRolloutStore store) =>
+        ApiResults.Ok(ctx, new CanaryDto((await store.GetAsync(ctx.RequestAborted)).CanaryPercentages));
+
+    private static async Task<IResult> PatchKill(HttpContext ctx, IRolloutStore store, RolloutGate gate, IAuditLog audit)
+    {
+        var body = await JsonBody.ReadAsync<KillSwitchPatch>(ctx.Request);
+        if (body.KillSwitches is not { Count: > 0 } patch) throw ApiException.Validation("kill_switches", "must be a non-empty object of switch: true|false");
+        var errors = new Dictionary<string, string[]>();
+        var values = new Dictionary<string, bool>();
+        foreach (var (name, v) in patch)
+        {
+            if (!KillSwitches.Known.Contains(name)) errors[$"kill_switches.{Text.Clip(name, 64)}"] = [$"unknown switch; known: {string.Join(", ", KillSwitches.Known)}"];
+            else if (v.ValueKind is not (JsonValueKind.True or JsonValueKind.False)) errors[$"kill_switches.{name}"] = ["must be true or false"];
+            else values[name] = v.GetBoolean();
+        }
+        if (errors.Count > 0) throw ApiException.Validation(errors);
+        await store.SetKillSwitchesAsync(values, ctx.RequestAborted);
+        gate.Invalidate();
+        await Audit(ctx, audit, "rollouts.killswitches.updated", values.ToDictionary(kv => kv.Key, kv => (object?)kv.Value));
+        return ApiResults.Ok(ctx, new KillSwitchesDto((await store.GetAsync(ctx.RequestAborted)).KillSwitches));
+    }
+
+    private static async Task<IResult> PatchCanary(HttpContext ctx, IRolloutStore store, RolloutGate gate, IAuditLog audit)
+    {
+        var body = await JsonBody.ReadAsync<CanaryPatch>(ctx.Request);
+        if (body.CanaryPercentages is not { Count: > 0 } patch) throw ApiException.Validation("canary_percentages", "must be a non-empty object of rollout: 0..100");
+        var errors = new Dictionary<string, string[]>();
+        var values = new Dictionary<string, int>();
+        foreach (var (name, v) in patch)
+        {
+            if (!name.StartsWith("rollout.", StringComparison.Ordinal) || name.Length > 100) errors[$"canary_percentages.{Text.Clip(name, 64)}"] = ["names start with 'rollout.'"];
+            else if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out var p) || p is < 0 or > 100) errors[$"canary_percentages.{name}"] = ["must be an integer 0..100"];
+            else values[name] = p;
+        }
+        if (errors.Count > 0) throw ApiException.Validation(errors);
+        await store.SetCanaryAsync(values, ctx.RequestAborted);
+        gate.Invalidate();
+        await Audit(ctx, audit, "rollouts.canary.updated", values.ToDictionary(kv => kv.Key, kv => (object?)kv.Value));
+        return ApiResults.Ok(ctx, new CanaryDto((await store.GetAsync(ctx.RequestAborted)).CanaryPercentages));
+    }
+
+    private static Task Audit(HttpContext ctx, IAuditLog audit, string type, Dictionary<string, object?> changes)
+    {
+        var p = ctx.GetPrincipal();
+        return audit.AppendAsync(new AuditEntry(p.TenantId, type, "success", "api_key", p.ApiKeyId ?? p.Actor, "rollouts", type.Split('.')[1],
+            RequestIdMiddleware.Get(ctx), new Dictionary<string, object?> { ["changes"] = changes }), ctx.RequestAborted);
+    }
+}
+
+public static class KillSwitchEndpointExtensions
+{
+    /// <summary>Answers 503 <c>FEATURE_DISABLED</c> while the kill switch is on (checked before the handler runs).</summary>
+    public static TBuilder RequireNotKilled<TBuilder>(this TBuilder builder, string killSwitch, string what) where TBuilder : IEndpointConventionBuilder =>
+        builder.AddEndpointFilter(async (ic, next) =>
+        {
+            await ic.HttpContext.RequestServices.GetRequiredService<RolloutGate>().EnsureEnabledAsync(killSwitch, what, ic.HttpContext.RequestAborted);
+            return await next(ic);
+        });
+}
