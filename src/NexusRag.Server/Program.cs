@@ -51,6 +51,7 @@ if (role.ServesApi())
     app.MapRunApi();
     app.MapAuditApi();
     app.MapRolloutsApi();
+    app.MapApiKeysApi();
     app.MapOpenApi("/openapi/{documentName}.json").AllowPublic();
     if (!app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NexusRagOptions>>().Value.IsProd)
         app.MapScalarApiReference("/docs", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json")).AllowPublic();

@@ -69,6 +69,21 @@ public sealed class EfIdentityStore(IDbContextFactory<NexusDbContext> factory, T
         return row.ToInfo();
     }
 
+    public async Task<ApiKeyInfo?> SetApiKeyActiveAsync(string tenantId, string keyId, bool active, DateTime now, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        var row = await db.ApiKeys.FirstOrDefaultAsync(k => k.Id == keyId && k.TenantId == tenantId, ct).ConfigureAwait(false);
+        if (row is null) return null;
+        if (active)
+        {
+            row.RevokedAt = null;
+            row.LastUsedAt = now; // the inactivity anchor restarts
+        }
+        else row.RevokedAt ??= now;
+        await db.SaveChangesAsync(ct).ConfigureAwait(false);
+        return row.ToInfo();
+    }
+
     public async Task TouchApiKeyAsync(string keyId, DateTime usedAt, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);

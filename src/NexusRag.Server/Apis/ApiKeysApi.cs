@@ -1,0 +1,111 @@
+using System.Text.Json;
+using NexusRag.Core.Auth;
+using NexusRag.Core.Errors;
+using NexusRag.Core.Model;
+using NexusRag.Core.Ports;
+using NexusRag.Core.Services;
+using NexusRag.Server.Http;
+
+namespace NexusRag.Server.Apis;
+
+public sealed class CreateApiKeyRequest
+{
+    public string? Name { get; set; }
+    public string? Role { get; set; }
+    public string? ExpiresIn { get; set; }
+}
+
+public sealed class PatchApiKeyRequest
+{
+    public bool? Active { get; set; }
+}
+
+/// <summary>A key as listed: never its secret or hash.</summary>
+public sealed record ApiKeyDto(string Id, string TenantId, string Name, string Role, string Prefix, bool Active,
+    DateTime CreatedAt, DateTime? ExpiresAt, DateTime? RevokedAt, DateTime? LastUsedAt)
+{
+    public static ApiKeyDto From(ApiKeyInfo k) =>
+        new(k.Id, k.TenantId, k.Name, k.Role.ToWire(), k.Prefix, k.RevokedAt is null, k.CreatedAt, k.ExpiresAt, k.RevokedAt, k.LastUsedAt);
+}
+
+/// <summary>The plaintext key is in this response and nowhere else, ever.</summary>
+public sealed record CreatedApiKeyDto(ApiKeyDto Key, string ApiKey);
+
+/// <summary>
+/// API key lifecycle (seed "Tenant Self-Serve API" and the admin API): tenant admins create, list and revoke their
+/// tenant's keys; <c>PATCH /v1/admin/api-keys/{id}</c> deactivates or reactivates one. Always within the caller's tenant.
+/// </summary>
+public static class ApiKeysApi
+{
+    public static IEndpointRouteBuilder MapApiKeysApi(this IEndpointRouteBuilder app)
+    {
+        var self = app.MapGroup("/v1/self-serve/api-keys").WithTags("API keys");
+        self.MapPost("/", Create).RequireRole(Role.Admin).Accepts<CreateApiKeyRequest>("application/json").Produces<Envelope<CreatedApiKeyDto>>(201);
+        self.MapGet("/", List).RequireRole(Role.Admin).Produces<Envelope<IReadOnlyList<ApiKeyDto>>>();
+        self.MapPost("/{id}/revoke", Revoke).RequireRole(Role.Admin).Produces<Envelope<ApiKeyDto>>();
+        var admin = app.MapGroup("/v1/admin/api-keys").WithTags("API keys");
+        admin.MapGet("/", AdminList).RequireRole(Role.Admin).Produces<Envelope<IReadOnlyList<ApiKeyDto>>>();
+        admin.MapPatch("/{id}", Patch).RequireRole(Role.Admin).Accepts<PatchApiKeyRequest>("application/json").Produces<Envelope<ApiKeyDto>>();
+        return app;
+    }
+
+    private static async Task<IResult> Create(HttpContext ctx, ApiKeyService keys, IAuditLog audit)
+    {
+        var body = await JsonBody.ReadAsync<CreateApiKeyRequest>(ctx.Request);
+        var errors = new Dictionary<string, string[]>();
+        if (string.IsNullOrWhiteSpace(body.Name) || body.Name.Length > 200) errors["name"] = ["must be 1-200 characters"];
+        if (!Roles.TryParse(body.Role ?? "", out var role)) errors["role"] = ["must be reader, editor or admin"];
+        TimeSpan? expires = null;
+        if (body.ExpiresIn is { } e)
+        {
+            try { expires = ApiKeyService.ParseDuration(e); }
+            catch (ApiException) { errors["expires_in"] = ["must be a duration such as 30d, 12h or 45m"]; }
+        }
+        if (errors.Count > 0) throw ApiException.Validation(errors);
+        var p = ctx.GetPrincipal();
+        var created = await keys.CreateAsync(p.TenantId, role, body.Name!, expires, p.ApiKeyId ?? p.Actor, ctx.RequestAborted);
+        await Audit(ctx, audit, "selfserve.api_key.created", created.Key.Id, new() { ["role"] = role.ToWire(), ["name"] = created.Key.Name });
+        return ApiResults.Ok(ctx, new CreatedApiKeyDto(ApiKeyDto.From(created.Key), created.Plaintext), StatusCodes.Status201Created);
+    }
+
+    private static async Task<IResult> List(HttpContext ctx, IIdentityStore store, IAuditLog audit)
+    {
+        var items = await store.ListApiKeysAsync(ctx.GetPrincipal().TenantId, ctx.RequestAborted);
+        await Audit(ctx, audit, "selfserve.api_key.listed", null, new() { ["count"] = items.Count });
+        return ApiResults.Ok(ctx, items.Select(ApiKeyDto.From).ToList());
+    }
+
+    private static async Task<IResult> Revoke(HttpContext ctx, string id, IIdentityStore store, IAuditLog audit, TimeProvider clock)
+    {
+        var key = await store.SetApiKeyActiveAsync(ctx.GetPrincipal().TenantId, id, false, clock.GetUtcNow().UtcDateTime, ctx.RequestAborted)
+                  ?? throw ApiException.NotFound("api_key", id);
+        await Audit(ctx, audit, "selfserve.api_key.revoked", key.Id, new());
+        return ApiResults.Ok(ctx, ApiKeyDto.From(key));
+    }
+
+    private static async Task<IResult> AdminList(HttpContext ctx, IIdentityStore store, string? tenant_id)
+    {
+        var tenant = ctx.GetPrincipal().TenantId;
+        // Tenant isolation is absolute: another tenant's keys are not visible, not even as "forbidden".
+        if (tenant_id is not null && tenant_id != tenant) throw ApiException.NotFound("tenant", tenant_id);
+        var items = await store.ListApiKeysAsync(tenant, ctx.RequestAborted);
+        return ApiResults.Ok(ctx, items.Select(ApiKeyDto.From).ToList());
+    }
+
+    private static async Task<IResult> Patch(HttpContext ctx, string id, IIdentityStore store, IAuditLog audit, TimeProvider clock)
+    {
+        var body = await JsonBody.ReadAsync<PatchApiKeyRequest>(ctx.Request);
+        if (body.Active is not { } active) throw ApiException.Validation("active", "is required (true or false)");
+        var key = await store.SetApiKeyActiveAsync(ctx.GetPrincipal().TenantId, id, active, clock.GetUtcNow().UtcDateTime, ctx.RequestAborted)
+                  ?? throw ApiException.NotFound("api_key", id);
+        await Audit(ctx, audit, active ? "auth.api_key.reactivated" : "auth.api_key.revoked", key.Id, new() { ["active"] = active });
+        return ApiResults.Ok(ctx, ApiKeyDto.From(key));
+    }
+
+    private static Task Audit(HttpContext ctx, IAuditLog audit, string type, string? keyId, Dictionary<string, object?> meta)
+    {
+        var p = ctx.GetPrincipal();
+        return audit.AppendAsync(new AuditEntry(p.TenantId, type, "success", "api_key", p.ApiKeyId ?? p.Actor, "api_key", keyId,
+            RequestIdMiddleware.Get(ctx), meta), ctx.RequestAborted);
+    }
+}
