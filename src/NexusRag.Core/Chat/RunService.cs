@@ -31,6 +31,7 @@ public sealed class LlmProviderException(string message, Exception? inner = null
 public sealed class RunService(
     ICorpusStore corpora,
     ISessionStore sessions,
+    IAuditLog audit,
     SearchService search,
     IChatClient chat,
     IOptions<RunOptions> runOptions,
@@ -58,6 +59,12 @@ public sealed class RunService(
         await sessions.AppendMessageAsync(new MessageInfo(Identifiers.NewId("msg"), principal.TenantId, request.SessionId, MessageRoles.User,
             request.Message, JsonSerializer.Serialize(new Dictionary<string, object?> { ["request_id"] = requestId, ["corpus_id"] = request.CorpusId }),
             clock.GetUtcNow().UtcDateTime), ct).ConfigureAwait(false);
+        // The message itself is never audited (seed redaction policy): only who asked what corpus, in which session.
+        await audit.AppendAsync(new Model.AuditEntry(principal.TenantId, "run.invoked", "success", "api_key", principal.ApiKeyId ?? principal.Actor,
+            "session", request.SessionId, requestId, new Dictionary<string, object?>
+            {
+                ["corpus_id"] = request.CorpusId, ["top_k"] = request.TopK, ["audio"] = request.Audio, ["message_chars"] = request.Message.Length,
+            }), ct).ConfigureAwait(false);
         return new RunContext(principal, request, requestId, history);
     }
 

@@ -62,6 +62,7 @@ public static class AuditApi
             var pos = cursors.Decode(scope, cursor);
             before = (pos.CreatedAt, long.Parse(pos.Id, CultureInfo.InvariantCulture));
         }
+        await OpsViewed(ctx, audit, "audit.events");
         var (items, hasMore) = await audit.QueryAsync(new AuditQuery(tenant, Str("event_type"), Str("outcome"), Str("actor_id"),
             Str("resource_type"), Str("resource_id"), since, until, limit, before), ctx.RequestAborted);
         var next = hasMore && items.Count > 0
@@ -76,9 +77,17 @@ public static class AuditApi
         }).ToList(), new PageInfo(next, hasMore)));
     }
 
+    private static Task OpsViewed(HttpContext ctx, IAuditLog audit, string what, Dictionary<string, object?>? meta = null)
+    {
+        var p = ctx.GetPrincipal();
+        return audit.AppendAsync(new AuditEntry(p.TenantId, "ops.viewed", "success", "api_key", p.ApiKeyId ?? p.Actor, "ops", what,
+            RequestIdMiddleware.Get(ctx), meta), ctx.RequestAborted);
+    }
+
     private static async Task<IResult> Verify(HttpContext ctx, IAuditLog audit)
     {
         var v = await audit.VerifyAsync(ctx.GetPrincipal().TenantId, ctx.RequestAborted);
+        await OpsViewed(ctx, audit, "audit.verify", new() { ["ok"] = v.Ok, ["events"] = v.Events });
         return ApiResults.Ok(ctx, new AuditVerificationDto(v.TenantId, v.Ok, v.Events, v.BrokenEventId, v.BrokenChainSeq, v.Reason));
     }
 }

@@ -95,7 +95,10 @@ public sealed class ApiKeyAuthMiddleware(RequestDelegate next, IOptions<NexusRag
                 var now = clock.GetUtcNow().UtcDateTime;
                 if (key!.LastUsedAt is null || now - key.LastUsedAt > TouchInterval)
                 {
+                    // Once a minute per key at most (with last_used_at): auditing every request would double the writes.
                     await identity.TouchApiKeyAsync(key.Id, now, ctx.RequestAborted).ConfigureAwait(false);
+                    await audit.AppendAsync(new AuditEntry(key.TenantId, "auth.access.success", "success", "api_key", key.Id, "api_key", key.Id,
+                        RequestIdMiddleware.Get(ctx)), ctx.RequestAborted).ConfigureAwait(false);
                 }
                 return new Principal(key.TenantId, key.Role, key.Id, key.Name);
             case KeyCheck.Expired:

@@ -39,6 +39,9 @@ public sealed class RateLimitMiddleware(RequestDelegate next, IRateLimiter limit
             if (o.FailMode == "closed")
                 throw new ApiException(503, ErrorCodes.RateLimitUnavailable, "Rate limiting is unavailable; retry shortly");
             ctx.Response.OnStarting(() => { ctx.Response.Headers["X-RateLimit-Status"] = "degraded"; return Task.CompletedTask; });
+            await audit.AppendAsync(new AuditEntry(principal.TenantId, "system.rate_limit.degraded", "degraded", "system", "rate_limiter",
+                "route_class", routeClass, RequestIdMiddleware.Get(ctx), new Dictionary<string, object?> { ["error"] = Text.Clip(ex.Message, 200) }),
+                ctx.RequestAborted).ConfigureAwait(false);
             await next(ctx).ConfigureAwait(false);
             return;
         }

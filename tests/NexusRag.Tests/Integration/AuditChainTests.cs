@@ -157,3 +157,28 @@ public class AuditChainTests
         Assert.Equal(0, code);
     }
 }
+
+public class AuditTaxonomyTests
+{
+    [Fact]
+    public async Task Runs_ops_views_and_successful_access_are_audited_without_message_content()
+    {
+        using var app = new NexusAppFactory();
+        var admin = await app.AdminForTenantAsync("acme");
+        const string secretQuestion = "What is the launch code for project nightingale?";
+        await Run.SseClient.RunAsync(admin, new { session_id = "s-aud", corpus_id = "docs", message = secretQuestion });
+        await admin.GetAsync("/v1/ops/audit/verify");
+
+        var events = await (await admin.GetAsync("/v1/audit/events?limit=200")).DataAsync();
+        var text = events.GetRawText();
+        var types = events.GetProperty("items").EnumerateArray().Select(e => e.GetProperty("event_type").GetString()).ToHashSet();
+        Assert.Contains("run.invoked", types);
+        Assert.Contains("ops.viewed", types);
+        Assert.Contains("auth.access.success", types);
+        Assert.Contains("corpora.updated", types);
+        Assert.DoesNotContain("nightingale", text);
+        var run = events.GetProperty("items").EnumerateArray().First(e => e.GetProperty("event_type").GetString() == "run.invoked");
+        Assert.Equal("s-aud", run.GetProperty("resource_id").GetString());
+        Assert.Equal(secretQuestion.Length, run.GetProperty("metadata").GetProperty("message_chars").GetInt32());
+    }
+}

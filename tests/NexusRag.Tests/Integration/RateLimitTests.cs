@@ -94,6 +94,8 @@ public class RateLimitTests
         {
             Assert.Equal(HttpStatusCode.OK, resp.StatusCode);
             Assert.Equal("degraded", resp.Headers.GetValues("X-RateLimit-Status").Single());
+            var (events, _) = await app.Service<IAuditLog>().QueryAsync(new AuditQuery("t1", "system.rate_limit.degraded", null, null, null, null, null, null, 10, null), default);
+            Assert.NotEmpty(events);
         }
         else await resp.AssertErrorAsync(503, "RATE_LIMIT_UNAVAILABLE");
     }
