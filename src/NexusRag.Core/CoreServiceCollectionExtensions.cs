@@ -78,6 +78,11 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<Search.SearchService>();
         services.AddSingleton<Chat.RunService>();
         services.AddSingleton<Governance.RolloutGate>();
+        services.AddSingleton<Governance.Entitlements>();
+        services.AddOptions<Governance.PlanOptions>()
+            .Configure(o => { if (config["DEFAULT_PLAN"] is { Length: > 0 } plan) o.DefaultPlan = plan.Trim().ToLowerInvariant(); })
+            .Validate(o => Governance.Plans.All.Contains(o.DefaultPlan), "DEFAULT_PLAN must be free, pro or enterprise")
+            .ValidateOnStart();
 
         services.AddSingleton<ApiKeyService>();
         services.AddSingleton<DocumentService>();

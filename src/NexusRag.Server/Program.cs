@@ -52,6 +52,7 @@ if (role.ServesApi())
     app.MapAuditApi();
     app.MapRolloutsApi();
     app.MapApiKeysApi();
+    app.MapPlansApi();
     app.MapOpenApi("/openapi/{documentName}.json").AllowPublic();
     if (!app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NexusRagOptions>>().Value.IsProd)
         app.MapScalarApiReference("/docs", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json")).AllowPublic();

@@ -22,6 +22,8 @@ public abstract class NexusDbContext(DbContextOptions options) : DbContext(optio
     public DbSet<AuditEventRow> AuditEvents => Set<AuditEventRow>();
     public DbSet<AuditChainHeadRow> AuditChainHeads => Set<AuditChainHeadRow>();
     public DbSet<RolloutSettingRow> RolloutSettings => Set<RolloutSettingRow>();
+    public DbSet<TenantPlanRow> TenantPlans => Set<TenantPlanRow>();
+    public DbSet<PlanOverrideRow> PlanOverrides => Set<PlanOverrideRow>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder b)
     {
@@ -95,6 +97,16 @@ public abstract class NexusDbContext(DbContextOptions options) : DbContext(optio
             e.ToTable("messages");
             e.HasKey(x => x.Id);
             e.HasIndex(x => new { x.TenantId, x.SessionId, x.CreatedAt });
+        });
+        b.Entity<TenantPlanRow>(e =>
+        {
+            e.ToTable("tenant_plans");
+            e.HasKey(x => x.TenantId);
+        });
+        b.Entity<PlanOverrideRow>(e =>
+        {
+            e.ToTable("plan_overrides");
+            e.HasKey(x => new { x.TenantId, x.FeatureKey });
         });
         b.Entity<RolloutSettingRow>(e =>
         {

@@ -88,6 +88,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IChunkChangeFeed, EfChunkChangeFeed>();
         services.AddSingleton<NexusRag.Core.Chat.ISessionStore, EfSessionStore>();
         services.AddSingleton<NexusRag.Core.Governance.IRolloutStore, EfRolloutStore>();
+        services.AddSingleton<NexusRag.Core.Governance.IPlanStore, EfPlanStore>();
         services.AddSingleton<IDatabaseHealth, EfDatabaseHealth>();
         return services;
     }

@@ -21,10 +21,10 @@ public static class AuditApi
 
     public static IEndpointRouteBuilder MapAuditApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/audit/events", Events).WithTags("Audit").RequireRole(Role.Admin)
+        app.MapGet("/v1/audit/events", Events).WithTags("Audit").RequireRole(Role.Admin).RequireFeature(Core.Governance.Plans.AuditAccess)
             .Produces<Envelope<PagedItems<AuditEventDto>>>()
             .WithSummary("The tenant's audit events, newest first, with filters and cursor pagination.");
-        app.MapGet("/v1/ops/audit/verify", Verify).WithTags("Audit").RequireRole(Role.Admin)
+        app.MapGet("/v1/ops/audit/verify", Verify).WithTags("Audit").RequireRole(Role.Admin).RequireFeature(Core.Governance.Plans.OpsAdminAccess)
             .Produces<Envelope<AuditVerificationDto>>()
             .WithSummary("Walk the tenant's audit hash chain and name the first broken link.");
         return app;

@@ -52,10 +52,12 @@ public static class CorporaApi
         return ApiResults.Ok(ctx, CorpusDto.From(created), StatusCodes.Status201Created);
     }
 
-    private static async Task<IResult> Patch(HttpContext ctx, string id, ICorpusStore store, IAuditLog audit)
+    private static async Task<IResult> Patch(HttpContext ctx, string id, ICorpusStore store, IAuditLog audit, Core.Governance.Entitlements entitlements)
     {
         await Find(ctx, id, store);
         var body = await JsonBody.ReadAsync<PatchCorpusRequest>(ctx.Request);
+        if (body.ProviderConfigJson is not null)
+            await entitlements.EnsureAsync(ctx.GetPrincipal().TenantId, Core.Governance.Plans.CorporaPatchProviderConfig, ctx.RequestAborted);
         if (body.Name is null && body.ProviderConfigJson is null)
             throw ApiException.Validation("body", "send at least one of name, provider_config_json");
         var name = body.Name?.Trim();

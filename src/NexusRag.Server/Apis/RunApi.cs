@@ -35,7 +35,7 @@ public static class RunApi
         return app;
     }
 
-    private static async Task Run(HttpContext ctx, RunService runs, ICorpusStore corpora, IOptions<RunOptions> options)
+    private static async Task Run(HttpContext ctx, RunService runs, ICorpusStore corpora, IOptions<RunOptions> options, Entitlements entitlements)
     {
         var body = await JsonBody.ReadAsync<RunRequestBody>(ctx.Request);
         var o = options.Value;
@@ -49,6 +49,7 @@ public static class RunApi
         if (errors.Count > 0) throw ApiException.Validation(errors);
 
         var principal = ctx.GetPrincipal();
+        if (body.Audio == true) await entitlements.EnsureAsync(principal.TenantId, Plans.Tts, ctx.RequestAborted); // audio needs feature.tts
         var requestId = RequestIdMiddleware.Get(ctx);
         var sse = new SseWriter(ctx.Response, requestId, body.SessionId!);
 

@@ -173,3 +173,19 @@ public sealed class RolloutSettingRow
     public int Value { get; set; }
     public DateTime UpdatedAt { get; set; }
 }
+
+public sealed class TenantPlanRow
+{
+    public string TenantId { get; set; } = "";
+    public string PlanId { get; set; } = "";
+    public DateTime UpdatedAt { get; set; }
+}
+
+public sealed class PlanOverrideRow
+{
+    public string TenantId { get; set; } = "";
+    public string FeatureKey { get; set; } = "";
+    public bool Enabled { get; set; }
+    public string? ConfigJson { get; set; }
+    public DateTime UpdatedAt { get; set; }
+}

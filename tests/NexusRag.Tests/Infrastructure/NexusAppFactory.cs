@@ -154,6 +154,13 @@ public static class Http
         return await resp.DataAsync(202);
     }
 
+    /// <summary>Puts the caller's tenant on a plan (the seed's default is free: no audit, ops, TTS or provider-config patches).</summary>
+    public static async Task SetPlanAsync(this HttpClient admin, string tenant, string plan)
+    {
+        var resp = await admin.PatchAsJsonAsync($"/v1/admin/plans/{tenant}", new { plan_id = plan });
+        await resp.DataAsync();
+    }
+
     /// <summary>Polls the document until it reaches a terminal status (or the timeout), and returns it.</summary>
     public static async Task<JsonElement> WaitForDocumentAsync(this HttpClient client, string documentId, string expected = "succeeded", int timeoutMs = 15000)
     {

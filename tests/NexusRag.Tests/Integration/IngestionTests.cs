@@ -17,7 +17,11 @@ public sealed class IngestionTests : IClassFixture<IngestionTests.Fixture>
     {
         public NexusAppFactory App { get; } = new();
         public HttpClient Admin { get; private set; } = null!;
-        public async Task InitializeAsync() => Admin = await App.AdminForTenantAsync("ing", "c1");
+        public async Task InitializeAsync()
+        {
+            Admin = await App.AdminForTenantAsync("ing", "c1");
+            await Admin.SetPlanAsync("ing", "pro"); // provider-config patches need feature.corpora_patch_provider_config
+        }
         public Task DisposeAsync()
         {
             App.Dispose();

@@ -82,6 +82,11 @@ public class RunTests
     {
         using var app = new NexusAppFactory(new() { ["DEBUG_EVENTS"] = "true" });
         var client = await SeededAsync(app);
+        // On the default (free) plan audio is not even offered: 403 before any stream.
+        var (free, _) = await SseClient.RunAsync(client, new { session_id = "s2", corpus_id = "docs", message = "gluons", audio = true });
+        await free.AssertErrorAsync(403, "FEATURE_NOT_ENABLED");
+        Assert.Equal("feature.tts", (await free.JsonAsync()).GetProperty("error").GetProperty("details").GetProperty("feature_key").GetString());
+        await client.SetPlanAsync("t1", "pro");
         var (_, frames) = await SseClient.RunAsync(client, new { session_id = "s2", corpus_id = "docs", message = "quantum chromodynamics gluons", audio = true });
         Assert.Equal(["request.accepted", "debug.retrieval"], frames.Take(2).Select(f => f.Event));
         Assert.Equal(["message.final", "audio.error", "done"], frames.TakeLast(3).Select(f => f.Event));

@@ -566,6 +566,34 @@ namespace NexusRag.Storage.Migrations.Postgres
                     b.ToTable("messages", (string)null);
                 });
 
+            modelBuilder.Entity("NexusRag.Storage.Entities.PlanOverrideRow", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasColumnType("text")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("FeatureKey")
+                        .HasColumnType("text")
+                        .HasColumnName("feature_key");
+
+                    b.Property<string>("ConfigJson")
+                        .HasColumnType("text")
+                        .HasColumnName("config_json");
+
+                    b.Property<bool>("Enabled")
+                        .HasColumnType("boolean")
+                        .HasColumnName("enabled");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at");
+
+                    b.HasKey("TenantId", "FeatureKey")
+                        .HasName("pk_plan_overrides");
+
+                    b.ToTable("plan_overrides", (string)null);
+                });
+
             modelBuilder.Entity("NexusRag.Storage.Entities.RolloutSettingRow", b =>
                 {
                     b.Property<string>("Name")
@@ -644,6 +672,27 @@ namespace NexusRag.Storage.Migrations.Postgres
                         .HasDatabaseName("ix_sessions_id");
 
                     b.ToTable("sessions", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.TenantPlanRow", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasColumnType("text")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("PlanId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("plan_id");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at");
+
+                    b.HasKey("TenantId")
+                        .HasName("pk_tenant_plans");
+
+                    b.ToTable("tenant_plans", (string)null);
                 });
 
             modelBuilder.Entity("NexusRag.Storage.Entities.TenantRow", b =>

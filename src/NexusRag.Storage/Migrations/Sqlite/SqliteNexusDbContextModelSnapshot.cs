@@ -559,6 +559,34 @@ namespace NexusRag.Storage.Migrations.Sqlite
                     b.ToTable("messages", (string)null);
                 });
 
+            modelBuilder.Entity("NexusRag.Storage.Entities.PlanOverrideRow", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("FeatureKey")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("feature_key");
+
+                    b.Property<string>("ConfigJson")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("config_json");
+
+                    b.Property<bool>("Enabled")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("enabled");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_at");
+
+                    b.HasKey("TenantId", "FeatureKey")
+                        .HasName("pk_plan_overrides");
+
+                    b.ToTable("plan_overrides", (string)null);
+                });
+
             modelBuilder.Entity("NexusRag.Storage.Entities.RolloutSettingRow", b =>
                 {
                     b.Property<string>("Name")
@@ -637,6 +665,27 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .HasDatabaseName("ix_sessions_id");
 
                     b.ToTable("sessions", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.TenantPlanRow", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("PlanId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("plan_id");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_at");
+
+                    b.HasKey("TenantId")
+                        .HasName("pk_tenant_plans");
+
+                    b.ToTable("tenant_plans", (string)null);
                 });
 
             modelBuilder.Entity("NexusRag.Storage.Entities.TenantRow", b =>

@@ -1,0 +1,53 @@
+﻿using System;
+using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace NexusRag.Storage.Migrations.Sqlite
+{
+    /// <inheritdoc />
+    public partial class Plans : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.CreateTable(
+                name: "plan_overrides",
+                columns: table => new
+                {
+                    tenant_id = table.Column<string>(type: "TEXT", nullable: false),
+                    feature_key = table.Column<string>(type: "TEXT", nullable: false),
+                    enabled = table.Column<bool>(type: "INTEGER", nullable: false),
+                    config_json = table.Column<string>(type: "TEXT", nullable: true),
+                    updated_at = table.Column<DateTime>(type: "TEXT", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_plan_overrides", x => new { x.tenant_id, x.feature_key });
+                });
+
+            migrationBuilder.CreateTable(
+                name: "tenant_plans",
+                columns: table => new
+                {
+                    tenant_id = table.Column<string>(type: "TEXT", nullable: false),
+                    plan_id = table.Column<string>(type: "TEXT", nullable: false),
+                    updated_at = table.Column<DateTime>(type: "TEXT", nullable: false)
+                },
+                constraints: table =>
+                {
+                    table.PrimaryKey("pk_tenant_plans", x => x.tenant_id);
+                });
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropTable(
+                name: "plan_overrides");
+
+            migrationBuilder.DropTable(
+                name: "tenant_plans");
+        }
+    }
+}
