@@ -40,6 +40,7 @@ app.UseMiddleware<BodySizeLimitMiddleware>();
 app.UseRouting();
 app.UseMiddleware<ApiKeyAuthMiddleware>();
 app.UseMiddleware<RateLimitMiddleware>();
+app.UseMiddleware<QuotaMiddleware>();
 app.UseMiddleware<IdempotencyMiddleware>();
 
 app.MapHealthApi();
@@ -53,6 +54,7 @@ if (role.ServesApi())
     app.MapRolloutsApi();
     app.MapApiKeysApi();
     app.MapPlansApi();
+    app.MapQuotasApi();
     app.MapOpenApi("/openapi/{documentName}.json").AllowPublic();
     if (!app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NexusRagOptions>>().Value.IsProd)
         app.MapScalarApiReference("/docs", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json")).AllowPublic();

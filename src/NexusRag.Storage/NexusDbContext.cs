@@ -23,6 +23,8 @@ public abstract class NexusDbContext(DbContextOptions options) : DbContext(optio
     public DbSet<AuditChainHeadRow> AuditChainHeads => Set<AuditChainHeadRow>();
     public DbSet<RolloutSettingRow> RolloutSettings => Set<RolloutSettingRow>();
     public DbSet<TenantPlanRow> TenantPlans => Set<TenantPlanRow>();
+    public DbSet<TenantQuotaRow> TenantQuotas => Set<TenantQuotaRow>();
+    public DbSet<UsageCounterRow> UsageCounters => Set<UsageCounterRow>();
     public DbSet<PlanOverrideRow> PlanOverrides => Set<PlanOverrideRow>();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder b)
@@ -97,6 +99,16 @@ public abstract class NexusDbContext(DbContextOptions options) : DbContext(optio
             e.ToTable("messages");
             e.HasKey(x => x.Id);
             e.HasIndex(x => new { x.TenantId, x.SessionId, x.CreatedAt });
+        });
+        b.Entity<TenantQuotaRow>(e =>
+        {
+            e.ToTable("tenant_quotas");
+            e.HasKey(x => x.TenantId);
+        });
+        b.Entity<UsageCounterRow>(e =>
+        {
+            e.ToTable("usage_counters");
+            e.HasKey(x => new { x.TenantId, x.PeriodKey });
         });
         b.Entity<TenantPlanRow>(e =>
         {

@@ -89,6 +89,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<NexusRag.Core.Chat.ISessionStore, EfSessionStore>();
         services.AddSingleton<NexusRag.Core.Governance.IRolloutStore, EfRolloutStore>();
         services.AddSingleton<NexusRag.Core.Governance.IPlanStore, EfPlanStore>();
+        services.AddSingleton<NexusRag.Core.Governance.IQuotaStore, EfQuotaStore>();
         services.AddSingleton<IDatabaseHealth, EfDatabaseHealth>();
         return services;
     }

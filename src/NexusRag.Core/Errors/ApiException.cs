@@ -58,6 +58,7 @@ public static class ErrorCodes
     public const string RateLimited = "RATE_LIMITED";
     public const string FeatureDisabled = "FEATURE_DISABLED";
     public const string FeatureNotEnabled = "FEATURE_NOT_ENABLED";
+    public const string QuotaExceeded = "QUOTA_EXCEEDED";
     public const string IdempotencyKeyConflict = "IDEMPOTENCY_KEY_CONFLICT";
     public const string IdempotencyKeyInvalid = "IDEMPOTENCY_KEY_INVALID";
     public const string RateLimitUnavailable = "RATE_LIMIT_UNAVAILABLE";

@@ -189,3 +189,23 @@ public sealed class PlanOverrideRow
     public string? ConfigJson { get; set; }
     public DateTime UpdatedAt { get; set; }
 }
+
+public sealed class TenantQuotaRow
+{
+    public string TenantId { get; set; } = "";
+    public int? DailyRequestsLimit { get; set; }
+    public int? MonthlyRequestsLimit { get; set; }
+    public double SoftCapRatio { get; set; } = 0.8;
+    public bool HardCapEnabled { get; set; } = true;
+    public DateTime UpdatedAt { get; set; }
+}
+
+/// <summary>Requests counted in one period: <c>period_key</c> is <c>day:2026-11-23</c> or <c>month:2026-11</c>.</summary>
+public sealed class UsageCounterRow
+{
+    public string TenantId { get; set; } = "";
+    public string PeriodKey { get; set; } = "";
+    public long Used { get; set; }
+    public bool SoftCapNotified { get; set; }
+    public bool OverageNotified { get; set; }
+}

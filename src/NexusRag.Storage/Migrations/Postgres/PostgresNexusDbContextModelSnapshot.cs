@@ -695,6 +695,38 @@ namespace NexusRag.Storage.Migrations.Postgres
                     b.ToTable("tenant_plans", (string)null);
                 });
 
+            modelBuilder.Entity("NexusRag.Storage.Entities.TenantQuotaRow", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasColumnType("text")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<int?>("DailyRequestsLimit")
+                        .HasColumnType("integer")
+                        .HasColumnName("daily_requests_limit");
+
+                    b.Property<bool>("HardCapEnabled")
+                        .HasColumnType("boolean")
+                        .HasColumnName("hard_cap_enabled");
+
+                    b.Property<int?>("MonthlyRequestsLimit")
+                        .HasColumnType("integer")
+                        .HasColumnName("monthly_requests_limit");
+
+                    b.Property<double>("SoftCapRatio")
+                        .HasColumnType("double precision")
+                        .HasColumnName("soft_cap_ratio");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at");
+
+                    b.HasKey("TenantId")
+                        .HasName("pk_tenant_quotas");
+
+                    b.ToTable("tenant_quotas", (string)null);
+                });
+
             modelBuilder.Entity("NexusRag.Storage.Entities.TenantRow", b =>
                 {
                     b.Property<string>("Id")
@@ -716,6 +748,34 @@ namespace NexusRag.Storage.Migrations.Postgres
                         .HasName("pk_tenants");
 
                     b.ToTable("tenants", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.UsageCounterRow", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasColumnType("text")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("PeriodKey")
+                        .HasColumnType("text")
+                        .HasColumnName("period_key");
+
+                    b.Property<bool>("OverageNotified")
+                        .HasColumnType("boolean")
+                        .HasColumnName("overage_notified");
+
+                    b.Property<bool>("SoftCapNotified")
+                        .HasColumnType("boolean")
+                        .HasColumnName("soft_cap_notified");
+
+                    b.Property<long>("Used")
+                        .HasColumnType("bigint")
+                        .HasColumnName("used");
+
+                    b.HasKey("TenantId", "PeriodKey")
+                        .HasName("pk_usage_counters");
+
+                    b.ToTable("usage_counters", (string)null);
                 });
 #pragma warning restore 612, 618
         }

@@ -688,6 +688,38 @@ namespace NexusRag.Storage.Migrations.Sqlite
                     b.ToTable("tenant_plans", (string)null);
                 });
 
+            modelBuilder.Entity("NexusRag.Storage.Entities.TenantQuotaRow", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<int?>("DailyRequestsLimit")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("daily_requests_limit");
+
+                    b.Property<bool>("HardCapEnabled")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("hard_cap_enabled");
+
+                    b.Property<int?>("MonthlyRequestsLimit")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("monthly_requests_limit");
+
+                    b.Property<double>("SoftCapRatio")
+                        .HasColumnType("REAL")
+                        .HasColumnName("soft_cap_ratio");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_at");
+
+                    b.HasKey("TenantId")
+                        .HasName("pk_tenant_quotas");
+
+                    b.ToTable("tenant_quotas", (string)null);
+                });
+
             modelBuilder.Entity("NexusRag.Storage.Entities.TenantRow", b =>
                 {
                     b.Property<string>("Id")
@@ -709,6 +741,34 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .HasName("pk_tenants");
 
                     b.ToTable("tenants", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.UsageCounterRow", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("PeriodKey")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("period_key");
+
+                    b.Property<bool>("OverageNotified")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("overage_notified");
+
+                    b.Property<bool>("SoftCapNotified")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("soft_cap_notified");
+
+                    b.Property<long>("Used")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("used");
+
+                    b.HasKey("TenantId", "PeriodKey")
+                        .HasName("pk_usage_counters");
+
+                    b.ToTable("usage_counters", (string)null);
                 });
 #pragma warning restore 612, 618
         }

@@ -1,0 +1,78 @@
+using System.Globalization;
+using NexusRag.Core.Auth;
+using NexusRag.Core.Errors;
+using NexusRag.Core.Governance;
+using NexusRag.Core.Model;
+using NexusRag.Core.Ports;
+using NexusRag.Server.Http;
+
+namespace NexusRag.Server.Apis;
+
+public sealed class QuotaPatchRequest
+{
+    public int? DailyRequestsLimit { get; set; }
+    public int? MonthlyRequestsLimit { get; set; }
+    public double? SoftCapRatio { get; set; }
+    public bool? HardCapEnabled { get; set; }
+}
+
+public sealed record QuotaDto(string TenantId, int? DailyRequestsLimit, int? MonthlyRequestsLimit, double SoftCapRatio, bool HardCapEnabled);
+public sealed record UsageDto(string TenantId, string Period, string Start, int? Limit, long Used, long? Remaining);
+
+/// <summary>Seed "Usage Quotas" admin endpoints (admin role, own tenant only).</summary>
+public static class QuotasApi
+{
+    public static IEndpointRouteBuilder MapQuotasApi(this IEndpointRouteBuilder app)
+    {
+        app.MapGet("/v1/admin/quotas/{tenantId}", Get).WithTags("Quotas").RequireRole(Role.Admin).Produces<Envelope<QuotaDto>>();
+        app.MapPatch("/v1/admin/quotas/{tenantId}", Patch).WithTags("Quotas").RequireRole(Role.Admin).Accepts<QuotaPatchRequest>("application/json").Produces<Envelope<QuotaDto>>();
+        app.MapGet("/v1/admin/usage/{tenantId}", Usage).WithTags("Quotas").RequireRole(Role.Admin).Produces<Envelope<UsageDto>>();
+        return app;
+    }
+
+    private static string Own(HttpContext ctx, string tenantId) =>
+        tenantId == ctx.GetPrincipal().TenantId ? tenantId : throw ApiException.NotFound("tenant", tenantId);
+
+    private static QuotaDto Dto(string tenant, QuotaLimits l) => new(tenant, l.DailyRequestsLimit, l.MonthlyRequestsLimit, l.SoftCapRatio, l.HardCapEnabled);
+
+    private static async Task<IResult> Get(HttpContext ctx, string tenantId, IQuotaStore store)
+    {
+        var tenant = Own(ctx, tenantId);
+        return ApiResults.Ok(ctx, Dto(tenant, await store.GetLimitsAsync(tenant, ctx.RequestAborted) ?? QuotaLimits.None));
+    }
+
+    private static async Task<IResult> Patch(HttpContext ctx, string tenantId, IQuotaStore store, IAuditLog audit)
+    {
+        var tenant = Own(ctx, tenantId);
+        var body = await JsonBody.ReadAsync<QuotaPatchRequest>(ctx.Request);
+        var errors = new Dictionary<string, string[]>();
+        if (body.DailyRequestsLimit is < 1) errors["daily_requests_limit"] = ["must be a positive integer (or omitted)"];
+        if (body.MonthlyRequestsLimit is < 1) errors["monthly_requests_limit"] = ["must be a positive integer (or omitted)"];
+        if (body.SoftCapRatio is { } r && (r <= 0 || r > 1)) errors["soft_cap_ratio"] = ["must be in (0, 1]"];
+        if (errors.Count > 0) throw ApiException.Validation(errors);
+        var current = await store.GetLimitsAsync(tenant, ctx.RequestAborted) ?? QuotaLimits.None;
+        var next = new QuotaLimits(body.DailyRequestsLimit ?? current.DailyRequestsLimit, body.MonthlyRequestsLimit ?? current.MonthlyRequestsLimit,
+            body.SoftCapRatio ?? current.SoftCapRatio, body.HardCapEnabled ?? current.HardCapEnabled);
+        await store.SetLimitsAsync(tenant, next, ctx.RequestAborted);
+        var p = ctx.GetPrincipal();
+        await audit.AppendAsync(new AuditEntry(tenant, "quotas.updated", "success", "api_key", p.ApiKeyId ?? p.Actor, "tenant", tenant, RequestIdMiddleware.Get(ctx),
+            new Dictionary<string, object?> { ["daily"] = next.DailyRequestsLimit, ["monthly"] = next.MonthlyRequestsLimit, ["soft_cap_ratio"] = next.SoftCapRatio, ["hard_cap_enabled"] = next.HardCapEnabled }),
+            ctx.RequestAborted);
+        return ApiResults.Ok(ctx, Dto(tenant, next));
+    }
+
+    private static async Task<IResult> Usage(HttpContext ctx, string tenantId, IQuotaStore store, TimeProvider clock, string? period, string? start)
+    {
+        var tenant = Own(ctx, tenantId);
+        var p = period ?? "month";
+        if (p is not ("day" or "month")) throw ApiException.Validation("period", "must be day or month");
+        var at = clock.GetUtcNow().UtcDateTime;
+        if (start is not null && !DateTime.TryParseExact(start, ["yyyy-MM-dd", "yyyy-MM"], CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out at))
+            throw ApiException.Validation("start", "must be a date (YYYY-MM-DD)");
+        var key = p == "day" ? QuotaPeriods.Day(at) : QuotaPeriods.Month(at);
+        var used = await store.UsedAsync(tenant, $"{p}:{key}", ctx.RequestAborted);
+        var limits = await store.GetLimitsAsync(tenant, ctx.RequestAborted) ?? QuotaLimits.None;
+        var limit = p == "day" ? limits.DailyRequestsLimit : limits.MonthlyRequestsLimit;
+        return ApiResults.Ok(ctx, new UsageDto(tenant, p, key, limit, used, limit is { } l ? Math.Max(0, l - used) : null));
+    }
+}
