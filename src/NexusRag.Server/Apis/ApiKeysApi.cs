@@ -64,14 +64,14 @@ public static class ApiKeysApi
         if (errors.Count > 0) throw ApiException.Validation(errors);
         var p = ctx.GetPrincipal();
         var created = await keys.CreateAsync(p.TenantId, role, body.Name!, expires, p.ApiKeyId ?? p.Actor, ctx.RequestAborted);
-        await Audit(ctx, audit, "selfserve.api_key.created", created.Key.Id, new() { ["role"] = role.ToWire(), ["name"] = created.Key.Name });
+        await ctx.AuditAsync(audit, "selfserve.api_key.created", "api_key", created.Key.Id, new() { ["role"] = role.ToWire(), ["name"] = created.Key.Name });
         return ApiResults.Ok(ctx, new CreatedApiKeyDto(ApiKeyDto.From(created.Key), created.Plaintext), StatusCodes.Status201Created);
     }
 
     private static async Task<IResult> List(HttpContext ctx, IIdentityStore store, IAuditLog audit)
     {
         var items = await store.ListApiKeysAsync(ctx.GetPrincipal().TenantId, ctx.RequestAborted);
-        await Audit(ctx, audit, "selfserve.api_key.listed", null, new() { ["count"] = items.Count });
+        await ctx.AuditAsync(audit, "selfserve.api_key.listed", "api_key", null, new() { ["count"] = items.Count });
         return ApiResults.Ok(ctx, items.Select(ApiKeyDto.From).ToList());
     }
 
@@ -79,7 +79,7 @@ public static class ApiKeysApi
     {
         var key = await store.SetApiKeyActiveAsync(ctx.GetPrincipal().TenantId, id, false, clock.GetUtcNow().UtcDateTime, ctx.RequestAborted)
                   ?? throw ApiException.NotFound("api_key", id);
-        await Audit(ctx, audit, "selfserve.api_key.revoked", key.Id, new());
+        await ctx.AuditAsync(audit, "selfserve.api_key.revoked", "api_key", key.Id, new());
         return ApiResults.Ok(ctx, ApiKeyDto.From(key));
     }
 
@@ -98,14 +98,7 @@ public static class ApiKeysApi
         if (body.Active is not { } active) throw ApiException.Validation("active", "is required (true or false)");
         var key = await store.SetApiKeyActiveAsync(ctx.GetPrincipal().TenantId, id, active, clock.GetUtcNow().UtcDateTime, ctx.RequestAborted)
                   ?? throw ApiException.NotFound("api_key", id);
-        await Audit(ctx, audit, active ? "auth.api_key.reactivated" : "auth.api_key.revoked", key.Id, new() { ["active"] = active });
+        await ctx.AuditAsync(audit, active ? "auth.api_key.reactivated" : "auth.api_key.revoked", "api_key", key.Id, new() { ["active"] = active });
         return ApiResults.Ok(ctx, ApiKeyDto.From(key));
-    }
-
-    private static Task Audit(HttpContext ctx, IAuditLog audit, string type, string? keyId, Dictionary<string, object?> meta)
-    {
-        var p = ctx.GetPrincipal();
-        return audit.AppendAsync(new AuditEntry(p.TenantId, type, "success", "api_key", p.ApiKeyId ?? p.Actor, "api_key", keyId,
-            RequestIdMiddleware.Get(ctx), meta), ctx.RequestAborted);
     }
 }

@@ -77,12 +77,8 @@ public static class AuditApi
         }).ToList(), new PageInfo(next, hasMore)));
     }
 
-    private static Task OpsViewed(HttpContext ctx, IAuditLog audit, string what, Dictionary<string, object?>? meta = null)
-    {
-        var p = ctx.GetPrincipal();
-        return audit.AppendAsync(new AuditEntry(p.TenantId, "ops.viewed", "success", "api_key", p.ApiKeyId ?? p.Actor, "ops", what,
-            RequestIdMiddleware.Get(ctx), meta), ctx.RequestAborted);
-    }
+    private static Task OpsViewed(HttpContext ctx, IAuditLog audit, string what, Dictionary<string, object?>? meta = null) =>
+        ctx.AuditAsync(audit, "ops.viewed", "ops", what, meta);
 
     private static async Task<IResult> Verify(HttpContext ctx, IAuditLog audit)
     {

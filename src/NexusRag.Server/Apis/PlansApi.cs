@@ -38,26 +38,22 @@ public static class PlansApi
         return app;
     }
 
-    /// <summary>Only the caller's own tenant exists here; any other id is 404 (tenant isolation).</summary>
-    private static string Own(HttpContext ctx, string tenantId) =>
-        tenantId == ctx.GetPrincipal().TenantId ? tenantId : throw ApiException.NotFound("tenant", tenantId);
-
     private static async Task<IResult> Get(HttpContext ctx, string tenantId, Entitlements entitlements, IPlanStore store) =>
-        ApiResults.Ok(ctx, await DtoAsync(Own(ctx, tenantId), entitlements, store, ctx.RequestAborted));
+        ApiResults.Ok(ctx, await DtoAsync(ctx.OwnTenant(tenantId), entitlements, store, ctx.RequestAborted));
 
     private static async Task<IResult> Assign(HttpContext ctx, string tenantId, Entitlements entitlements, IPlanStore store, IAuditLog audit)
     {
-        var tenant = Own(ctx, tenantId);
+        var tenant = ctx.OwnTenant(tenantId);
         var body = await JsonBody.ReadAsync<AssignPlanRequest>(ctx.Request);
         if (body.PlanId is not { } plan || !Plans.All.Contains(plan)) throw ApiException.Validation("plan_id", $"must be one of {string.Join(", ", Plans.All)}");
         await store.SetPlanAsync(tenant, plan, ctx.RequestAborted);
-        await AuditAsync(ctx, audit, "plans.assigned", new() { ["plan_id"] = plan });
+        await ctx.AuditAsync(audit, "plans.assigned", "tenant", tenant, new() { ["plan_id"] = plan });
         return ApiResults.Ok(ctx, await DtoAsync(tenant, entitlements, store, ctx.RequestAborted));
     }
 
     private static async Task<IResult> Override(HttpContext ctx, string tenantId, Entitlements entitlements, IPlanStore store, IAuditLog audit)
     {
-        var tenant = Own(ctx, tenantId);
+        var tenant = ctx.OwnTenant(tenantId);
         var body = await JsonBody.ReadAsync<OverrideRequest>(ctx.Request);
         var errors = new Dictionary<string, string[]>();
         if (body.FeatureKey is not { } key || !Plans.Matrix.ContainsKey(key)) errors["feature_key"] = ["must be a known feature key (GET /v1/admin/plans)"];
@@ -66,7 +62,7 @@ public static class PlansApi
         if (errors.Count > 0) throw ApiException.Validation(errors);
         var config = body.ConfigJson is { ValueKind: JsonValueKind.Object } c ? c.GetRawText() : null;
         await store.SetOverrideAsync(tenant, new PlanOverride(body.FeatureKey!, body.Enabled!.Value, config), ctx.RequestAborted);
-        await AuditAsync(ctx, audit, "plans.override.updated", new() { ["feature_key"] = body.FeatureKey, ["enabled"] = body.Enabled });
+        await ctx.AuditAsync(audit, "plans.override.updated", "tenant", tenant, new() { ["feature_key"] = body.FeatureKey, ["enabled"] = body.Enabled });
         return ApiResults.Ok(ctx, await DtoAsync(tenant, entitlements, store, ctx.RequestAborted));
     }
 
@@ -80,13 +76,6 @@ public static class PlansApi
             if (o.ConfigJson is { } j) { using var d = JsonDocument.Parse(j); cfg = d.RootElement.Clone(); }
             return new OverrideDto(o.FeatureKey, o.Enabled, cfg);
         }).ToList());
-    }
-
-    private static Task AuditAsync(HttpContext ctx, IAuditLog audit, string type, Dictionary<string, object?> meta)
-    {
-        var p = ctx.GetPrincipal();
-        return audit.AppendAsync(new AuditEntry(p.TenantId, type, "success", "api_key", p.ApiKeyId ?? p.Actor, "tenant", p.TenantId,
-            RequestIdMiddleware.Get(ctx), meta), ctx.RequestAborted);
     }
 }
 

@@ -30,20 +30,17 @@ public static class QuotasApi
         return app;
     }
 
-    private static string Own(HttpContext ctx, string tenantId) =>
-        tenantId == ctx.GetPrincipal().TenantId ? tenantId : throw ApiException.NotFound("tenant", tenantId);
-
     private static QuotaDto Dto(string tenant, QuotaLimits l) => new(tenant, l.DailyRequestsLimit, l.MonthlyRequestsLimit, l.SoftCapRatio, l.HardCapEnabled);
 
     private static async Task<IResult> Get(HttpContext ctx, string tenantId, IQuotaStore store)
     {
-        var tenant = Own(ctx, tenantId);
+        var tenant = ctx.OwnTenant(tenantId);
         return ApiResults.Ok(ctx, Dto(tenant, await store.GetLimitsAsync(tenant, ctx.RequestAborted) ?? QuotaLimits.None));
     }
 
     private static async Task<IResult> Patch(HttpContext ctx, string tenantId, IQuotaStore store, IAuditLog audit)
     {
-        var tenant = Own(ctx, tenantId);
+        var tenant = ctx.OwnTenant(tenantId);
         var body = await JsonBody.ReadAsync<QuotaPatchRequest>(ctx.Request);
         var errors = new Dictionary<string, string[]>();
         if (body.DailyRequestsLimit is < 1) errors["daily_requests_limit"] = ["must be a positive integer (or omitted)"];
@@ -54,16 +51,16 @@ public static class QuotasApi
         var next = new QuotaLimits(body.DailyRequestsLimit ?? current.DailyRequestsLimit, body.MonthlyRequestsLimit ?? current.MonthlyRequestsLimit,
             body.SoftCapRatio ?? current.SoftCapRatio, body.HardCapEnabled ?? current.HardCapEnabled);
         await store.SetLimitsAsync(tenant, next, ctx.RequestAborted);
-        var p = ctx.GetPrincipal();
-        await audit.AppendAsync(new AuditEntry(tenant, "quotas.updated", "success", "api_key", p.ApiKeyId ?? p.Actor, "tenant", tenant, RequestIdMiddleware.Get(ctx),
-            new Dictionary<string, object?> { ["daily"] = next.DailyRequestsLimit, ["monthly"] = next.MonthlyRequestsLimit, ["soft_cap_ratio"] = next.SoftCapRatio, ["hard_cap_enabled"] = next.HardCapEnabled }),
-            ctx.RequestAborted);
+        await ctx.AuditAsync(audit, "quotas.updated", "tenant", tenant, new()
+        {
+            ["daily"] = next.DailyRequestsLimit, ["monthly"] = next.MonthlyRequestsLimit, ["soft_cap_ratio"] = next.SoftCapRatio, ["hard_cap_enabled"] = next.HardCapEnabled,
+        });
         return ApiResults.Ok(ctx, Dto(tenant, next));
     }
 
     private static async Task<IResult> Usage(HttpContext ctx, string tenantId, IQuotaStore store, TimeProvider clock, string? period, string? start)
     {
-        var tenant = Own(ctx, tenantId);
+        var tenant = ctx.OwnTenant(tenantId);
         var p = period ?? "month";
         if (p is not ("day" or "month")) throw ApiException.Validation("period", "must be day or month");
         var at = clock.GetUtcNow().UtcDateTime;

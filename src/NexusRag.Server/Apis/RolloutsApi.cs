@@ -55,7 +55,7 @@ public static class RolloutsApi
         if (errors.Count > 0) throw ApiException.Validation(errors);
         await store.SetKillSwitchesAsync(values, ctx.RequestAborted);
         gate.Invalidate();
-        await Audit(ctx, audit, "rollouts.killswitches.updated", values.ToDictionary(kv => kv.Key, kv => (object?)kv.Value));
+        await ctx.AuditAsync(audit, "rollouts.killswitches.updated", "rollouts", "killswitches", new() { ["changes"] = values.ToDictionary(kv => kv.Key, kv => (object?)kv.Value) });
         return ApiResults.Ok(ctx, new KillSwitchesDto((await store.GetAsync(ctx.RequestAborted)).KillSwitches));
     }
 
@@ -74,15 +74,8 @@ public static class RolloutsApi
         if (errors.Count > 0) throw ApiException.Validation(errors);
         await store.SetCanaryAsync(values, ctx.RequestAborted);
         gate.Invalidate();
-        await Audit(ctx, audit, "rollouts.canary.updated", values.ToDictionary(kv => kv.Key, kv => (object?)kv.Value));
+        await ctx.AuditAsync(audit, "rollouts.canary.updated", "rollouts", "canary", new() { ["changes"] = values.ToDictionary(kv => kv.Key, kv => (object?)kv.Value) });
         return ApiResults.Ok(ctx, new CanaryDto((await store.GetAsync(ctx.RequestAborted)).CanaryPercentages));
-    }
-
-    private static Task Audit(HttpContext ctx, IAuditLog audit, string type, Dictionary<string, object?> changes)
-    {
-        var p = ctx.GetPrincipal();
-        return audit.AppendAsync(new AuditEntry(p.TenantId, type, "success", "api_key", p.ApiKeyId ?? p.Actor, "rollouts", type.Split('.')[1],
-            RequestIdMiddleware.Get(ctx), new Dictionary<string, object?> { ["changes"] = changes }), ctx.RequestAborted);
     }
 }
 
