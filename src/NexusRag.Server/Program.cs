@@ -8,6 +8,15 @@ using NexusRag.Storage.Redis;
 using Scalar.AspNetCore;
 
 var builder = WebApplication.CreateBuilder(args);
+// `dotnet run` keeps the caller's directory as the content root (so ./var is where the user stands); the shipped
+// appsettings.json (log levels) lives next to the binary: read it first, so every other source still overrides it.
+if (!File.Exists(Path.Combine(builder.Environment.ContentRootPath, "appsettings.json")) && File.Exists(Path.Combine(AppContext.BaseDirectory, "appsettings.json")))
+{
+    builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Json.JsonConfigurationSource
+    {
+        Path = "appsettings.json", Optional = true, FileProvider = new Microsoft.Extensions.FileProviders.PhysicalFileProvider(AppContext.BaseDirectory),
+    });
+}
 if (!ServerRoles.TryRead(builder.Configuration, out var role, out var roleError))
 {
     Console.Error.WriteLine(roleError);
