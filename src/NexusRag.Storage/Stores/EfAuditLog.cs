@@ -19,14 +19,17 @@ public sealed class EfAuditLog(IDbContextFactory<NexusDbContext> factory, TimePr
     public async Task AppendAsync(AuditEntry entry, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        await db.Database.ExecuteSqlInterpolatedAsync(
-            $"INSERT INTO audit_chain_heads (tenant_id, last_seq, last_hash) VALUES ({entry.TenantId}, 0, NULL) ON CONFLICT (tenant_id) DO NOTHING", ct)
-            .ConfigureAwait(false);
         await using var tx = await db.Database.BeginTransactionAsync(ct).ConfigureAwait(false);
-        var head = (await db.Database.SqlQuery<HeadValue>($"""
-            UPDATE audit_chain_heads SET last_seq = last_seq + 1 WHERE tenant_id = {entry.TenantId}
-            RETURNING last_seq AS "Seq", last_hash AS "PrevHash"
-            """).ToListAsync(ct).ConfigureAwait(false)).Single();
+        var head = await BumpHeadAsync(db, entry.TenantId, ct).ConfigureAwait(false);
+        if (head is null)
+        {
+            // The tenant's first event: create its head (a concurrent first writer makes this a no-op), then bump it.
+            await db.Database.ExecuteSqlInterpolatedAsync(
+                $"INSERT INTO audit_chain_heads (tenant_id, last_seq, last_hash) VALUES ({entry.TenantId}, 0, NULL) ON CONFLICT (tenant_id) DO NOTHING", ct)
+                .ConfigureAwait(false);
+            head = await BumpHeadAsync(db, entry.TenantId, ct).ConfigureAwait(false)
+                   ?? throw new InvalidOperationException("audit chain head vanished");
+        }
 
         // Microsecond precision: what PostgreSQL keeps, so the hash recomputes from the stored row on every store.
         var now = clock.GetUtcNow().UtcDateTime;
@@ -45,6 +48,13 @@ public sealed class EfAuditLog(IDbContextFactory<NexusDbContext> factory, TimePr
             .ExecuteUpdateAsync(s => s.SetProperty(h => h.LastHash, row.Hash), ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
     }
+
+    /// <summary>Takes the next chain position (and the lock on the head row); null when the tenant has no head yet.</summary>
+    private static async Task<HeadValue?> BumpHeadAsync(NexusDbContext db, string tenantId, CancellationToken ct) =>
+        (await db.Database.SqlQuery<HeadValue>($"""
+            UPDATE audit_chain_heads SET last_seq = last_seq + 1 WHERE tenant_id = {tenantId}
+            RETURNING last_seq AS "Seq", last_hash AS "PrevHash"
+            """).ToListAsync(ct).ConfigureAwait(false)).SingleOrDefault();
 
     private sealed class HeadValue
     {
