@@ -131,7 +131,7 @@ public sealed partial class CliApp
         foreach (var q in queries)
         {
             var sw = Stopwatch.GetTimestamp();
-            var results = await search.SearchAsync(EvalTenant, new SearchRequest(EvalCorpus, ds.Queries[q], 100, mode, null), ct);
+            var results = (await search.SearchAsync(EvalTenant, new SearchRequest(EvalCorpus, ds.Queries[q], 100, mode, null), ct)).Results;
             latencies.Add(Stopwatch.GetElapsedTime(sw).TotalMilliseconds);
             var ranked = results.Select(r => toBeir.GetValueOrDefault(r.Chunk.DocumentId, r.Chunk.DocumentId)).Distinct().ToList();
             var rel = ds.Qrels[q];

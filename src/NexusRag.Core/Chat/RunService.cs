@@ -11,10 +11,12 @@ using NexusRag.Core.Services;
 
 namespace NexusRag.Core.Chat;
 
-public sealed record RunRequest(string SessionId, string CorpusId, string Message, int TopK, bool Audio);
+/// <summary>A run; <see cref="TopK"/> null means the corpus's <c>top_k_default</c>.</summary>
+public sealed record RunRequest(string SessionId, string CorpusId, string Message, int? TopK, bool Audio);
 
-/// <summary>What <see cref="RunService.PrepareAsync"/> checked and persisted before the stream opens.</summary>
-public sealed record RunContext(Principal Principal, RunRequest Request, string RequestId, IReadOnlyList<MessageInfo> History);
+/// <summary>What <see cref="RunService.PrepareAsync"/> checked and persisted before the stream opens (top_k resolved).</summary>
+public sealed record RunContext(Principal Principal, RunRequest Request, string RequestId, IReadOnlyList<MessageInfo> History,
+    Model.CorpusInfo Corpus, int TopK);
 
 /// <summary>One event of a run's stream; the transport adds seq, request and session ids.</summary>
 public sealed record RunEvent(string Type, object Data);
@@ -46,8 +48,9 @@ public sealed class RunService(
 
     public async Task<RunContext> PrepareAsync(Principal principal, RunRequest request, string requestId, CancellationToken ct)
     {
-        _ = await corpora.GetAsync(principal.TenantId, request.CorpusId, ct).ConfigureAwait(false)
-            ?? throw ApiException.NotFound("corpus", request.CorpusId);
+        var corpus = await corpora.GetAsync(principal.TenantId, request.CorpusId, ct).ConfigureAwait(false)
+                     ?? throw ApiException.NotFound("corpus", request.CorpusId);
+        var topK = request.TopK ?? Corpora.ProviderConfig.TopKDefault(corpus.ProviderConfigJson);
         var opened = await sessions.OpenAsync(principal.TenantId, request.SessionId, request.CorpusId, ct).ConfigureAwait(false);
         if (opened == SessionOpenResult.OtherTenant)
             throw ApiException.Conflict(ErrorCodes.SessionTenantMismatch, $"Session '{Text.Clip(request.SessionId, 64)}' belongs to another tenant; use another session_id",
@@ -63,9 +66,9 @@ public sealed class RunService(
         await audit.AppendAsync(new Model.AuditEntry(principal.TenantId, "run.invoked", "success", "api_key", principal.ApiKeyId ?? principal.Actor,
             "session", request.SessionId, requestId, new Dictionary<string, object?>
             {
-                ["corpus_id"] = request.CorpusId, ["top_k"] = request.TopK, ["audio"] = request.Audio, ["message_chars"] = request.Message.Length,
+                ["corpus_id"] = request.CorpusId, ["top_k"] = topK, ["audio"] = request.Audio, ["message_chars"] = request.Message.Length,
             }), ct).ConfigureAwait(false);
-        return new RunContext(principal, request, requestId, history);
+        return new RunContext(principal, request, requestId, history, corpus, topK);
     }
 
     public async Task StreamAsync(RunContext run, Func<RunEvent, Task> emit, CancellationToken ct)
@@ -73,13 +76,13 @@ public sealed class RunService(
         var r = run.Request;
         await emit(new RunEvent("request.accepted", new Dictionary<string, object?>
         {
-            ["session_id"] = r.SessionId, ["corpus_id"] = r.CorpusId, ["top_k"] = r.TopK,
+            ["session_id"] = r.SessionId, ["corpus_id"] = r.CorpusId, ["top_k"] = run.TopK,
         })).ConfigureAwait(false);
         var succeeded = false;
         try
         {
-            var results = await search.SearchAsync(run.Principal.TenantId, new SearchRequest(r.CorpusId, r.Message, r.TopK, SearchMode.Hybrid, null), ct)
-                .ConfigureAwait(false);
+            var results = (await search.SearchAsync(run.Corpus, new SearchRequest(r.CorpusId, r.Message, run.TopK, SearchMode.Hybrid, null), ct)
+                .ConfigureAwait(false)).Results;
             if (runOptions.Value.DebugEvents)
             {
                 await emit(new RunEvent("debug.retrieval", new Dictionary<string, object?>

@@ -56,6 +56,14 @@ public static class ProviderConfig
         return root.ToJsonString();
     }
 
+    /// <summary>The corpus's <c>retrieval.top_k_default</c> (<see cref="DefaultTopK"/> when absent).</summary>
+    public static int TopKDefault(string providerConfigJson)
+    {
+        using var doc = JsonDocument.Parse(providerConfigJson);
+        return doc.RootElement.TryGetProperty("retrieval", out var r) && r.TryGetProperty("top_k_default", out var k)
+               && k.TryGetInt32(out var n) && n >= 1 ? n : DefaultTopK;
+    }
+
     public static string Default() => Normalize(JsonDocument.Parse("{}").RootElement);
 
 }

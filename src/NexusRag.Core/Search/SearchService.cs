@@ -7,7 +7,10 @@ using NexusRag.Core.Ports;
 
 namespace NexusRag.Core.Search;
 
-public sealed record SearchRequest(string CorpusId, string Query, int TopK, SearchMode Mode, SearchFilters? Filters);
+/// <summary>A search; <see cref="TopK"/> null means the corpus's <c>top_k_default</c>.</summary>
+public sealed record SearchRequest(string CorpusId, string Query, int? TopK, SearchMode Mode, SearchFilters? Filters);
+
+public sealed record SearchResponse(int TopK, IReadOnlyList<SearchResult> Results);
 
 public sealed record SearchResult(ChunkInfo Chunk, IndexHit Hit);
 
@@ -22,10 +25,18 @@ public sealed class SearchService(
     IEmbeddingGenerator<string, Embedding<float>> embedder,
     IOptions<SearchOptions> options)
 {
-    public async Task<IReadOnlyList<SearchResult>> SearchAsync(string tenantId, SearchRequest request, CancellationToken ct)
+    public async Task<SearchResponse> SearchAsync(string tenantId, SearchRequest request, CancellationToken ct)
     {
         var corpus = await corpora.GetAsync(tenantId, request.CorpusId, ct).ConfigureAwait(false)
                      ?? throw ApiException.NotFound("corpus", request.CorpusId);
+        return await SearchAsync(corpus, request, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Searches a corpus the caller has already loaded (and so already scoped to its tenant).</summary>
+    public async Task<SearchResponse> SearchAsync(CorpusInfo corpus, SearchRequest request, CancellationToken ct)
+    {
+        var tenantId = corpus.TenantId;
+        var topK = request.TopK ?? Corpora.ProviderConfig.TopKDefault(corpus.ProviderConfigJson);
         float[]? queryVector = null;
         var identity = EmbeddingIdentity.Of(embedder);
         if (request.Mode != SearchMode.Lexical)
@@ -36,14 +47,14 @@ public sealed class SearchService(
 
         await index.CatchUpAsync(ct).ConfigureAwait(false);
         var o = options.Value;
-        var hits = index.Search(new IndexQuery(tenantId, corpus.Id, request.Query, queryVector, request.TopK, request.Mode,
+        var hits = index.Search(new IndexQuery(tenantId, corpus.Id, request.Query, queryVector, topK, request.Mode,
             request.Filters, o.LexicalWeight, o.VectorWeightFor(identity.Provider)));
-        if (hits.Count == 0) return [];
+        if (hits.Count == 0) return new SearchResponse(topK, []);
 
         var chunks = (await documents.GetChunksByIdsAsync(tenantId, hits.Select(h => h.ChunkId).ToList(), ct).ConfigureAwait(false))
             .ToDictionary(c => c.Id);
         // A chunk replaced between ranking and this read is dropped rather than shown stale.
-        return hits.Where(h => chunks.ContainsKey(h.ChunkId)).Select(h => new SearchResult(chunks[h.ChunkId], h)).ToList();
+        return new SearchResponse(topK, hits.Where(h => chunks.ContainsKey(h.ChunkId)).Select(h => new SearchResult(chunks[h.ChunkId], h)).ToList());
     }
 
     private async Task<float[]> EmbedQueryAsync(string query, EmbeddingIdentity identity, CancellationToken ct)

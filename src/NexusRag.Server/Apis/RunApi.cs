@@ -35,7 +35,7 @@ public static class RunApi
         return app;
     }
 
-    private static async Task Run(HttpContext ctx, RunService runs, ICorpusStore corpora, IOptions<RunOptions> options, Entitlements entitlements)
+    private static async Task Run(HttpContext ctx, RunService runs, IOptions<RunOptions> options, Entitlements entitlements)
     {
         var body = await JsonBody.ReadAsync<RunRequestBody>(ctx.Request);
         var o = options.Value;
@@ -66,8 +66,7 @@ public static class RunApi
             return;
         }
 
-        var topK = body.TopK ?? await CorpusDefaults.TopKAsync(corpora, principal.TenantId, body.CorpusId!, ctx.RequestAborted);
-        var run = await runs.PrepareAsync(principal, new RunRequest(body.SessionId!, body.CorpusId!, message, topK, body.Audio == true),
+        var run = await runs.PrepareAsync(principal, new RunRequest(body.SessionId!, body.CorpusId!, message, body.TopK, body.Audio == true),
             requestId, ctx.RequestAborted); // 404 / 409 as JSON, before the stream opens
 
         sse.Start();

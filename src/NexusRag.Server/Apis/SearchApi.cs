@@ -19,7 +19,7 @@ public static class SearchApi
         return g;
     }
 
-    private static async Task<IResult> Search(HttpContext ctx, SearchService search, ICorpusStore corpora, IOptions<SearchOptions> options)
+    private static async Task<IResult> Search(HttpContext ctx, SearchService search, IOptions<SearchOptions> options)
     {
         var body = await JsonBody.ReadAsync<SearchRequestBody>(ctx.Request);
         var o = options.Value;
@@ -41,8 +41,7 @@ public static class SearchApi
         if (errors.Count > 0) throw ApiException.Validation(errors);
 
         var tenant = ctx.GetPrincipal().TenantId;
-        var topK = body.TopK ?? await CorpusDefaults.TopKAsync(corpora, tenant, body.CorpusId!, ctx.RequestAborted);
-        var results = await search.SearchAsync(tenant, new SearchRequest(body.CorpusId!, query, topK, mode!.Value, filters), ctx.RequestAborted);
+        var (topK, results) = await search.SearchAsync(tenant, new SearchRequest(body.CorpusId!, query, body.TopK, mode!.Value, filters), ctx.RequestAborted);
         var explain = body.Explain == true;
         var dto = new SearchResponseDto(body.CorpusId!, query, mode.Value.ToString().ToLowerInvariant(), topK, results.Select(r =>
         {
