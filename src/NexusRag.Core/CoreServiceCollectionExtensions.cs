@@ -78,6 +78,7 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<Search.SearchService>();
         services.AddSingleton<Chat.RunService>();
         services.AddSingleton<Governance.RolloutGate>();
+        services.AddSingleton<Governance.QuotaLimitsProvider>();
         services.AddSingleton<Governance.Entitlements>();
         services.AddOptions<Governance.PlanOptions>()
             .Configure(o => { if (config["DEFAULT_PLAN"] is { Length: > 0 } plan) o.DefaultPlan = plan.Trim().ToLowerInvariant(); })

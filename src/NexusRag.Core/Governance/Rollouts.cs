@@ -26,26 +26,12 @@ public static class KillSwitches
 public sealed class RolloutGate(IRolloutStore store, TimeProvider clock)
 {
     public static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(2);
-    private (RolloutState State, DateTimeOffset At)? _cached;
-    private readonly SemaphoreSlim _refresh = new(1, 1);
+    private readonly RefreshingCache<RolloutState> _cache = new(clock, MaxAge);
 
-    public async Task<RolloutState> CurrentAsync(CancellationToken ct)
-    {
-        var now = clock.GetUtcNow();
-        if (_cached is { } c && now - c.At < MaxAge) return c.State;
-        await _refresh.WaitAsync(ct).ConfigureAwait(false);
-        try
-        {
-            if (_cached is { } again && clock.GetUtcNow() - again.At < MaxAge) return again.State;
-            var state = await store.GetAsync(ct).ConfigureAwait(false);
-            _cached = (state, clock.GetUtcNow());
-            return state;
-        }
-        finally { _refresh.Release(); }
-    }
+    public Task<RolloutState> CurrentAsync(CancellationToken ct) => _cache.GetAsync("", store.GetAsync, ct);
 
     /// <summary>Forget the cache (after this replica changed the state).</summary>
-    public void Invalidate() => _cached = null;
+    public void Invalidate() => _cache.Invalidate("");
 
     public async Task<bool> IsKilledAsync(string killSwitch, CancellationToken ct) =>
         (await CurrentAsync(ct).ConfigureAwait(false)).KillSwitches.GetValueOrDefault(killSwitch);

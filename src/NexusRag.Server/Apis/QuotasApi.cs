@@ -38,7 +38,7 @@ public static class QuotasApi
         return ApiResults.Ok(ctx, Dto(tenant, await store.GetLimitsAsync(tenant, ctx.RequestAborted) ?? QuotaLimits.None));
     }
 
-    private static async Task<IResult> Patch(HttpContext ctx, string tenantId, IQuotaStore store, IAuditLog audit)
+    private static async Task<IResult> Patch(HttpContext ctx, string tenantId, IQuotaStore store, QuotaLimitsProvider limits, IAuditLog audit)
     {
         var tenant = ctx.OwnTenant(tenantId);
         var body = await JsonBody.ReadAsync<QuotaPatchRequest>(ctx.Request);
@@ -50,7 +50,7 @@ public static class QuotasApi
         var current = await store.GetLimitsAsync(tenant, ctx.RequestAborted) ?? QuotaLimits.None;
         var next = new QuotaLimits(body.DailyRequestsLimit ?? current.DailyRequestsLimit, body.MonthlyRequestsLimit ?? current.MonthlyRequestsLimit,
             body.SoftCapRatio ?? current.SoftCapRatio, body.HardCapEnabled ?? current.HardCapEnabled);
-        await store.SetLimitsAsync(tenant, next, ctx.RequestAborted);
+        await limits.SetAsync(tenant, next, ctx.RequestAborted);
         await ctx.AuditAsync(audit, "quotas.updated", "tenant", tenant, new()
         {
             ["daily"] = next.DailyRequestsLimit, ["monthly"] = next.MonthlyRequestsLimit, ["soft_cap_ratio"] = next.SoftCapRatio, ["hard_cap_enabled"] = next.HardCapEnabled,

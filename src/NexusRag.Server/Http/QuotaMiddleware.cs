@@ -12,12 +12,12 @@ namespace NexusRag.Server.Http;
 /// counts 3 units. Over a hard cap: 402 <c>QUOTA_EXCEEDED</c> (enforce) or an overage event (observe). Successful
 /// responses carry every <c>X-Quota-*</c> header; soft-cap and overage events fire once per period.
 /// </summary>
-public sealed class QuotaMiddleware(RequestDelegate next, IQuotaStore store, IAuditLog audit, TimeProvider clock)
+public sealed class QuotaMiddleware(RequestDelegate next, IQuotaStore store, QuotaLimitsProvider quotaLimits, IAuditLog audit, TimeProvider clock)
 {
     public async Task InvokeAsync(HttpContext ctx)
     {
         if (ctx.TryGetPrincipal() is not { } principal
-            || await store.GetLimitsAsync(principal.TenantId, ctx.RequestAborted).ConfigureAwait(false) is not { Any: true } limits)
+            || await quotaLimits.GetAsync(principal.TenantId, ctx.RequestAborted).ConfigureAwait(false) is not { Any: true } limits)
         {
             await next(ctx).ConfigureAwait(false);
             return;
