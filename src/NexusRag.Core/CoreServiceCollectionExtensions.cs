@@ -28,39 +28,22 @@ public static class CoreServiceCollectionExtensions
             .Bind(config.GetSection(Chat.RunOptions.Section))
             .Configure(o =>
             {
-                if (config["RUN_SSE_HEARTBEAT_S"] is { Length: > 0 } hb)
-                {
-                    if (double.TryParse(hb, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var s)) o.HeartbeatSeconds = s;
-                    else o.ParseErrors.Add($"RUN_SSE_HEARTBEAT_S must be a number of seconds, got '{hb}'");
-                }
-                if (config["RUN_HISTORY_TURNS"] is { Length: > 0 } turns)
-                {
-                    if (int.TryParse(turns, out var n)) o.HistoryTurns = n;
-                    else o.ParseErrors.Add($"RUN_HISTORY_TURNS must be an integer, got '{turns}'");
-                }
-                if (config["DEBUG_EVENTS"] is { Length: > 0 } debug)
-                {
-                    if (bool.TryParse(debug, out var b)) o.DebugEvents = b;
-                    else if (debug is "1" or "0") o.DebugEvents = debug == "1";
-                    else o.ParseErrors.Add($"DEBUG_EVENTS must be true or false, got '{debug}'");
-                }
+                FlatSettings.Double(config, "RUN_SSE_HEARTBEAT_S", v => o.HeartbeatSeconds = v, o.ParseErrors);
+                FlatSettings.Int(config, "RUN_HISTORY_TURNS", v => o.HistoryTurns = v, o.ParseErrors);
+                FlatSettings.Bool(config, "DEBUG_EVENTS", v => o.DebugEvents = v, o.ParseErrors);
             })
             .ValidateDataAnnotations()
-            .Validate(o => o.ParseErrors.Count == 0, "invalid /v1/run settings (RUN_SSE_HEARTBEAT_S, RUN_HISTORY_TURNS, DEBUG_EVENTS)")
+            .ValidateParseErrors()
             .ValidateOnStart();
 
         services.AddOptions<Governance.RateLimitOptions>()
             .Bind(config.GetSection(Governance.RateLimitOptions.Section))
             .Configure(o =>
             {
-                if (config["RATE_LIMIT_ENABLED"] is { Length: > 0 } enabled)
-                {
-                    if (bool.TryParse(enabled, out var b)) o.Enabled = b;
-                    else o.ParseErrors.Add($"RATE_LIMIT_ENABLED must be true or false, got '{enabled}'");
-                }
+                FlatSettings.Bool(config, "RATE_LIMIT_ENABLED", v => o.Enabled = v, o.ParseErrors);
                 if (config["RL_FAIL_MODE"] is { Length: > 0 } mode) o.FailMode = mode.Trim().ToLowerInvariant();
             })
-            .Validate(o => o.ParseErrors.Count == 0, "RATE_LIMIT_ENABLED must be true or false")
+            .ValidateParseErrors()
             .Validate(o => o.FailMode is "open" or "closed", "RL_FAIL_MODE must be open or closed")
             .Validate(o => new[] { o.Run, o.Mutation, o.Read, o.Ops }.All(c => c.Key.Rps > 0 && c.Key.Burst >= 1 && c.Tenant.Rps > 0 && c.Tenant.Burst >= 1),
                 "rate limits need rps > 0 and burst >= 1")

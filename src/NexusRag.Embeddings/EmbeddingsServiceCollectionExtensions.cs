@@ -1,3 +1,4 @@
+using NexusRag.Core;
 using System.ClientModel;
 using System.ClientModel.Primitives;
 using Microsoft.Extensions.AI;
@@ -33,8 +34,8 @@ public static class EmbeddingsServiceCollectionExtensions
             .Validate(o => o.Provider != "openai" || o.Dimensions is > 0, "EMBEDDINGS_PROVIDER=openai needs EMBEDDINGS_DIMENSIONS (the model's vector size)")
             .Validate(o => o.Provider != "onnx" || (o.ModelPath is { Length: > 0 } p && File.Exists(Path.Combine(p, "model.onnx"))),
                 "EMBEDDINGS_PROVIDER=onnx needs EMBEDDINGS_MODEL_PATH, a folder with model.onnx and vocab.txt or tokenizer.json")
+            .ValidateParseErrors()
             .ValidateOnStart();
-        services.AddSingleton<IValidateOptions<EmbeddingOptions>>(new ParseErrorsValidator());
 
         services.AddHttpClient(HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan)
             .AddResilienceHandler("embeddings", (builder, context) =>
@@ -108,11 +109,5 @@ public static class EmbeddingsServiceCollectionExtensions
         Int("EMBEDDINGS_MAX_SEQUENCE_LENGTH", v => o.MaxSequenceLength = v);
 
         void Int(string name, Action<int> set) => Core.FlatSettings.Int(config, name, set, o.ParseErrors);
-    }
-
-    private sealed class ParseErrorsValidator : IValidateOptions<EmbeddingOptions>
-    {
-        public ValidateOptionsResult Validate(string? name, EmbeddingOptions o) =>
-            o.ParseErrors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(o.ParseErrors);
     }
 }

@@ -1,3 +1,4 @@
+using NexusRag.Core;
 using System.ClientModel;
 using System.ClientModel.Primitives;
 using System.Runtime.CompilerServices;
@@ -30,8 +31,8 @@ public static class GenerationServiceCollectionExtensions
             .Validate(o => o.Provider != "openai" || (Uri.TryCreate(o.BaseUrl, UriKind.Absolute, out var u) && u.Scheme is "http" or "https"),
                 "LLM_PROVIDER=openai needs OPENAI_BASE_URL (an http(s) URL such as https://api.openai.com/v1)")
             .Validate(o => o.Provider != "openai" || !string.IsNullOrWhiteSpace(o.Model), "LLM_PROVIDER=openai needs LLM_MODEL")
+            .ValidateParseErrors()
             .ValidateOnStart();
-        services.AddSingleton<IValidateOptions<LlmOptions>>(new ParseErrorsValidator());
 
         services.AddHttpClient(HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan)
             .AddResilienceHandler("llm", (builder, context) =>
@@ -92,12 +93,6 @@ public static class GenerationServiceCollectionExtensions
         Int("LLM_MAX_OUTPUT_TOKENS", v => o.MaxOutputTokens = v);
 
         void Int(string name, Action<int> set) => Core.FlatSettings.Int(config, name, set, o.ParseErrors);
-    }
-
-    private sealed class ParseErrorsValidator : IValidateOptions<LlmOptions>
-    {
-        public ValidateOptionsResult Validate(string? name, LlmOptions o) =>
-            o.ParseErrors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(o.ParseErrors);
     }
 }
 

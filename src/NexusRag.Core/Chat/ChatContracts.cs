@@ -37,7 +37,7 @@ public interface ISessionStore
 /// Answer generation (section <c>NexusRag:Llm</c>; flat names <c>LLM_PROVIDER</c>, <c>LLM_MODEL</c>, <c>OPENAI_BASE_URL</c>,
 /// <c>OPENAI_API_KEY</c>, <c>LLM_TIMEOUT_MS</c>, <c>LLM_MAX_RETRIES</c>, <c>LLM_MAX_OUTPUT_TOKENS</c>).
 /// </summary>
-public sealed class LlmOptions
+public sealed class LlmOptions : IHasParseErrors
 {
     public const string Section = "NexusRag:Llm";
     public static readonly string[] Providers = ["extractive", "openai", "fake"];
@@ -57,7 +57,7 @@ public sealed class LlmOptions
 }
 
 /// <summary>/v1/run settings (section <c>NexusRag:Run</c>; <c>RUN_SSE_HEARTBEAT_S</c>, <c>RUN_HISTORY_TURNS</c>, <c>DEBUG_EVENTS</c>).</summary>
-public sealed class RunOptions
+public sealed class RunOptions : IHasParseErrors
 {
     public const string Section = "NexusRag:Run";
     [Range(0.05, 3600)] public double HeartbeatSeconds { get; set; } = 10;

@@ -8,7 +8,7 @@ namespace NexusRag.Core.Embeddings;
 /// <c>EMBEDDINGS_BASE_URL</c>, <c>EMBEDDINGS_API_KEY</c>, <c>EMBEDDINGS_MODEL_PATH</c>, <c>EMBEDDINGS_BATCH_SIZE</c>,
 /// <c>EMBEDDINGS_TIMEOUT_MS</c>, <c>EMBEDDINGS_MAX_RETRIES</c>, <c>EMBEDDINGS_MAX_SEQUENCE_LENGTH</c> override it).
 /// </summary>
-public sealed class EmbeddingOptions
+public sealed class EmbeddingOptions : IHasParseErrors
 {
     public const string Section = "NexusRag:Embeddings";
     public static readonly string[] Providers = ["hash", "openai", "onnx", "sha256"];

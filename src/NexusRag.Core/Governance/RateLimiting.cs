@@ -20,7 +20,7 @@ public sealed class RouteClassLimits
 /// Rate limiting (section <c>NexusRag:RateLimit</c>; <c>RATE_LIMIT_ENABLED</c>, <c>RL_FAIL_MODE</c>). Defaults are the
 /// seed's table: run 1/5 per key, 3/15 per tenant; mutation 2/10, 5/25; read 5/20, 15/60; ops 2/10, 4/20 (rps/burst).
 /// </summary>
-public sealed class RateLimitOptions
+public sealed class RateLimitOptions : IHasParseErrors
 {
     public const string Section = "NexusRag:RateLimit";
     public bool Enabled { get; set; } = true;

@@ -32,25 +32,13 @@ internal sealed class NexusRagOptionsSetup(IConfiguration config) : IConfigureOp
     {
         config.GetSection(NexusRagOptions.Section).Bind(o);
         if (config["NEXUSRAG_ENV"] is { Length: > 0 } env) o.Env = env.Trim().ToLowerInvariant();
-        Bool("AUTH_ENABLED", v => o.AuthEnabled = v, o);
-        Bool("AUTH_DEV_BYPASS", v => o.AuthDevBypass = v, o);
+        Core.FlatSettings.Bool(config, "AUTH_ENABLED", v => o.AuthEnabled = v, o.ParseErrors);
+        Core.FlatSettings.Bool(config, "AUTH_DEV_BYPASS", v => o.AuthDevBypass = v, o.ParseErrors);
         if (config["UI_CURSOR_SECRET"] is { } secret) o.CursorSecret = secret;
         if (config["MAX_REQUEST_BODY_BYTES"] is { Length: > 0 } max)
         {
             if (long.TryParse(max, out var n)) o.MaxRequestBodyBytes = n;
             else o.ParseErrors.Add($"MAX_REQUEST_BODY_BYTES must be an integer, got '{max}'");
-        }
-    }
-
-    private void Bool(string name, Action<bool> set, NexusRagOptions o)
-    {
-        var raw = config[name];
-        if (string.IsNullOrWhiteSpace(raw)) return;
-        switch (raw.Trim().ToLowerInvariant())
-        {
-            case "true" or "1" or "yes": set(true); break;
-            case "false" or "0" or "no": set(false); break;
-            default: o.ParseErrors.Add($"{name} must be true or false, got '{raw}'"); break;
         }
     }
 }
