@@ -105,9 +105,7 @@ public sealed class HashEmbedder : IEmbeddingGenerator<string, Embedding<float>>
         return h;
     }
 
-    public object? GetService(Type serviceType, object? serviceKey = null) =>
-        serviceKey is null && serviceType.IsInstanceOfType(_metadata) ? _metadata
-        : serviceKey is null && serviceType.IsInstanceOfType(this) ? this : null;
+    public object? GetService(Type serviceType, object? serviceKey = null) => Core.AiServices.Resolve(serviceType, serviceKey, _metadata, this);
 
     public void Dispose() => _analyzer.Dispose();
 }
@@ -142,9 +140,7 @@ public sealed class Sha256Embedder(int dimensions = 384) : IEmbeddingGenerator<s
         return Core.Embeddings.EmbeddingBatches.Normalize(v);
     }
 
-    public object? GetService(Type serviceType, object? serviceKey = null) =>
-        serviceKey is null && serviceType.IsInstanceOfType(_metadata) ? _metadata
-        : serviceKey is null && serviceType.IsInstanceOfType(this) ? this : null;
+    public object? GetService(Type serviceType, object? serviceKey = null) => Core.AiServices.Resolve(serviceType, serviceKey, _metadata, this);
 
     public void Dispose() { }
 }

@@ -129,9 +129,7 @@ public sealed class OnnxEmbedder : IEmbeddingGenerator<string, Embedding<float>>
         return result;
     }
 
-    public object? GetService(Type serviceType, object? serviceKey = null) =>
-        serviceKey is null && serviceType.IsInstanceOfType(_metadata) ? _metadata
-        : serviceKey is null && serviceType.IsInstanceOfType(this) ? this : null;
+    public object? GetService(Type serviceType, object? serviceKey = null) => Core.AiServices.Resolve(serviceType, serviceKey, _metadata, this);
 
     public void Dispose() => _session.Dispose();
 }

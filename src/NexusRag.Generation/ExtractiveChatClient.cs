@@ -96,9 +96,7 @@ public sealed partial class ExtractiveChatClient(int maxSentences = 3) : IChatCl
 
     private List<string> Terms(string text) => _analyzer.Analyze(text);
 
-    public object? GetService(Type serviceType, object? serviceKey = null) =>
-        serviceKey is null && serviceType.IsInstanceOfType(_metadata) ? _metadata
-        : serviceKey is null && serviceType.IsInstanceOfType(this) ? this : null;
+    public object? GetService(Type serviceType, object? serviceKey = null) => Core.AiServices.Resolve(serviceType, serviceKey, _metadata, this);
 
     public void Dispose() => _analyzer.Dispose();
 }
@@ -133,9 +131,7 @@ public sealed class FakeChatClient : IChatClient
         return $"This is a fake answer to: {Core.Errors.Text.Clip(question, 200)}" + (cited ? " [1]" : "");
     }
 
-    public object? GetService(Type serviceType, object? serviceKey = null) =>
-        serviceKey is null && serviceType.IsInstanceOfType(_metadata) ? _metadata
-        : serviceKey is null && serviceType.IsInstanceOfType(this) ? this : null;
+    public object? GetService(Type serviceType, object? serviceKey = null) => Core.AiServices.Resolve(serviceType, serviceKey, _metadata, this);
 
     public void Dispose() { }
 }
