@@ -48,13 +48,31 @@ public sealed partial class CliApp(IReadOnlyDictionary<string, string?>? configO
     {
         var keys = new Command("keys", "Manage API keys");
 
-        var tenant = new Option<string>("--tenant") { Description = "Tenant id (created if new)", Required = true };
-        var role = new Option<string>("--role") { Description = "reader | editor | admin", Required = true };
+        var tenant = new Option<string?>("--tenant") { Description = "Tenant id (created if new); not with --operator" };
+        var role = new Option<string?>("--role") { Description = "reader | editor | admin; not with --operator" };
         var name = new Option<string>("--name") { Description = "A label for the key", Required = true };
         var expires = new Option<string?>("--expires-in") { Description = "Lifetime such as 30d, 12h, 45m" };
-        var create = new Command("create", "Create an API key and print it once") { tenant, role, name, expires };
+        var asOperator = new Option<bool>("--operator")
+        {
+            Description = "A platform-operator key (plans, quota limits, global kill switches for every tenant); only this command mints one",
+        };
+        var create = new Command("create", "Create an API key and print it once") { tenant, role, name, expires, asOperator };
+        create.Validators.Add(r =>
+        {
+            var op = r.GetValue(asOperator);
+            if (op && (r.GetValue(tenant) is not null || r.GetValue(role) is not null)) r.AddError("--operator keys belong to no tenant and hold no role: drop --tenant and --role");
+            if (!op && (r.GetValue(tenant) is null || r.GetValue(role) is null)) r.AddError("--tenant and --role are required (or --operator for a platform-operator key)");
+        });
         create.SetAction((pr, ct) => WithServices(ct, async (sp, ct2) =>
         {
+            if (pr.GetValue(asOperator))
+            {
+                var op = await sp.GetRequiredService<ApiKeyService>().CreateOperatorAsync(pr.GetValue(name)!, ApiKeyService.ParseDuration(pr.GetValue(expires)), "cli", ct2);
+                _console.MarkupLine($"[green]Created[/] platform-operator key [bold]{op.Key.Id}[/]{(op.Key.ExpiresAt is { } oe ? $" (expires {oe:u})" : "")}.");
+                _console.MarkupLine("This is the only time the key is shown:");
+                _console.WriteLine(op.Plaintext);
+                return 0;
+            }
             if (!Roles.TryParse(pr.GetValue(role), out var r)) throw ApiException.Validation("role", "must be reader, editor or admin");
             var created = await sp.GetRequiredService<ApiKeyService>().CreateAsync(pr.GetValue(tenant)!, r, pr.GetValue(name)!,
                 ApiKeyService.ParseDuration(pr.GetValue(expires)), "cli", ct2);
@@ -64,15 +82,20 @@ public sealed partial class CliApp(IReadOnlyDictionary<string, string?>? configO
             return 0;
         }));
 
-        var listTenant = new Option<string>("--tenant") { Description = "Tenant id", Required = true };
-        var list = new Command("list", "List a tenant's API keys (never their secrets)") { listTenant };
+        var listTenant = new Option<string?>("--tenant") { Description = "Tenant id" };
+        var listOperator = new Option<bool>("--operator") { Description = "List the platform-operator keys instead" };
+        var list = new Command("list", "List a tenant's API keys, or the operator keys (never their secrets)") { listTenant, listOperator };
+        list.Validators.Add(r =>
+        {
+            if (r.GetValue(listOperator) == (r.GetValue(listTenant) is not null)) r.AddError("give exactly one of --tenant or --operator");
+        });
         list.SetAction((pr, ct) => WithServices(ct, async (sp, ct2) =>
         {
-            var items = await sp.GetRequiredService<IIdentityStore>().ListApiKeysAsync(pr.GetValue(listTenant)!, ct2);
+            var items = await sp.GetRequiredService<IIdentityStore>().ListApiKeysAsync(pr.GetValue(listOperator) ? Principal.PlatformTenant : pr.GetValue(listTenant)!, ct2);
             var table = new Table().AddColumns("id", "name", "role", "prefix", "created", "expires", "revoked", "last used");
             foreach (var k in items)
             {
-                table.AddRow(k.Id, Markup.Escape(k.Name), k.Role.ToWire(), k.Prefix, k.CreatedAt.ToString("u"),
+                table.AddRow(k.Id, Markup.Escape(k.Name), k.IsOperator ? "operator" : k.Role.ToWire(), k.Prefix, k.CreatedAt.ToString("u"),
                     k.ExpiresAt?.ToString("u") ?? "-", k.RevokedAt?.ToString("u") ?? "-", k.LastUsedAt?.ToString("u") ?? "-");
             }
             _console.Write(table);

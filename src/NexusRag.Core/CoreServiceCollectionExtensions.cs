@@ -68,6 +68,10 @@ public static class CoreServiceCollectionExtensions
             .Validate(o => Governance.Plans.All.Contains(o.DefaultPlan), "DEFAULT_PLAN must be free, pro or enterprise")
             .ValidateOnStart();
 
+        services.AddOptions<Transactions.OutboxOptions>().Bind(config.GetSection(Transactions.OutboxOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<Transactions.OutboxDispatcher>();
+        services.AddSingleton<Transactions.IOutboxSubscriber, Transactions.LogOutboxSubscriber>();
+
         services.AddSingleton<ApiKeyService>();
         services.AddSingleton<DocumentService>();
         services.AddSingleton<DemoSeeder>();

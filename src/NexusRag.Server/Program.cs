@@ -1,6 +1,7 @@
 using NexusRag.Embeddings;
 using NexusRag.Generation;
 using NexusRag.Server.Apis;
+using NexusRag.Server.Auth;
 using NexusRag.Server.Hosting;
 using NexusRag.Server.Http;
 using NexusRag.Storage;
@@ -32,7 +33,8 @@ builder.Services
     .AddNexusRagEmbeddings(builder.Configuration)
     .AddSearchIndex(builder.Configuration, followChanges: role.ServesApi())
     .AddNexusRagGeneration(builder.Configuration)
-    .AddNexusRagHttp();
+    .AddNexusRagHttp()
+    .AddNexusRagAuth();
 if (role.RunsWorker()) builder.Services.AddIngestionWorker();
 
 var app = builder.Build();
@@ -47,7 +49,8 @@ app.UseMiddleware<RequestIdMiddleware>();
 app.UseMiddleware<ErrorEnvelopeMiddleware>();
 app.UseMiddleware<BodySizeLimitMiddleware>();
 app.UseRouting();
-app.UseMiddleware<ApiKeyAuthMiddleware>();
+app.UseAuthentication();
+app.UseAuthorization();
 app.UseMiddleware<RateLimitMiddleware>();
 app.UseMiddleware<QuotaMiddleware>();
 app.UseMiddleware<IdempotencyMiddleware>();
@@ -67,6 +70,12 @@ if (role.ServesApi())
     app.MapOpenApi("/openapi/{documentName}.json").AllowPublic();
     if (!app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NexusRagOptions>>().Value.IsProd)
         app.MapScalarApiReference("/docs", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json")).AllowPublic();
+}
+// Fail closed: an endpoint that does not say who may call it (or how it is rate limited) must not be served.
+if (EndpointPolicyCheck.Violations(((IEndpointRouteBuilder)app).DataSources.SelectMany(d => d.Endpoints)) is { Count: > 0 } undeclared)
+{
+    Console.Error.WriteLine("nexusrag: refusing to start: " + string.Join("; ", undeclared));
+    return 2;
 }
 
 await app.RunAsync();

@@ -26,6 +26,17 @@ public abstract class NexusDbContext(DbContextOptions options) : DbContext(optio
     public DbSet<TenantQuotaRow> TenantQuotas => Set<TenantQuotaRow>();
     public DbSet<UsageCounterRow> UsageCounters => Set<UsageCounterRow>();
     public DbSet<PlanOverrideRow> PlanOverrides => Set<PlanOverrideRow>();
+    public DbSet<OutboxRow> Outbox => Set<OutboxRow>();
+
+    /// <summary>Set while a unit of work shares this context with the stores: their disposal must not close it.</summary>
+    internal bool HeldByUnitOfWork { get; set; }
+
+    public override void Dispose()
+    {
+        if (!HeldByUnitOfWork) base.Dispose();
+    }
+
+    public override ValueTask DisposeAsync() => HeldByUnitOfWork ? ValueTask.CompletedTask : base.DisposeAsync();
 
     protected override void ConfigureConventions(ModelConfigurationBuilder b)
     {
@@ -34,112 +45,8 @@ public abstract class NexusDbContext(DbContextOptions options) : DbContext(optio
 
     protected override void OnModelCreating(ModelBuilder b)
     {
-        b.Entity<TenantRow>(e =>
-        {
-            e.ToTable("tenants");
-            e.HasKey(x => x.Id);
-            e.Property(x => x.Id).HasMaxLength(128);
-            e.Property(x => x.Name).HasMaxLength(200);
-        });
-        b.Entity<ApiKeyRow>(e =>
-        {
-            e.ToTable("api_keys");
-            e.HasKey(x => x.Id);
-            e.HasIndex(x => x.KeyPrefix).IsUnique();
-            e.HasIndex(x => x.TenantId);
-            e.Property(x => x.Role).HasMaxLength(16);
-        });
-        b.Entity<CorpusRow>(e =>
-        {
-            e.ToTable("corpora");
-            e.HasKey(x => new { x.TenantId, x.Id });
-        });
-        b.Entity<DocumentRow>(e =>
-        {
-            e.ToTable("documents");
-            e.HasKey(x => new { x.TenantId, x.Id });
-            e.HasIndex(x => new { x.TenantId, x.CreatedAt, x.Id });
-            e.HasIndex(x => new { x.TenantId, x.CorpusId, x.Status });
-        });
-        b.Entity<ChunkRow>(e =>
-        {
-            e.ToTable("chunks");
-            e.HasKey(x => x.Id);
-            e.HasIndex(x => new { x.TenantId, x.DocumentId, x.ChunkIndex }).IsUnique();
-            e.HasIndex(x => x.Seq).IsUnique();
-            e.HasIndex(x => new { x.TenantId, x.CorpusId });
-        });
-        b.Entity<ChunkDeletionRow>(e =>
-        {
-            e.ToTable("chunk_deletions");
-            e.HasKey(x => x.Seq);
-            e.Property(x => x.Seq).ValueGeneratedNever();
-        });
-        b.Entity<SeqCounterRow>(e =>
-        {
-            e.ToTable("seq_counters");
-            e.HasKey(x => x.Name);
-            e.HasData(new SeqCounterRow { Name = StoreConstants.ChunkSeq, Value = 0 });
-        });
-        b.Entity<IngestionJobRow>(e =>
-        {
-            e.ToTable("ingestion_jobs");
-            e.HasKey(x => x.Id);
-            e.HasIndex(x => new { x.Status, x.AvailableAt });
-            e.HasIndex(x => new { x.TenantId, x.DocumentId });
-        });
-        b.Entity<SessionRow>(e =>
-        {
-            e.ToTable("sessions");
-            e.HasKey(x => new { x.TenantId, x.Id });
-            e.HasIndex(x => x.Id).IsUnique(); // a session id belongs to one tenant
-        });
-        b.Entity<MessageRow>(e =>
-        {
-            e.ToTable("messages");
-            e.HasKey(x => x.Id);
-            e.HasIndex(x => new { x.TenantId, x.SessionId, x.CreatedAt });
-        });
-        b.Entity<TenantQuotaRow>(e =>
-        {
-            e.ToTable("tenant_quotas");
-            e.HasKey(x => x.TenantId);
-        });
-        b.Entity<UsageCounterRow>(e =>
-        {
-            e.ToTable("usage_counters");
-            e.HasKey(x => new { x.TenantId, x.PeriodKey });
-        });
-        b.Entity<TenantPlanRow>(e =>
-        {
-            e.ToTable("tenant_plans");
-            e.HasKey(x => x.TenantId);
-        });
-        b.Entity<PlanOverrideRow>(e =>
-        {
-            e.ToTable("plan_overrides");
-            e.HasKey(x => new { x.TenantId, x.FeatureKey });
-        });
-        b.Entity<RolloutSettingRow>(e =>
-        {
-            e.ToTable("rollout_settings");
-            e.HasKey(x => x.Name);
-        });
-        b.Entity<AuditChainHeadRow>(e =>
-        {
-            e.ToTable("audit_chain_heads");
-            e.HasKey(x => x.TenantId);
-        });
-        b.Entity<AuditEventRow>(e =>
-        {
-            e.ToTable("audit_events");
-            e.HasIndex(x => new { x.TenantId, x.ChainSeq }).IsUnique();
-            e.HasKey(x => x.Id);
-            e.Property(x => x.Id).ValueGeneratedOnAdd();
-            e.HasIndex(x => new { x.TenantId, x.OccurredAt });
-            e.HasIndex(x => new { x.TenantId, x.EventType });
-        });
-
+        // One IEntityTypeConfiguration<T> per entity, next to the entity (Entities/<feature>/).
+        b.ApplyConfigurationsFromAssembly(typeof(NexusDbContext).Assembly);
         ApplySnakeCase(b);
     }
 

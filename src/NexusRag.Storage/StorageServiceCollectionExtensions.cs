@@ -55,7 +55,7 @@ public static class StorageServiceCollectionExtensions
         });
         services.AddSingleton<IChangeNotifier, PgChangeNotifier>();
         services.AddSingleton<IDbContextFactory<NexusDbContext>>(sp =>
-            new UpcastFactory<PostgresNexusDbContext>(sp.GetRequiredService<IDbContextFactory<PostgresNexusDbContext>>()));
+            new UpcastFactory<PostgresNexusDbContext>(sp.GetRequiredService<IDbContextFactory<PostgresNexusDbContext>>(), sp.GetRequiredService<AmbientDbContext>()));
         return services.AddStoreAdapters();
     }
 
@@ -72,7 +72,7 @@ public static class StorageServiceCollectionExtensions
             o.AddInterceptors(SqlitePragmaInterceptor.Instance);
         });
         services.AddSingleton<IDbContextFactory<NexusDbContext>>(sp =>
-            new UpcastFactory<SqliteNexusDbContext>(sp.GetRequiredService<IDbContextFactory<SqliteNexusDbContext>>()));
+            new UpcastFactory<SqliteNexusDbContext>(sp.GetRequiredService<IDbContextFactory<SqliteNexusDbContext>>(), sp.GetRequiredService<AmbientDbContext>()));
         services.AddSingleton<IChangeNotifier, PollingChangeNotifier>();
         return services.AddStoreAdapters();
     }
@@ -80,6 +80,10 @@ public static class StorageServiceCollectionExtensions
     private static IServiceCollection AddStoreAdapters(this IServiceCollection services)
     {
         services.AddSingleton<DatabaseMigrator>();
+        services.AddSingleton<AmbientDbContext>();
+        services.AddSingleton<NexusRag.Core.Transactions.IUnitOfWork>(sp =>
+            new EfUnitOfWork((IRawDbContextFactory)sp.GetRequiredService<IDbContextFactory<NexusDbContext>>(), sp.GetRequiredService<AmbientDbContext>()));
+        services.AddSingleton<NexusRag.Core.Transactions.IOutbox, EfOutbox>();
         services.AddSingleton<IIdentityStore, EfIdentityStore>();
         services.AddSingleton<ICorpusStore, EfCorpusStore>();
         services.AddSingleton<IDocumentStore, EfDocumentStore>();
@@ -99,10 +103,16 @@ public static class StorageServiceCollectionExtensions
         if (!services.Any(d => d.ServiceType == typeof(TimeProvider))) services.AddSingleton(TimeProvider.System);
     }
 
-    private sealed class UpcastFactory<T>(IDbContextFactory<T> inner) : IDbContextFactory<NexusDbContext> where T : NexusDbContext
+    /// <summary>
+    /// The stores' context factory: inside a unit of work it hands out the unit's context (whose dispose is then a no-op,
+    /// so the stores' <c>await using</c> leaves it open); otherwise a fresh context of the provider.
+    /// </summary>
+    private sealed class UpcastFactory<T>(IDbContextFactory<T> inner, AmbientDbContext ambient) : IDbContextFactory<NexusDbContext>, IRawDbContextFactory where T : NexusDbContext
     {
-        public NexusDbContext CreateDbContext() => inner.CreateDbContext();
-        public async Task<NexusDbContext> CreateDbContextAsync(CancellationToken ct = default) => await inner.CreateDbContextAsync(ct).ConfigureAwait(false);
+        public NexusDbContext CreateDbContext() => ambient.Current ?? inner.CreateDbContext();
+        public async Task<NexusDbContext> CreateDbContextAsync(CancellationToken ct = default) =>
+            ambient.Current ?? await inner.CreateDbContextAsync(ct).ConfigureAwait(false);
+        public async Task<NexusDbContext> CreateOwnedAsync(CancellationToken ct) => await inner.CreateDbContextAsync(ct).ConfigureAwait(false);
     }
 }
 

@@ -30,8 +30,22 @@ public static class Roles
     };
 }
 
-/// <summary>The authenticated caller. The tenant of every query comes from here and nowhere else.</summary>
-public sealed record Principal(string TenantId, Role Role, string? ApiKeyId, string Actor)
+/// <summary>
+/// The authenticated caller. The tenant of every query comes from here and nowhere else. A tenant principal acts only
+/// inside <see cref="TenantId"/> with its <see cref="Role"/>; the platform operator (<see cref="IsOperator"/>) belongs to
+/// no tenant (its <see cref="TenantId"/> is <see cref="PlatformTenant"/>, which no tenant can be named) and holds no
+/// tenant role: it owns what spans tenants (plans, quota limits, global kill switches).
+/// </summary>
+public sealed record Principal(string TenantId, Role Role, string? ApiKeyId, string Actor, bool IsOperator = false)
 {
-    public bool HasAtLeast(Role role) => Role >= role;
+    /// <summary>The pseudo-tenant of operator keys and platform-wide audit events; not a valid tenant identifier.</summary>
+    public const string PlatformTenant = "_platform";
+
+    /// <summary>A tenant role check: the operator holds no tenant role.</summary>
+    public bool HasAtLeast(Role role) => !IsOperator && Role >= role;
+
+    /// <summary>The audit actor type: <c>operator</c> or <c>api_key</c>.</summary>
+    public string ActorType => IsOperator ? "operator" : "api_key";
+
+    public string ActorId => ApiKeyId ?? Actor;
 }

@@ -43,6 +43,7 @@ public sealed class RateLimitOptions : IHasParseErrors
     };
 }
 
+/// <summary>The seed's route classes; each endpoint declares its own (POST /run; writes; ops and audit; reads, search included).</summary>
 public static class RouteClasses
 {
     public const string Run = "run";
@@ -50,14 +51,6 @@ public static class RouteClasses
     public const string Read = "read";
     public const string Ops = "ops";
 
-    /// <summary>The seed's classes: POST /run; writes; ops (/ops, /audit/events); everything else reads (search included).</summary>
-    public static string Of(string method, string path)
-    {
-        if (path.StartsWith("/v1/ops", StringComparison.OrdinalIgnoreCase) || path.StartsWith("/v1/audit", StringComparison.OrdinalIgnoreCase)) return Ops;
-        if (path.Equals("/v1/run", StringComparison.OrdinalIgnoreCase)) return Run;
-        if (path.StartsWith("/v1/search", StringComparison.OrdinalIgnoreCase)) return Read;
-        return method is "POST" or "PATCH" or "PUT" or "DELETE" ? Mutation : Read;
-    }
 }
 
 public sealed record RateLimitRequest(string TenantId, string KeyId, string RouteClass, RouteClassLimits Limits, int Cost = 1);

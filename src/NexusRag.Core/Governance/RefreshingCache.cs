@@ -35,4 +35,7 @@ public sealed class QuotaLimitsProvider(IQuotaStore store, TimeProvider clock)
         await store.SetLimitsAsync(tenantId, limits, ct).ConfigureAwait(false);
         _cache.Invalidate(tenantId);
     }
+
+    /// <summary>Drops this replica's cached limits of the tenant (after a change committed elsewhere in a unit of work).</summary>
+    public void Invalidate(string tenantId) => _cache.Invalidate(tenantId);
 }

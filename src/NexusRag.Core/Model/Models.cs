@@ -29,9 +29,10 @@ public static class JobKind
 
 public sealed record TenantInfo(string Id, string Name, DateTime CreatedAt);
 
+/// <summary>An API key; <see cref="IsOperator"/> keys belong to the platform operator (tenant <see cref="Principal.PlatformTenant"/>).</summary>
 public sealed record ApiKeyInfo(
     string Id, string TenantId, string Name, Role Role, string Prefix,
-    DateTime CreatedAt, DateTime? ExpiresAt, DateTime? RevokedAt, DateTime? LastUsedAt);
+    DateTime CreatedAt, DateTime? ExpiresAt, DateTime? RevokedAt, DateTime? LastUsedAt, bool IsOperator = false);
 
 /// <summary>What the store returns when a presented key is looked up by its prefix.</summary>
 public sealed record ApiKeyCredential(ApiKeyInfo Key, string KeyHash);

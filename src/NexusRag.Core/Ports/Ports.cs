@@ -8,7 +8,8 @@ public interface IIdentityStore
 {
     Task<bool> EnsureTenantAsync(string tenantId, CancellationToken ct);
     Task<bool> TenantExistsAsync(string tenantId, CancellationToken ct);
-    Task<ApiKeyInfo> CreateApiKeyAsync(string tenantId, string name, Role role, string prefix, string keyHash, DateTime? expiresAt, CancellationToken ct);
+    /// <summary>Stores a key; an operator key belongs to <see cref="Principal.PlatformTenant"/> and has no tenant role.</summary>
+    Task<ApiKeyInfo> CreateApiKeyAsync(string tenantId, string name, Role role, string prefix, string keyHash, DateTime? expiresAt, bool isOperator, CancellationToken ct);
     Task<ApiKeyCredential?> FindApiKeyByPrefixAsync(string prefix, CancellationToken ct);
     Task<IReadOnlyList<ApiKeyInfo>> ListApiKeysAsync(string tenantId, CancellationToken ct);
     /// <summary>Revokes a key; returns it, or null when no such key exists.</summary>

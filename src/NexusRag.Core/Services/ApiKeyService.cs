@@ -21,9 +21,25 @@ public sealed class ApiKeyService(IIdentityStore store, IAuditLog audit, TimePro
         await store.EnsureTenantAsync(tenantId, ct).ConfigureAwait(false);
         var generated = ApiKeys.Generate();
         DateTime? expiresAt = expiresIn is { } span ? clock.GetUtcNow().UtcDateTime.Add(span) : null;
-        var key = await store.CreateApiKeyAsync(tenantId, name.Trim(), role, generated.Prefix, generated.Hash, expiresAt, ct).ConfigureAwait(false);
+        var key = await store.CreateApiKeyAsync(tenantId, name.Trim(), role, generated.Prefix, generated.Hash, expiresAt, false, ct).ConfigureAwait(false);
         await audit.AppendAsync(new AuditEntry(tenantId, "auth.api_key.created", "success", "system", actor, "api_key", key.Id, null,
             new Dictionary<string, object?> { ["role"] = role.ToWire(), ["name"] = key.Name }), ct).ConfigureAwait(false);
+        return new CreatedApiKey(key, generated.Plaintext);
+    }
+
+    /// <summary>
+    /// A platform-operator key: belongs to no tenant, holds no tenant role, manages plans, quota limits and global switches.
+    /// Only the command line (and the local first-start bootstrap) calls this; no HTTP endpoint does.
+    /// </summary>
+    public async Task<CreatedApiKey> CreateOperatorAsync(string name, TimeSpan? expiresIn, string actor, CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(name) || name.Length > 200) throw ApiException.Validation("name", "must be 1-200 characters");
+        if (expiresIn is { } e && e <= TimeSpan.Zero) throw ApiException.Validation("expires_in", "must be positive");
+        var generated = ApiKeys.Generate();
+        DateTime? expiresAt = expiresIn is { } span ? clock.GetUtcNow().UtcDateTime.Add(span) : null;
+        var key = await store.CreateApiKeyAsync(Principal.PlatformTenant, name.Trim(), Role.Reader, generated.Prefix, generated.Hash, expiresAt, true, ct).ConfigureAwait(false);
+        await audit.AppendAsync(new AuditEntry(Principal.PlatformTenant, "auth.operator_key.created", "success", "system", actor, "api_key", key.Id, null,
+            new Dictionary<string, object?> { ["name"] = key.Name }), ct).ConfigureAwait(false);
         return new CreatedApiKey(key, generated.Plaintext);
     }
 

@@ -1,3 +1,4 @@
+using NexusRag.Core.Governance;
 using System.Text.Json;
 using NexusRag.Core.Auth;
 using NexusRag.Core.Errors;
@@ -39,13 +40,13 @@ public static class ApiKeysApi
 {
     public static IEndpointRouteBuilder MapApiKeysApi(this IEndpointRouteBuilder app)
     {
-        var self = app.MapGroup("/v1/self-serve/api-keys").WithTags("API keys");
-        self.MapPost("/", Create).RequireRole(Role.Admin).Accepts<CreateApiKeyRequest>("application/json").Produces<Envelope<CreatedApiKeyDto>>(201);
-        self.MapGet("/", List).RequireRole(Role.Admin).Produces<Envelope<IReadOnlyList<ApiKeyDto>>>();
-        self.MapPost("/{id}/revoke", Revoke).RequireRole(Role.Admin).Produces<Envelope<ApiKeyDto>>();
-        var admin = app.MapGroup("/v1/admin/api-keys").WithTags("API keys");
-        admin.MapGet("/", AdminList).RequireRole(Role.Admin).Produces<Envelope<IReadOnlyList<ApiKeyDto>>>();
-        admin.MapPatch("/{id}", Patch).RequireRole(Role.Admin).Accepts<PatchApiKeyRequest>("application/json").Produces<Envelope<ApiKeyDto>>();
+        var self = app.MapGroup("/v1/self-serve/api-keys").WithTags("API keys").WithAuditCategory("self-serve");
+        self.MapPost("/", Create).RequireRole(Role.Admin).WithRateClass(RouteClasses.Mutation).WithIdempotency().Accepts<CreateApiKeyRequest>("application/json").Produces<Envelope<CreatedApiKeyDto>>(201);
+        self.MapGet("/", List).RequireRole(Role.Admin).WithRateClass(RouteClasses.Read).Produces<Envelope<IReadOnlyList<ApiKeyDto>>>();
+        self.MapPost("/{id}/revoke", Revoke).RequireRole(Role.Admin).WithRateClass(RouteClasses.Mutation).WithIdempotency().Produces<Envelope<ApiKeyDto>>();
+        var admin = app.MapGroup("/v1/admin/api-keys").WithTags("API keys").WithAuditCategory("auth");
+        admin.MapGet("/", AdminList).RequireRole(Role.Admin).WithRateClass(RouteClasses.Read).Produces<Envelope<IReadOnlyList<ApiKeyDto>>>();
+        admin.MapPatch("/{id}", Patch).RequireRole(Role.Admin).WithRateClass(RouteClasses.Mutation).WithIdempotency().Accepts<PatchApiKeyRequest>("application/json").Produces<Envelope<ApiKeyDto>>();
         return app;
     }
 

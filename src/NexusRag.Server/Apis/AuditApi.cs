@@ -1,3 +1,4 @@
+using NexusRag.Core.Governance;
 using System.Globalization;
 using System.Text.Json;
 using NexusRag.Core.Auth;
@@ -21,10 +22,10 @@ public static class AuditApi
 
     public static IEndpointRouteBuilder MapAuditApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/audit/events", Events).WithTags("Audit").RequireRole(Role.Admin).RequireFeature(Core.Governance.Plans.AuditAccess)
+        app.MapGet("/v1/audit/events", Events).WithTags("Audit").WithAuditCategory("audit").RequireRole(Role.Admin).WithRateClass(RouteClasses.Ops).RequireFeature(Core.Governance.Plans.AuditAccess)
             .Produces<Envelope<PagedItems<AuditEventDto>>>()
             .WithSummary("The tenant's audit events, newest first, with filters and cursor pagination.");
-        app.MapGet("/v1/ops/audit/verify", Verify).WithTags("Audit").RequireRole(Role.Admin).RequireFeature(Core.Governance.Plans.OpsAdminAccess)
+        app.MapGet("/v1/ops/audit/verify", Verify).WithTags("Audit").WithAuditCategory("ops").RequireRole(Role.Admin).WithRateClass(RouteClasses.Ops).RequireFeature(Core.Governance.Plans.OpsAdminAccess)
             .Produces<Envelope<AuditVerificationDto>>()
             .WithSummary("Walk the tenant's audit hash chain and name the first broken link.");
         return app;

@@ -1,9 +1,11 @@
+using NexusRag.Core.Governance;
 using NexusRag.Core.Auth;
 using NexusRag.Core.Corpora;
 using NexusRag.Core.Errors;
 using NexusRag.Core.Model;
 using NexusRag.Core.Ports;
 using NexusRag.Core.Services;
+using NexusRag.Core.Transactions;
 using NexusRag.Server.Http;
 
 namespace NexusRag.Server.Apis;
@@ -12,12 +14,12 @@ public static class CorporaApi
 {
     public static RouteGroupBuilder MapCorporaApi(this IEndpointRouteBuilder app)
     {
-        var g = app.MapGroup("/v1/corpora").WithTags("Corpora");
-        g.MapGet("/", List).RequireRole(Role.Reader).Produces<Envelope<IReadOnlyList<CorpusDto>>>();
-        g.MapGet("/{id}", Get).RequireRole(Role.Reader).Produces<Envelope<CorpusDto>>();
-        g.MapPost("/", Create).RequireRole(Role.Admin).Accepts<CreateCorpusRequest>("application/json").Produces<Envelope<CorpusDto>>(201);
-        g.MapPatch("/{id}", Patch).RequireRole(Role.Editor).Accepts<PatchCorpusRequest>("application/json").Produces<Envelope<CorpusDto>>();
-        g.MapDelete("/{id}", Delete).RequireRole(Role.Admin).Produces<Envelope<DeletedDto>>();
+        var g = app.MapGroup("/v1/corpora").WithTags("Corpora").WithAuditCategory("corpora");
+        g.MapGet("/", List).RequireRole(Role.Reader).WithRateClass(RouteClasses.Read).Produces<Envelope<IReadOnlyList<CorpusDto>>>();
+        g.MapGet("/{id}", Get).RequireRole(Role.Reader).WithRateClass(RouteClasses.Read).Produces<Envelope<CorpusDto>>();
+        g.MapPost("/", Create).RequireRole(Role.Admin).WithRateClass(RouteClasses.Mutation).WithIdempotency().Accepts<CreateCorpusRequest>("application/json").Produces<Envelope<CorpusDto>>(201);
+        g.MapPatch("/{id}", Patch).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation).WithIdempotency().Accepts<PatchCorpusRequest>("application/json").Produces<Envelope<CorpusDto>>();
+        g.MapDelete("/{id}", Delete).RequireRole(Role.Admin).WithRateClass(RouteClasses.Mutation).WithIdempotency().Produces<Envelope<DeletedDto>>();
         return g;
     }
 
@@ -33,7 +35,7 @@ public static class CorporaApi
         return ApiResults.Ok(ctx, CorpusDto.From(corpus));
     }
 
-    private static async Task<IResult> Create(HttpContext ctx, ICorpusStore store, IAuditLog audit)
+    private static async Task<IResult> Create(HttpContext ctx, ICorpusStore store, IAuditLog audit, IUnitOfWork uow)
     {
         var body = await JsonBody.ReadAsync<CreateCorpusRequest>(ctx.Request);
         var errors = new Dictionary<string, string[]>();
@@ -45,14 +47,18 @@ public static class CorporaApi
         var config = ProviderConfig.Normalize(body.ProviderConfigJson);
 
         var principal = ctx.GetPrincipal();
-        var created = await store.CreateAsync(principal.TenantId, id, name, config, ctx.RequestAborted)
-            ?? throw ApiException.Conflict(ErrorCodes.CorpusExists, $"Corpus '{id}' already exists", new Dictionary<string, object?> { ["id"] = id });
-        await audit.AppendAsync(new AuditEntry(principal.TenantId, "corpora.updated", "success", "api_key", principal.ApiKeyId ?? principal.Actor,
-            "corpus", id, RequestIdMiddleware.Get(ctx), new Dictionary<string, object?> { ["action"] = "created" }), ctx.RequestAborted);
+        // The corpus and its audit event commit together, or neither does.
+        var created = await uow.RunAsync(async ct =>
+        {
+            var c = await store.CreateAsync(principal.TenantId, id, name, config, ct)
+                    ?? throw ApiException.Conflict(ErrorCodes.CorpusExists, $"Corpus '{id}' already exists", new Dictionary<string, object?> { ["id"] = id });
+            await ctx.AuditAsync(audit, "corpora.updated", "corpus", id, new() { ["action"] = "created" });
+            return c;
+        }, ctx.RequestAborted);
         return ApiResults.Ok(ctx, CorpusDto.From(created), StatusCodes.Status201Created);
     }
 
-    private static async Task<IResult> Patch(HttpContext ctx, string id, ICorpusStore store, IAuditLog audit, Core.Governance.Entitlements entitlements)
+    private static async Task<IResult> Patch(HttpContext ctx, string id, ICorpusStore store, IAuditLog audit, Core.Governance.Entitlements entitlements, IUnitOfWork uow)
     {
         await Find(ctx, id, store);
         var body = await JsonBody.ReadAsync<PatchCorpusRequest>(ctx.Request);
@@ -65,28 +71,33 @@ public static class CorporaApi
         var config = body.ProviderConfigJson is null ? null : ProviderConfig.Normalize(body.ProviderConfigJson);
 
         var principal = ctx.GetPrincipal();
-        var updated = await store.UpdateAsync(principal.TenantId, id, name, config, ctx.RequestAborted)
-            ?? throw ApiException.NotFound("corpus", id);
         var fields = new List<string>();
         if (name is not null) fields.Add("name");
         if (config is not null) fields.Add("provider_config_json");
-        await audit.AppendAsync(new AuditEntry(principal.TenantId, "corpora.updated", "success", "api_key", principal.ApiKeyId ?? principal.Actor,
-            "corpus", id, RequestIdMiddleware.Get(ctx), new Dictionary<string, object?> { ["action"] = "updated", ["fields"] = fields }), ctx.RequestAborted);
+        var updated = await uow.RunAsync(async ct =>
+        {
+            var u = await store.UpdateAsync(principal.TenantId, id, name, config, ct) ?? throw ApiException.NotFound("corpus", id);
+            await ctx.AuditAsync(audit, "corpora.updated", "corpus", id, new() { ["action"] = "updated", ["fields"] = fields });
+            return u;
+        }, ctx.RequestAborted);
         return ApiResults.Ok(ctx, CorpusDto.From(updated));
     }
 
-    private static async Task<IResult> Delete(HttpContext ctx, string id, ICorpusStore store, IAuditLog audit)
+    private static async Task<IResult> Delete(HttpContext ctx, string id, ICorpusStore store, IAuditLog audit, IUnitOfWork uow)
     {
         var principal = ctx.GetPrincipal();
         if (!Identifiers.IsValid(id)) throw ApiException.NotFound("corpus");
-        switch (await store.DeleteAsync(principal.TenantId, id, ctx.RequestAborted))
+        await uow.RunAsync(async ct =>
         {
-            case CorpusDeleteResult.NotFound: throw ApiException.NotFound("corpus", id);
-            case CorpusDeleteResult.InFlight:
-                throw ApiException.Conflict(ErrorCodes.CorpusBusy, "The corpus has documents queued or processing; retry when ingestion has finished");
-        }
-        await audit.AppendAsync(new AuditEntry(principal.TenantId, "corpora.updated", "success", "api_key", principal.ApiKeyId ?? principal.Actor,
-            "corpus", id, RequestIdMiddleware.Get(ctx), new Dictionary<string, object?> { ["action"] = "deleted" }), ctx.RequestAborted);
+            switch (await store.DeleteAsync(principal.TenantId, id, ct))
+            {
+                case CorpusDeleteResult.NotFound: throw ApiException.NotFound("corpus", id);
+                case CorpusDeleteResult.InFlight:
+                    throw ApiException.Conflict(ErrorCodes.CorpusBusy, "The corpus has documents queued or processing; retry when ingestion has finished");
+            }
+            await ctx.AuditAsync(audit, "corpora.updated", "corpus", id, new() { ["action"] = "deleted" });
+            return 0;
+        }, ctx.RequestAborted);
         return ApiResults.Ok(ctx, new DeletedDto(id, true));
     }
 

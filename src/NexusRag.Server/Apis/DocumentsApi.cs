@@ -19,15 +19,15 @@ public static class DocumentsApi
 
     public static RouteGroupBuilder MapDocumentsApi(this IEndpointRouteBuilder app)
     {
-        var g = app.MapGroup("/v1/documents").WithTags("Documents");
-        g.MapPost("/", Upload).RequireRole(Role.Editor).RequireNotKilled(KillSwitches.Ingest, "Document ingestion").DisableAntiforgery()
+        var g = app.MapGroup("/v1/documents").WithTags("Documents").WithAuditCategory("documents");
+        g.MapPost("/", Upload).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation).WithIdempotency().RequireNotKilled(KillSwitches.Ingest, "Document ingestion").DisableAntiforgery()
             .Accepts<IFormFile>("multipart/form-data").Produces<Envelope<AcceptedDto>>(202);
-        g.MapPost("/text", IngestText).RequireRole(Role.Editor).RequireNotKilled(KillSwitches.Ingest, "Document ingestion").Accepts<IngestTextRequest>("application/json").Produces<Envelope<AcceptedDto>>(202);
-        g.MapGet("/", List).RequireRole(Role.Reader).Produces<Envelope<PagedItems<DocumentDto>>>();
-        g.MapGet("/{id}", Get).RequireRole(Role.Reader).Produces<Envelope<DocumentDto>>();
-        g.MapGet("/{id}/chunks", Chunks).RequireRole(Role.Reader).Produces<Envelope<IReadOnlyList<ChunkDto>>>();
-        g.MapPost("/{id}/reindex", Reindex).RequireRole(Role.Editor).RequireNotKilled(KillSwitches.Ingest, "Document ingestion").Accepts<ReindexRequest>("application/json").Produces<Envelope<AcceptedDto>>(202);
-        g.MapDelete("/{id}", Delete).RequireRole(Role.Editor).Produces<Envelope<DeletedDto>>();
+        g.MapPost("/text", IngestText).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation).WithIdempotency().RequireNotKilled(KillSwitches.Ingest, "Document ingestion").Accepts<IngestTextRequest>("application/json").Produces<Envelope<AcceptedDto>>(202);
+        g.MapGet("/", List).RequireRole(Role.Reader).WithRateClass(RouteClasses.Read).Produces<Envelope<PagedItems<DocumentDto>>>();
+        g.MapGet("/{id}", Get).RequireRole(Role.Reader).WithRateClass(RouteClasses.Read).Produces<Envelope<DocumentDto>>();
+        g.MapGet("/{id}/chunks", Chunks).RequireRole(Role.Reader).WithRateClass(RouteClasses.Read).Produces<Envelope<IReadOnlyList<ChunkDto>>>();
+        g.MapPost("/{id}/reindex", Reindex).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation).WithIdempotency().RequireNotKilled(KillSwitches.Ingest, "Document ingestion").Accepts<ReindexRequest>("application/json").Produces<Envelope<AcceptedDto>>(202);
+        g.MapDelete("/{id}", Delete).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation).WithIdempotency().Produces<Envelope<DeletedDto>>();
         return g;
     }
 

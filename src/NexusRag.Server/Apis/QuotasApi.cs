@@ -4,6 +4,7 @@ using NexusRag.Core.Errors;
 using NexusRag.Core.Governance;
 using NexusRag.Core.Model;
 using NexusRag.Core.Ports;
+using NexusRag.Core.Transactions;
 using NexusRag.Server.Http;
 
 namespace NexusRag.Server.Apis;
@@ -19,28 +20,34 @@ public sealed class QuotaPatchRequest
 public sealed record QuotaDto(string TenantId, int? DailyRequestsLimit, int? MonthlyRequestsLimit, double SoftCapRatio, bool HardCapEnabled);
 public sealed record UsageDto(string TenantId, string Period, string Start, int? Limit, long Used, long? Remaining);
 
-/// <summary>Seed "Usage Quotas" admin endpoints (admin role, own tenant only).</summary>
+/// <summary>
+/// Seed "Usage Quotas" admin endpoints: a tenant admin reads its own tenant's limits and usage; only the platform
+/// operator sets limits (on any tenant).
+/// </summary>
 public static class QuotasApi
 {
     public static IEndpointRouteBuilder MapQuotasApi(this IEndpointRouteBuilder app)
     {
-        app.MapGet("/v1/admin/quotas/{tenantId}", Get).WithTags("Quotas").RequireRole(Role.Admin).Produces<Envelope<QuotaDto>>();
-        app.MapPatch("/v1/admin/quotas/{tenantId}", Patch).WithTags("Quotas").RequireRole(Role.Admin).Accepts<QuotaPatchRequest>("application/json").Produces<Envelope<QuotaDto>>();
-        app.MapGet("/v1/admin/usage/{tenantId}", Usage).WithTags("Quotas").RequireRole(Role.Admin).Produces<Envelope<UsageDto>>();
+        var g = app.MapGroup("/v1/admin").WithTags("Quotas").WithAuditCategory("quotas");
+        g.MapGet("/quotas/{tenantId}", Get).RequireAdminOrOperator().WithRateClass(RouteClasses.Read).Produces<Envelope<QuotaDto>>();
+        g.MapPatch("/quotas/{tenantId}", Patch).RequireOperator().WithRateClass(RouteClasses.Mutation).WithIdempotency()
+            .Accepts<QuotaPatchRequest>("application/json").Produces<Envelope<QuotaDto>>();
+        g.MapGet("/usage/{tenantId}", Usage).RequireAdminOrOperator().WithRateClass(RouteClasses.Read).Produces<Envelope<UsageDto>>();
         return app;
     }
 
     private static QuotaDto Dto(string tenant, QuotaLimits l) => new(tenant, l.DailyRequestsLimit, l.MonthlyRequestsLimit, l.SoftCapRatio, l.HardCapEnabled);
 
-    private static async Task<IResult> Get(HttpContext ctx, string tenantId, IQuotaStore store)
+    private static async Task<IResult> Get(HttpContext ctx, string tenantId, IQuotaStore store, IIdentityStore identity)
     {
-        var tenant = ctx.OwnTenant(tenantId);
+        var tenant = await ctx.TenantInScopeAsync(tenantId, identity);
         return ApiResults.Ok(ctx, Dto(tenant, await store.GetLimitsAsync(tenant, ctx.RequestAborted) ?? QuotaLimits.None));
     }
 
-    private static async Task<IResult> Patch(HttpContext ctx, string tenantId, IQuotaStore store, QuotaLimitsProvider limits, IAuditLog audit)
+    private static async Task<IResult> Patch(HttpContext ctx, string tenantId, IQuotaStore store, QuotaLimitsProvider limits, IAuditLog audit,
+        IIdentityStore identity, IUnitOfWork uow)
     {
-        var tenant = ctx.OwnTenant(tenantId);
+        var tenant = await ctx.TenantInScopeAsync(tenantId, identity);
         var body = await JsonBody.ReadAsync<QuotaPatchRequest>(ctx.Request);
         var errors = new Dictionary<string, string[]>();
         if (body.DailyRequestsLimit is < 1) errors["daily_requests_limit"] = ["must be a positive integer (or omitted)"];
@@ -50,17 +57,22 @@ public static class QuotasApi
         var current = await store.GetLimitsAsync(tenant, ctx.RequestAborted) ?? QuotaLimits.None;
         var next = new QuotaLimits(body.DailyRequestsLimit ?? current.DailyRequestsLimit, body.MonthlyRequestsLimit ?? current.MonthlyRequestsLimit,
             body.SoftCapRatio ?? current.SoftCapRatio, body.HardCapEnabled ?? current.HardCapEnabled);
-        await limits.SetAsync(tenant, next, ctx.RequestAborted);
-        await ctx.AuditAsync(audit, "quotas.updated", "tenant", tenant, new()
+        await uow.RunAsync(async ct =>
         {
-            ["daily"] = next.DailyRequestsLimit, ["monthly"] = next.MonthlyRequestsLimit, ["soft_cap_ratio"] = next.SoftCapRatio, ["hard_cap_enabled"] = next.HardCapEnabled,
-        });
+            await store.SetLimitsAsync(tenant, next, ct);
+            await ctx.AuditForAsync(audit, tenant, "quotas.updated", "tenant", tenant, new()
+            {
+                ["daily"] = next.DailyRequestsLimit, ["monthly"] = next.MonthlyRequestsLimit, ["soft_cap_ratio"] = next.SoftCapRatio, ["hard_cap_enabled"] = next.HardCapEnabled,
+            });
+            return 0;
+        }, ctx.RequestAborted);
+        limits.Invalidate(tenant);
         return ApiResults.Ok(ctx, Dto(tenant, next));
     }
 
-    private static async Task<IResult> Usage(HttpContext ctx, string tenantId, IQuotaStore store, TimeProvider clock, string? period, string? start)
+    private static async Task<IResult> Usage(HttpContext ctx, string tenantId, IQuotaStore store, IIdentityStore identity, TimeProvider clock, string? period, string? start)
     {
-        var tenant = ctx.OwnTenant(tenantId);
+        var tenant = await ctx.TenantInScopeAsync(tenantId, identity);
         var p = period ?? "month";
         if (p is not ("day" or "month")) throw ApiException.Validation("period", "must be day or month");
         var at = clock.GetUtcNow().UtcDateTime;

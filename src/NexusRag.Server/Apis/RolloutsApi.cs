@@ -21,16 +21,21 @@ public sealed class CanaryPatch
 public sealed record KillSwitchesDto(IReadOnlyDictionary<string, bool> KillSwitches);
 public sealed record CanaryDto(IReadOnlyDictionary<string, int> CanaryPercentages);
 
-/// <summary>Seed "Rollout Controls": platform-wide kill switches and canary percentages (admin), audited.</summary>
+/// <summary>
+/// Seed "Rollout Controls": platform-wide kill switches and canary percentages. They span tenants, so only the platform
+/// operator changes them (audited in the platform's own chain); tenant admins may read them.
+/// </summary>
 public static class RolloutsApi
 {
     public static IEndpointRouteBuilder MapRolloutsApi(this IEndpointRouteBuilder app)
     {
-        var g = app.MapGroup("/v1/admin/rollouts").WithTags("Rollouts");
-        g.MapGet("/killswitches", GetKill).RequireRole(Role.Admin).Produces<Envelope<KillSwitchesDto>>();
-        g.MapPatch("/killswitches", PatchKill).RequireRole(Role.Admin).Accepts<KillSwitchPatch>("application/json").Produces<Envelope<KillSwitchesDto>>();
-        g.MapGet("/canary", GetCanary).RequireRole(Role.Admin).Produces<Envelope<CanaryDto>>();
-        g.MapPatch("/canary", PatchCanary).RequireRole(Role.Admin).Accepts<CanaryPatch>("application/json").Produces<Envelope<CanaryDto>>();
+        var g = app.MapGroup("/v1/admin/rollouts").WithTags("Rollouts").WithAuditCategory("rollouts");
+        g.MapGet("/killswitches", GetKill).RequireAdminOrOperator().WithRateClass(RouteClasses.Read).Produces<Envelope<KillSwitchesDto>>();
+        g.MapPatch("/killswitches", PatchKill).RequireOperator().WithRateClass(RouteClasses.Mutation).WithIdempotency()
+            .Accepts<KillSwitchPatch>("application/json").Produces<Envelope<KillSwitchesDto>>();
+        g.MapGet("/canary", GetCanary).RequireAdminOrOperator().WithRateClass(RouteClasses.Read).Produces<Envelope<CanaryDto>>();
+        g.MapPatch("/canary", PatchCanary).RequireOperator().WithRateClass(RouteClasses.Mutation).WithIdempotency()
+            .Accepts<CanaryPatch>("application/json").Produces<Envelope<CanaryDto>>();
         return app;
     }
 

@@ -27,11 +27,11 @@ public static class RunApi
 {
     public static IEndpointRouteBuilder MapRunApi(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/v1/run", Run).WithTags("Run").RequireRole(Role.Reader).RequireNotKilled(KillSwitches.Run, "Answer generation")
+        app.MapPost("/v1/run", Run).WithTags("Run").WithAuditCategory("run").RequireRole(Role.Reader).WithRateClass(RouteClasses.Run).WithQuotaCost(3).RequireNotKilled(KillSwitches.Run, "Answer generation")
             .Accepts<RunRequestBody>("application/json").Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
             .WithSummary("Answer a message from a corpus, streamed as server-sent events with citations.");
-        var sessions = app.MapGroup("/v1/sessions").WithTags("Sessions");
-        sessions.MapGet("/{id}/messages", Messages).RequireRole(Role.Reader).Produces<Envelope<IReadOnlyList<MessageDto>>>();
+        var sessions = app.MapGroup("/v1/sessions").WithTags("Sessions").WithAuditCategory("run");
+        sessions.MapGet("/{id}/messages", Messages).RequireRole(Role.Reader).WithRateClass(RouteClasses.Read).Produces<Envelope<IReadOnlyList<MessageDto>>>();
         return app;
     }
 

@@ -1,3 +1,4 @@
+using NexusRag.Core.Governance;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using NexusRag.Core.Auth;
@@ -12,8 +13,8 @@ public static class SearchApi
 {
     public static RouteGroupBuilder MapSearchApi(this IEndpointRouteBuilder app)
     {
-        var g = app.MapGroup("/v1/search").WithTags("Search");
-        g.MapPost("/", Search).RequireRole(Role.Reader)
+        var g = app.MapGroup("/v1/search").WithTags("Search").WithAuditCategory("search");
+        g.MapPost("/", Search).RequireRole(Role.Reader).WithRateClass(RouteClasses.Read)
             .Accepts<SearchRequestBody>("application/json").Produces<Envelope<SearchResponseDto>>()
             .WithSummary("Rank a corpus's chunks for a query: hybrid (BM25 + vectors, RRF), lexical or vector.");
         return g;

@@ -44,6 +44,7 @@ public static class ServiceCollectionExtensions
     public static IServiceCollection AddIngestionWorker(this IServiceCollection services)
     {
         services.AddHostedService<IngestionWorker>();
+        services.AddHostedService<OutboxWorker>();
         return services;
     }
 }

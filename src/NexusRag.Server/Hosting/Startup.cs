@@ -48,29 +48,38 @@ public static class Startup
         if (opts.Env != "local" || !opts.Bootstrap) return;
 
         var result = await services.GetRequiredService<DemoSeeder>().BootstrapAsync(ct);
-        if (!result.Created || result.AdminKeyPlaintext is null) return;
+        if (!result.Created || result.AdminKeyPlaintext is null || result.OperatorKeyPlaintext is null) return;
 
         var dataDir = services.GetRequiredService<IOptions<StorageOptions>>().Value.ResolveDataDir();
         Directory.CreateDirectory(dataDir);
-        var keyFile = Path.Combine(dataDir, "bootstrap-admin-key");
-        var fileOptions = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
-        if (!OperatingSystem.IsWindows()) fileOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        await using (var stream = new FileStream(keyFile, fileOptions))
-        await using (var writer = new StreamWriter(stream))
-        {
-            await writer.WriteLineAsync(result.AdminKeyPlaintext);
-        }
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        var keyFile = await WriteSecretAsync(Path.Combine(dataDir, "bootstrap-admin-key"), result.AdminKeyPlaintext);
+        var operatorFile = await WriteSecretAsync(Path.Combine(dataDir, "bootstrap-operator-key"), result.OperatorKeyPlaintext);
 
         var bar = new string('=', 78);
         Console.WriteLine($"""
             {bar}
-             NexusRAG first start (profile: local). Created tenant '{DemoData.TenantId}', corpus '{DemoData.CorpusId}' with {DemoData.Documents.Length} demo documents,
-             and an admin API key for tenant '{DemoData.TenantId}'. It is shown once; a copy is in {keyFile} (mode 0600):
+             NexusRAG first start (profile: local). Created tenant '{DemoData.TenantId}' (plan enterprise), corpus '{DemoData.CorpusId}' with
+             {DemoData.Documents.Length} demo documents, an admin API key for tenant '{DemoData.TenantId}' and a platform-operator key (plans,
+             quota limits and kill switches of every tenant). Both are shown once; copies are in {keyFile}
+             and {operatorFile} (mode 0600):
 
                export API_KEY={result.AdminKeyPlaintext}
+               export OPERATOR_API_KEY={result.OperatorKeyPlaintext}
 
             {bar}
             """);
+    }
+
+    private static async Task<string> WriteSecretAsync(string path, string secret)
+    {
+        var fileOptions = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows()) fileOptions.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        await using (var stream = new FileStream(path, fileOptions))
+        await using (var writer = new StreamWriter(stream))
+        {
+            await writer.WriteLineAsync(secret);
+        }
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        return path;
     }
 }

@@ -9,7 +9,7 @@ namespace NexusRag.Server.Http;
 /// request's response is kept 24 h; the same key and payload replays it with <c>Idempotency-Replayed: true</c>; another
 /// payload is 409 <c>IDEMPOTENCY_KEY_CONFLICT</c>; a key over 128 characters is 400 <c>IDEMPOTENCY_KEY_INVALID</c>;
 /// concurrent requests with one key run once (the others wait and replay). Keys are scoped per tenant. Failures (5xx,
-/// exceptions) are not kept, so a retry runs again. <c>/v1/run</c> (a stream) and <c>/v1/search</c> (a read) are exempt.
+/// exceptions) are not kept, so a retry runs again. Only endpoints that declare <see cref="IdempotentWrite"/> take part (not <c>/v1/run</c>, a stream, nor <c>/v1/search</c>, a read).
 /// </summary>
 public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStore store, IConfiguration config, ILogger<IdempotencyMiddleware> logger)
 {
@@ -21,8 +21,7 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStor
     public async Task InvokeAsync(HttpContext ctx)
     {
         var path = ctx.Request.Path.Value ?? "";
-        if (!_enabled || ctx.Request.Method is not ("POST" or "PATCH" or "PUT" or "DELETE") || !ctx.Request.Headers.TryGetValue(Header, out var values)
-            || path.StartsWith("/v1/run", StringComparison.OrdinalIgnoreCase) || path.StartsWith("/v1/search", StringComparison.OrdinalIgnoreCase)
+        if (!_enabled || !ctx.Request.Headers.TryGetValue(Header, out var values) || ctx.GetEndpoint()?.Metadata.GetMetadata<IdempotentWrite>() is null
             || ctx.TryGetPrincipal() is not { } principal)
         {
             await next(ctx).ConfigureAwait(false);

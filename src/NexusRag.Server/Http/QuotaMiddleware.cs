@@ -8,23 +8,23 @@ namespace NexusRag.Server.Http;
 
 /// <summary>
 /// Daily and monthly request caps per tenant (seed "Usage Quotas"), for tenants with quotas set through
-/// <c>/v1/admin/quotas/{tenant}</c>. Runs after rate limiting, so throttled requests do not count; <c>/v1/run</c>
-/// counts 3 units. Over a hard cap: 402 <c>QUOTA_EXCEEDED</c> (enforce) or an overage event (observe). Successful
+/// <c>/v1/admin/quotas/{tenant}</c>. Runs after rate limiting, so throttled requests do not count; the endpoint's <see cref="QuotaCost"/>
+/// (1 unless declared; <c>/v1/run</c> declares 3). The platform operator is not a tenant and is not counted. Over a hard cap: 402 <c>QUOTA_EXCEEDED</c> (enforce) or an overage event (observe). Successful
 /// responses carry every <c>X-Quota-*</c> header; soft-cap and overage events fire once per period.
 /// </summary>
 public sealed class QuotaMiddleware(RequestDelegate next, IQuotaStore store, QuotaLimitsProvider quotaLimits, IAuditLog audit, TimeProvider clock)
 {
     public async Task InvokeAsync(HttpContext ctx)
     {
-        if (ctx.TryGetPrincipal() is not { } principal
+        if (ctx.TryGetPrincipal() is not { IsOperator: false } principal
             || await quotaLimits.GetAsync(principal.TenantId, ctx.RequestAborted).ConfigureAwait(false) is not { Any: true } limits)
         {
             await next(ctx).ConfigureAwait(false);
             return;
         }
-        var units = ctx.Request.Method == "POST" && ctx.Request.Path.Equals("/v1/run", StringComparison.OrdinalIgnoreCase) ? 3 : 1;
+        var units = ctx.GetEndpoint()?.Metadata.GetMetadata<QuotaCost>()?.Units ?? 1;
         var d = await store.CountAsync(principal.TenantId, limits, units, clock.GetUtcNow().UtcDateTime, ctx.RequestAborted).ConfigureAwait(false);
-        var actor = principal.ApiKeyId ?? principal.Actor;
+        var actor = principal.ActorId;
         var requestId = RequestIdMiddleware.Get(ctx);
         foreach (var period in d.SoftCapCrossedNow)
             await audit.AppendAsync(new AuditEntry(principal.TenantId, "quota.soft_cap_reached", "success", "system", "quota", "quota_period", period, requestId,

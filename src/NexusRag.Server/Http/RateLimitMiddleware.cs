@@ -8,7 +8,7 @@ using NexusRag.Core.Ports;
 namespace NexusRag.Server.Http;
 
 /// <summary>
-/// Token buckets per API key and per tenant for the request's route class (seed "Rate Limiting"). Refusals are 429
+/// Token buckets per API key and per tenant for the route class the endpoint declares (<see cref="RateClass"/>; seed "Rate Limiting"). Refusals are 429
 /// <c>RATE_LIMITED</c> with <c>Retry-After</c>, <c>X-RateLimit-Scope</c>, <c>X-RateLimit-Route-Class</c>,
 /// <c>X-RateLimit-Retry-After-Ms</c> and are audited as <c>security.rate_limited</c>; every limited response carries
 /// <c>X-RateLimit-Limit</c>, <c>X-RateLimit-Remaining</c>, <c>X-RateLimit-Reset</c> for the key bucket. When the shared
@@ -21,12 +21,11 @@ public sealed class RateLimitMiddleware(RequestDelegate next, IRateLimiter limit
     public async Task InvokeAsync(HttpContext ctx)
     {
         var o = options.Value;
-        if (!o.Enabled || ctx.TryGetPrincipal() is not { } principal)
+        if (!o.Enabled || ctx.TryGetPrincipal() is not { } principal || ctx.GetEndpoint()?.Metadata.GetMetadata<RateClass>() is not { Name: var routeClass })
         {
             await next(ctx).ConfigureAwait(false);
             return;
         }
-        var routeClass = RouteClasses.Of(ctx.Request.Method, ctx.Request.Path.Value ?? "");
         RateLimitDecision decision;
         try
         {
@@ -66,7 +65,7 @@ public sealed class RateLimitMiddleware(RequestDelegate next, IRateLimiter limit
             await next(ctx).ConfigureAwait(false);
             return;
         }
-        await audit.AppendAsync(new AuditEntry(principal.TenantId, "security.rate_limited", "denied", "api_key", principal.ApiKeyId ?? principal.Actor,
+        await audit.AppendAsync(new AuditEntry(principal.TenantId, "security.rate_limited", "denied", principal.ActorType, principal.ActorId,
             "route_class", routeClass, RequestIdMiddleware.Get(ctx), new Dictionary<string, object?>
             {
                 ["scope"] = decision.Scope, ["retry_after_ms"] = decision.RetryAfterMs, ["method"] = ctx.Request.Method, ["path"] = ctx.Request.Path.Value,

@@ -19,7 +19,7 @@ public sealed class EfAuditLog(IDbContextFactory<NexusDbContext> factory, TimePr
     public async Task AppendAsync(AuditEntry entry, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        await using var tx = await db.Database.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await using var tx = await db.BeginStoreTransactionAsync(ct).ConfigureAwait(false);
         var head = await BumpHeadAsync(db, entry.TenantId, ct).ConfigureAwait(false);
         if (head is null)
         {

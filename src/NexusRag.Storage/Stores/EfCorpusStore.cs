@@ -54,7 +54,7 @@ public sealed class EfCorpusStore(IDbContextFactory<NexusDbContext> factory, Tim
     public async Task<CorpusDeleteResult> DeleteAsync(string tenantId, string corpusId, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        await using var tx = await db.Database.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await using var tx = await db.BeginStoreTransactionAsync(ct).ConfigureAwait(false);
         if (!await db.Corpora.AnyAsync(c => c.TenantId == tenantId && c.Id == corpusId, ct).ConfigureAwait(false))
             return CorpusDeleteResult.NotFound;
         var inFlight = await db.Documents.AnyAsync(d => d.TenantId == tenantId && d.CorpusId == corpusId

@@ -37,7 +37,7 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
     public async Task<EnqueueResult> UpsertAndEnqueueAsync(NewDocument doc, bool replaceExisting, int maxAttempts, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        await using var tx = await db.Database.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await using var tx = await db.BeginStoreTransactionAsync(ct).ConfigureAwait(false);
         var now = clock.GetUtcNow().UtcDateTime;
         var row = await db.Documents.FirstOrDefaultAsync(d => d.TenantId == doc.TenantId && d.Id == doc.DocumentId, ct).ConfigureAwait(false);
         var created = row is null;
@@ -85,7 +85,7 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
     public async Task<EnqueueResult?> EnqueueReindexAsync(string tenantId, string documentId, int chunkSizeChars, int chunkOverlapChars, int maxAttempts, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        await using var tx = await db.Database.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await using var tx = await db.BeginStoreTransactionAsync(ct).ConfigureAwait(false);
         var row = await db.Documents.FirstOrDefaultAsync(d => d.TenantId == tenantId && d.Id == documentId, ct).ConfigureAwait(false);
         if (row is null) return null;
         if (DocumentStatus.IsInFlight(row.Status))
@@ -104,7 +104,7 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
     public async Task<DocumentDeleteResult> DeleteAsync(string tenantId, string documentId, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        await using var tx = await db.Database.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await using var tx = await db.BeginStoreTransactionAsync(ct).ConfigureAwait(false);
         var status = await db.Documents.Where(d => d.TenantId == tenantId && d.Id == documentId)
             .Select(d => d.Status).FirstOrDefaultAsync(ct).ConfigureAwait(false);
         if (status is null) return DocumentDeleteResult.NotFound;

@@ -31,12 +31,12 @@ public sealed class EfIdentityStore(IDbContextFactory<NexusDbContext> factory, T
         return await db.Tenants.AnyAsync(t => t.Id == tenantId, ct).ConfigureAwait(false);
     }
 
-    public async Task<ApiKeyInfo> CreateApiKeyAsync(string tenantId, string name, Role role, string prefix, string keyHash, DateTime? expiresAt, CancellationToken ct)
+    public async Task<ApiKeyInfo> CreateApiKeyAsync(string tenantId, string name, Role role, string prefix, string keyHash, DateTime? expiresAt, bool isOperator, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         var row = new ApiKeyRow
         {
-            Id = Identifiers.NewId("key"), TenantId = tenantId, Name = name, Role = role.ToWire(), KeyPrefix = prefix,
+            Id = Identifiers.NewId("key"), TenantId = tenantId, Name = name, Role = isOperator ? Mapping.OperatorRole : role.ToWire(), KeyPrefix = prefix,
             KeyHash = keyHash, CreatedAt = clock.GetUtcNow().UtcDateTime, ExpiresAt = expiresAt,
         };
         db.ApiKeys.Add(row);

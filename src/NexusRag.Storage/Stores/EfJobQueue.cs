@@ -95,7 +95,7 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
     public async Task<bool> CompleteAsync(IngestionJob job, string workerId, IReadOnlyList<ChunkDraft> chunks, EmbeddingIdentity? embedding, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        await using var tx = await db.Database.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await using var tx = await db.BeginStoreTransactionAsync(ct).ConfigureAwait(false);
         var now = clock.GetUtcNow().UtcDateTime;
         var owned = await db.IngestionJobs
             .Where(j => j.Id == job.Id && j.LeaseOwner == workerId && j.Status == JobStatus.Processing)
@@ -156,7 +156,7 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
     public async Task<bool> FailAttemptAsync(IngestionJob job, string workerId, string reason, DateTime? retryAt, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        await using var tx = await db.Database.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await using var tx = await db.BeginStoreTransactionAsync(ct).ConfigureAwait(false);
         var now = clock.GetUtcNow().UtcDateTime;
         var final = retryAt is null;
         var owned = await db.IngestionJobs

@@ -43,7 +43,7 @@ public sealed class EfQuotaStore(IDbContextFactory<NexusDbContext> factory, Time
                 $"INSERT INTO usage_counters (tenant_id, period_key, used, soft_cap_notified, overage_notified) VALUES ({tenantId}, {key}, 0, FALSE, FALSE) ON CONFLICT (tenant_id, period_key) DO NOTHING",
                 ct).ConfigureAwait(false);
 
-        await using var tx = await db.Database.BeginTransactionAsync(ct).ConfigureAwait(false);
+        await using var tx = await db.BeginStoreTransactionAsync(ct).ConfigureAwait(false);
         // Increment first (takes the row locks / the write lock), then judge: a blocked request is rolled back uncounted.
         var day = await BumpAsync(db, tenantId, dayKey, units, ct).ConfigureAwait(false);
         var month = await BumpAsync(db, tenantId, monthKey, units, ct).ConfigureAwait(false);

@@ -6,9 +6,12 @@ namespace NexusRag.Storage.Stores;
 
 internal static class Mapping
 {
+    /// <summary>The <c>api_keys.role</c> value of platform-operator keys (never a tenant role).</summary>
+    public const string OperatorRole = "operator";
+
     public static ApiKeyInfo ToInfo(this ApiKeyRow r) =>
         new(r.Id, r.TenantId, r.Name, Roles.TryParse(r.Role, out var role) ? role : Role.Reader, r.KeyPrefix,
-            r.CreatedAt, r.ExpiresAt, r.RevokedAt, r.LastUsedAt);
+            r.CreatedAt, r.ExpiresAt, r.RevokedAt, r.LastUsedAt, r.Role == OperatorRole);
 
     public static CorpusInfo ToInfo(this CorpusRow r) =>
         new(r.Id, r.TenantId, r.Name, r.ProviderConfigJson, r.CreatedAt, r.UpdatedAt,

@@ -53,6 +53,18 @@ public sealed class NexusAppFactory : WebApplicationFactory<Program>
         return created.Plaintext;
     }
 
+    private string? _operatorKey;
+
+    /// <summary>A platform-operator key (minted the way the CLI does; no HTTP endpoint can).</summary>
+    public async Task<string> CreateOperatorKeyAsync(string name = "test-operator")
+    {
+        var created = await Service<ApiKeyService>().CreateOperatorAsync(name, null, "test", CancellationToken.None);
+        return created.Plaintext;
+    }
+
+    /// <summary>A client holding this server's platform-operator key.</summary>
+    public async Task<HttpClient> OperatorAsync() => ClientWithKey(_operatorKey ??= await CreateOperatorKeyAsync());
+
     public HttpClient ClientWithKey(string key)
     {
         var client = CreateClient();
@@ -154,10 +166,10 @@ public static class Http
         return await resp.DataAsync(202);
     }
 
-    /// <summary>Puts the caller's tenant on a plan (the seed's default is free: no audit, ops, TTS or provider-config patches).</summary>
-    public static async Task SetPlanAsync(this HttpClient admin, string tenant, string plan)
+    /// <summary>The operator puts a tenant on a plan (the seed's default is free: no audit, ops, TTS or provider-config patches).</summary>
+    public static async Task SetPlanAsync(this NexusAppFactory app, string tenant, string plan)
     {
-        var resp = await admin.PatchAsJsonAsync($"/v1/admin/plans/{tenant}", new { plan_id = plan });
+        var resp = await (await app.OperatorAsync()).PatchAsJsonAsync($"/v1/admin/plans/{tenant}", new { plan_id = plan });
         await resp.DataAsync();
     }
 

@@ -98,7 +98,7 @@ public class AuditChainTests
     {
         using var app = new NexusAppFactory();
         var admin = await app.AdminForTenantAsync("acme");
-        await admin.SetPlanAsync("acme", "pro"); // audit and ops access are pro features
+        await app.SetPlanAsync("acme", "pro"); // audit and ops access are pro features
         var log = app.Service<IAuditLog>();
         await log.AppendAsync(new AuditEntry("acme", "corpora.updated", "success", "api_key", "key_x", "corpus", "c9", "req-z",
             new Dictionary<string, object?>
@@ -166,7 +166,7 @@ public class AuditTaxonomyTests
     {
         using var app = new NexusAppFactory();
         var admin = await app.AdminForTenantAsync("acme");
-        await admin.SetPlanAsync("acme", "pro");
+        await app.SetPlanAsync("acme", "pro");
         const string secretQuestion = "What is the launch code for project nightingale?";
         await Run.SseClient.RunAsync(admin, new { session_id = "s-aud", corpus_id = "docs", message = secretQuestion });
         await admin.GetAsync("/v1/ops/audit/verify");

@@ -115,7 +115,7 @@ public sealed class AuthTests : IClassFixture<AuthTests.Fixture>
     public async Task Expired_key_gets_AUTH_EXPIRED_KEY()
     {
         var g = ApiKeys.Generate();
-        await _f.App.Service<IIdentityStore>().CreateApiKeyAsync("rbac", "expired", Role.Admin, g.Prefix, g.Hash, DateTime.UtcNow.AddSeconds(-1), default);
+        await _f.App.Service<IIdentityStore>().CreateApiKeyAsync("rbac", "expired", Role.Admin, g.Prefix, g.Hash, DateTime.UtcNow.AddSeconds(-1), false, default);
         await (await _f.App.ClientWithKey(g.Plaintext).GetAsync("/v1/corpora")).AssertErrorAsync(401, "AUTH_EXPIRED_KEY");
     }
 

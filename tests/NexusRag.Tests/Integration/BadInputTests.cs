@@ -16,7 +16,7 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.Fixture>
         public async Task InitializeAsync()
         {
             Admin = await App.AdminForTenantAsync("bad", "c1");
-            await Admin.SetPlanAsync("bad", "pro"); // provider-config patches need feature.corpora_patch_provider_config
+            await App.SetPlanAsync("bad", "pro"); // provider-config patches need feature.corpora_patch_provider_config
             await Admin.IngestTextAsync("c1", "A document to poke at.", "doc-1");
             await Admin.WaitForDocumentAsync("doc-1");
         }

@@ -20,7 +20,7 @@ public sealed class IngestionTests : IClassFixture<IngestionTests.Fixture>
         public async Task InitializeAsync()
         {
             Admin = await App.AdminForTenantAsync("ing", "c1");
-            await Admin.SetPlanAsync("ing", "pro"); // provider-config patches need feature.corpora_patch_provider_config
+            await App.SetPlanAsync("ing", "pro"); // provider-config patches need feature.corpora_patch_provider_config
         }
         public Task DisposeAsync()
         {

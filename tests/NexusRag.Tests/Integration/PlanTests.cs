@@ -31,30 +31,39 @@ public class PlanTests
         await (await admin.PatchAsJsonAsync("/v1/corpora/docs", new { provider_config_json = new { retrieval = new { top_k_default = 3 } } })).AssertErrorAsync(403, "FEATURE_NOT_ENABLED");
         Assert.Equal(HttpStatusCode.OK, (await admin.PatchAsJsonAsync("/v1/corpora/docs", new { name = "renamed" })).StatusCode); // no provider change: allowed
 
-        await admin.SetPlanAsync("acme", "pro");
+        await app.SetPlanAsync("acme", "pro");
+        var op = await app.OperatorAsync();
         Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/v1/audit/events")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await admin.PatchAsJsonAsync("/v1/corpora/docs", new { provider_config_json = new { retrieval = new { top_k_default = 3 } } })).StatusCode);
 
         // An override beats the plan, both ways.
-        var overridden = await (await admin.PatchAsJsonAsync("/v1/admin/plans/acme/overrides", new { feature_key = "feature.audit_access", enabled = false, config_json = new { reason = "legal hold" } })).DataAsync();
+        var overridden = await (await op.PatchAsJsonAsync("/v1/admin/plans/acme/overrides", new { feature_key = "feature.audit_access", enabled = false, config_json = new { reason = "legal hold" } })).DataAsync();
         Assert.False(overridden.GetProperty("features").GetProperty("feature.audit_access").GetBoolean());
         Assert.Equal("legal hold", overridden.GetProperty("overrides")[0].GetProperty("config_json").GetProperty("reason").GetString());
         await (await admin.GetAsync("/v1/audit/events")).AssertErrorAsync(403, "FEATURE_NOT_ENABLED");
-        await admin.PatchAsJsonAsync("/v1/admin/plans/acme/overrides", new { feature_key = "feature.chargeback_reports", enabled = true });
+        (await op.PatchAsJsonAsync("/v1/admin/plans/acme/overrides", new { feature_key = "feature.chargeback_reports", enabled = true })).EnsureSuccessStatusCode();
         Assert.True((await (await admin.GetAsync("/v1/admin/plans/acme")).DataAsync()).GetProperty("features").GetProperty("feature.chargeback_reports").GetBoolean());
     }
 
     [Fact]
-    public async Task Plans_are_tenant_scoped_admin_only_and_validated()
+    public async Task Plans_are_read_tenant_scoped_and_changed_only_by_the_operator_with_validation()
     {
         using var app = new NexusAppFactory();
         var acme = await app.AdminForTenantAsync("acme", corpus: null);
         await app.AdminForTenantAsync("bob", corpus: null);
+        var op = await app.OperatorAsync();
         await (await acme.GetAsync("/v1/admin/plans/bob")).AssertErrorAsync(404, "NOT_FOUND");
-        await (await acme.PatchAsJsonAsync("/v1/admin/plans/bob", new { plan_id = "enterprise" })).AssertErrorAsync(404, "NOT_FOUND");
-        await (await acme.PatchAsJsonAsync("/v1/admin/plans/acme", new { plan_id = "platinum" })).AssertErrorAsync(422, "VALIDATION_ERROR");
-        await (await acme.PatchAsJsonAsync("/v1/admin/plans/acme/overrides", new { feature_key = "feature.teleport", enabled = true })).AssertErrorAsync(422, "VALIDATION_ERROR");
-        await (await acme.PatchAsJsonAsync("/v1/admin/plans/acme/overrides", new { feature_key = "feature.tts" })).AssertErrorAsync(422, "VALIDATION_ERROR");
+        // A tenant admin can never raise entitlements, its own or another tenant's.
+        await (await acme.PatchAsJsonAsync("/v1/admin/plans/acme", new { plan_id = "enterprise" })).AssertErrorAsync(403, "FORBIDDEN");
+        await (await acme.PatchAsJsonAsync("/v1/admin/plans/bob", new { plan_id = "enterprise" })).AssertErrorAsync(403, "FORBIDDEN");
+        await (await acme.PatchAsJsonAsync("/v1/admin/plans/acme/overrides", new { feature_key = "feature.audit_access", enabled = true })).AssertErrorAsync(403, "FORBIDDEN");
+        Assert.Equal("free", (await (await acme.GetAsync("/v1/admin/plans/acme")).DataAsync()).GetProperty("plan_id").GetString());
+        Assert.Equal("free", (await (await op.GetAsync("/v1/admin/plans/bob")).DataAsync()).GetProperty("plan_id").GetString());
+
+        await (await op.PatchAsJsonAsync("/v1/admin/plans/acme", new { plan_id = "platinum" })).AssertErrorAsync(422, "VALIDATION_ERROR");
+        await (await op.PatchAsJsonAsync("/v1/admin/plans/acme/overrides", new { feature_key = "feature.teleport", enabled = true })).AssertErrorAsync(422, "VALIDATION_ERROR");
+        await (await op.PatchAsJsonAsync("/v1/admin/plans/acme/overrides", new { feature_key = "feature.tts" })).AssertErrorAsync(422, "VALIDATION_ERROR");
+        await (await op.PatchAsJsonAsync("/v1/admin/plans/nobody", new { plan_id = "pro" })).AssertErrorAsync(404, "NOT_FOUND");
         var editor = app.ClientWithKey(await app.CreateKeyAsync("acme", Role.Editor));
         await (await editor.GetAsync("/v1/admin/plans/acme")).AssertErrorAsync(403, "FORBIDDEN");
     }

@@ -17,7 +17,7 @@ public class QuotaTests
     {
         using var app = new NexusAppFactory();
         var admin = await app.AdminForTenantAsync("acme");
-        var set = await (await admin.PatchAsJsonAsync("/v1/admin/quotas/acme", new { daily_requests_limit = 5, monthly_requests_limit = 100, soft_cap_ratio = 0.6, hard_cap_enabled = true })).DataAsync();
+        var set = await (await (await app.OperatorAsync()).PatchAsJsonAsync("/v1/admin/quotas/acme", new { daily_requests_limit = 5, monthly_requests_limit = 100, soft_cap_ratio = 0.6, hard_cap_enabled = true })).DataAsync();
         Assert.Equal(5, set.GetProperty("daily_requests_limit").GetInt32());
 
         for (var i = 1; i <= 5; i++)
@@ -56,7 +56,8 @@ public class QuotaTests
     {
         using var app = new NexusAppFactory();
         var admin = await app.AdminForTenantAsync("acme");
-        await admin.PatchAsJsonAsync("/v1/admin/quotas/acme", new { daily_requests_limit = 4, hard_cap_enabled = false });
+        var op = await app.OperatorAsync();
+        (await op.PatchAsJsonAsync("/v1/admin/quotas/acme", new { daily_requests_limit = 4, hard_cap_enabled = false })).EnsureSuccessStatusCode();
         var (run, _) = await Run.SseClient.RunAsync(admin, new { session_id = "q1", corpus_id = "docs", message = "hello" });
         Assert.Equal("3", run.Headers.GetValues("X-Quota-Day-Used").Single());
         Assert.Equal("observe", run.Headers.GetValues("X-Quota-HardCap-Mode").Single());
@@ -66,7 +67,9 @@ public class QuotaTests
         Assert.Equal(7, usage.GetProperty("used").GetInt64()); // counted before answering, this request included
         Assert.Equal(4, usage.GetProperty("limit").GetInt32());
         await (await admin.GetAsync("/v1/admin/usage/acme?period=year")).AssertErrorAsync(422, "VALIDATION_ERROR");
-        await (await admin.PatchAsJsonAsync("/v1/admin/quotas/acme", new { soft_cap_ratio = 1.5 })).AssertErrorAsync(422, "VALIDATION_ERROR");
+        await (await op.PatchAsJsonAsync("/v1/admin/quotas/acme", new { soft_cap_ratio = 1.5 })).AssertErrorAsync(422, "VALIDATION_ERROR");
+        // A tenant admin cannot lift its own limits.
+        await (await admin.PatchAsJsonAsync("/v1/admin/quotas/acme", new { daily_requests_limit = 1_000_000 })).AssertErrorAsync(403, "FORBIDDEN");
     }
 
     [Fact]
@@ -77,7 +80,7 @@ public class QuotaTests
             ["RATE_LIMIT_ENABLED"] = "true", ["NexusRag:RateLimit:Read:Key:Rps"] = "0.01", ["NexusRag:RateLimit:Read:Key:Burst"] = "2",
         });
         var admin = app.ClientWithKey(await app.CreateKeyAsync("acme", Role.Admin));
-        (await admin.PatchAsJsonAsync("/v1/admin/quotas/acme", new { daily_requests_limit = 100 })).EnsureSuccessStatusCode();
+        (await (await app.OperatorAsync()).PatchAsJsonAsync("/v1/admin/quotas/acme", new { daily_requests_limit = 100 })).EnsureSuccessStatusCode();
         for (var i = 0; i < 2; i++) Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/v1/corpora")).StatusCode);
         for (var i = 0; i < 3; i++) await (await admin.GetAsync("/v1/corpora")).AssertErrorAsync(429, "RATE_LIMITED");
         Assert.Equal(2, await app.Service<IQuotaStore>().UsedAsync("acme", "day:" + QuotaPeriods.Day(DateTime.UtcNow), default));

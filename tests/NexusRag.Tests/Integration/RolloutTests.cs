@@ -17,7 +17,8 @@ public class RolloutTests
         Assert.False(initial.GetProperty("kill_switches").GetProperty("kill.run").GetBoolean());
         Assert.False(initial.GetProperty("kill_switches").GetProperty("kill.ingest").GetBoolean());
 
-        var patched = await (await admin.PatchAsJsonAsync("/v1/admin/rollouts/killswitches", new Dictionary<string, object> { ["kill_switches"] = new Dictionary<string, bool> { ["kill.run"] = true, ["kill.ingest"] = true } })).DataAsync();
+        var op = await app.OperatorAsync();
+        var patched = await (await op.PatchAsJsonAsync("/v1/admin/rollouts/killswitches", new Dictionary<string, object> { ["kill_switches"] = new Dictionary<string, bool> { ["kill.run"] = true, ["kill.ingest"] = true } })).DataAsync();
         Assert.True(patched.GetProperty("kill_switches").GetProperty("kill.run").GetBoolean());
 
         var run = await admin.PostAsJsonAsync("/v1/run", new { session_id = "s1", corpus_id = "docs", message = "hello" });
@@ -26,10 +27,11 @@ public class RolloutTests
         await (await admin.PostAsJsonAsync("/v1/documents/text", new { corpus_id = "docs", text = "x" })).AssertErrorAsync(503, "FEATURE_DISABLED");
         Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/v1/corpora")).StatusCode); // reads keep working
 
-        var (events, _) = await app.Service<IAuditLog>().QueryAsync(new AuditQuery("t1", "rollouts.killswitches.updated", null, null, null, null, null, null, 10, null), default);
-        Assert.Single(events);
+        // A platform-wide change is recorded in the platform's own chain, with the operator as actor.
+        var (events, _) = await app.Service<IAuditLog>().QueryAsync(new AuditQuery(Principal.PlatformTenant, "rollouts.killswitches.updated", null, null, null, null, null, null, 10, null), default);
+        Assert.Equal("operator", Assert.Single(events).ActorType);
 
-        await admin.PatchAsJsonAsync("/v1/admin/rollouts/killswitches", new Dictionary<string, object> { ["kill_switches"] = new Dictionary<string, bool> { ["kill.run"] = false, ["kill.ingest"] = false } });
+        await op.PatchAsJsonAsync("/v1/admin/rollouts/killswitches", new Dictionary<string, object> { ["kill_switches"] = new Dictionary<string, bool> { ["kill.run"] = false, ["kill.ingest"] = false } });
         await admin.IngestTextAsync("docs", "Back on.", "on");
         await admin.WaitForDocumentAsync("on");
     }
@@ -45,7 +47,7 @@ public class RolloutTests
         var b = two.ClientWithKey(key);
         (await a.PostAsJsonAsync("/v1/corpora", new { id = "docs" })).EnsureSuccessStatusCode();
         Assert.Equal(HttpStatusCode.Accepted, (await b.PostAsJsonAsync("/v1/documents/text", new { corpus_id = "docs", text = "before" })).StatusCode);
-        await a.PatchAsJsonAsync("/v1/admin/rollouts/killswitches", new Dictionary<string, object> { ["kill_switches"] = new Dictionary<string, bool> { ["kill.ingest"] = true } });
+        await (await one.OperatorAsync()).PatchAsJsonAsync("/v1/admin/rollouts/killswitches", new Dictionary<string, object> { ["kill_switches"] = new Dictionary<string, bool> { ["kill.ingest"] = true } });
         var deadline = DateTime.UtcNow.AddSeconds(10);
         HttpStatusCode status;
         do
@@ -62,13 +64,18 @@ public class RolloutTests
     {
         using var app = new NexusAppFactory();
         var admin = await app.AdminForTenantAsync("t1");
-        var canary = await (await admin.PatchAsJsonAsync("/v1/admin/rollouts/canary", new Dictionary<string, object> { ["canary_percentages"] = new Dictionary<string, int> { ["rollout.tts"] = 5 } })).DataAsync();
+        var op = await app.OperatorAsync();
+        var canary = await (await op.PatchAsJsonAsync("/v1/admin/rollouts/canary", new Dictionary<string, object> { ["canary_percentages"] = new Dictionary<string, int> { ["rollout.tts"] = 5 } })).DataAsync();
         Assert.Equal(5, canary.GetProperty("canary_percentages").GetProperty("rollout.tts").GetInt32());
         Assert.Equal(5, (await (await admin.GetAsync("/v1/admin/rollouts/canary")).DataAsync()).GetProperty("canary_percentages").GetProperty("rollout.tts").GetInt32());
 
-        await (await admin.PatchAsJsonAsync("/v1/admin/rollouts/canary", new Dictionary<string, object> { ["canary_percentages"] = new Dictionary<string, int> { ["rollout.tts"] = 101 } })).AssertErrorAsync(422, "VALIDATION_ERROR");
-        await (await admin.PatchAsJsonAsync("/v1/admin/rollouts/killswitches", new Dictionary<string, object> { ["kill_switches"] = new Dictionary<string, string> { ["kill.everything"] = "yes" } })).AssertErrorAsync(422, "VALIDATION_ERROR");
-        await (await admin.PatchAsJsonAsync("/v1/admin/rollouts/killswitches", new { kill_switches = new { }, extra = 1 })).AssertErrorAsync(400, "UNKNOWN_FIELD");
+        await (await op.PatchAsJsonAsync("/v1/admin/rollouts/canary", new Dictionary<string, object> { ["canary_percentages"] = new Dictionary<string, int> { ["rollout.tts"] = 101 } })).AssertErrorAsync(422, "VALIDATION_ERROR");
+        await (await op.PatchAsJsonAsync("/v1/admin/rollouts/killswitches", new Dictionary<string, object> { ["kill_switches"] = new Dictionary<string, string> { ["kill.everything"] = "yes" } })).AssertErrorAsync(422, "VALIDATION_ERROR");
+        await (await op.PatchAsJsonAsync("/v1/admin/rollouts/killswitches", new { kill_switches = new { }, extra = 1 })).AssertErrorAsync(400, "UNKNOWN_FIELD");
+        // A tenant admin reads the platform's switches but never changes them (they would stop every tenant).
+        await (await admin.PatchAsJsonAsync("/v1/admin/rollouts/canary", new Dictionary<string, object> { ["canary_percentages"] = new Dictionary<string, int> { ["rollout.tts"] = 50 } })).AssertErrorAsync(403, "FORBIDDEN");
+        await (await admin.PatchAsJsonAsync("/v1/admin/rollouts/killswitches", new Dictionary<string, object> { ["kill_switches"] = new Dictionary<string, bool> { ["kill.run"] = true } })).AssertErrorAsync(403, "FORBIDDEN");
+        Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/v1/admin/rollouts/killswitches")).StatusCode);
         var editor = app.ClientWithKey(await app.CreateKeyAsync("t1", Role.Editor));
         await (await editor.GetAsync("/v1/admin/rollouts/killswitches")).AssertErrorAsync(403, "FORBIDDEN");
     }

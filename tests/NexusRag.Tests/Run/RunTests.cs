@@ -86,7 +86,7 @@ public class RunTests
         var (free, _) = await SseClient.RunAsync(client, new { session_id = "s2", corpus_id = "docs", message = "gluons", audio = true });
         await free.AssertErrorAsync(403, "FEATURE_NOT_ENABLED");
         Assert.Equal("feature.tts", (await free.JsonAsync()).GetProperty("error").GetProperty("details").GetProperty("feature_key").GetString());
-        await client.SetPlanAsync("t1", "pro");
+        await app.SetPlanAsync("t1", "pro");
         var (_, frames) = await SseClient.RunAsync(client, new { session_id = "s2", corpus_id = "docs", message = "quantum chromodynamics gluons", audio = true });
         Assert.Equal(["request.accepted", "debug.retrieval"], frames.Take(2).Select(f => f.Event));
         Assert.Equal(["message.final", "audio.error", "done"], frames.TakeLast(3).Select(f => f.Event));

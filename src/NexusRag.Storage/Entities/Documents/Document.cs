@@ -1,0 +1,41 @@
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Metadata.Builders;
+
+namespace NexusRag.Storage.Entities;
+
+public sealed class DocumentRow
+{
+    public string TenantId { get; set; } = "";
+    public string Id { get; set; } = "";
+    public string CorpusId { get; set; } = "";
+    public string? Filename { get; set; }
+    public string ContentType { get; set; } = "";
+    public long SizeBytes { get; set; }
+    public string ContentSha256 { get; set; } = "";
+    public byte[] Content { get; set; } = [];
+    public string Status { get; set; } = "";
+    public string? FailureReason { get; set; }
+    public int NumChunks { get; set; }
+    public int ChunkSizeChars { get; set; }
+    public int ChunkOverlapChars { get; set; }
+    public string? MetadataJson { get; set; }
+    public string? LastJobId { get; set; }
+    public DateTime CreatedAt { get; set; }
+    public DateTime UpdatedAt { get; set; }
+    public DateTime? QueuedAt { get; set; }
+    public DateTime? ProcessingStartedAt { get; set; }
+    public DateTime? CompletedAt { get; set; }
+    public DateTime? FailedAt { get; set; }
+    public DateTime? LastReindexedAt { get; set; }
+}
+
+internal sealed class DocumentConfiguration : IEntityTypeConfiguration<DocumentRow>
+{
+    public void Configure(EntityTypeBuilder<DocumentRow> e)
+    {
+        e.ToTable("documents");
+        e.HasKey(x => new { x.TenantId, x.Id });
+        e.HasIndex(x => new { x.TenantId, x.CreatedAt, x.Id });
+        e.HasIndex(x => new { x.TenantId, x.CorpusId, x.Status });
+    }
+}
