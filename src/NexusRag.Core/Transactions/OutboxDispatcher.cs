@@ -8,6 +8,8 @@ namespace NexusRag.Core.Transactions;
 public sealed class OutboxOptions
 {
     public const string Section = "NexusRag:Outbox";
+    /// <summary>Run the dispatcher on this process's worker role (off: another replica delivers).</summary>
+    public bool DispatcherEnabled { get; set; } = true;
     /// <summary>Pause between polls when nothing is due.</summary>
     [Range(10, 600_000)] public int PollIntervalMs { get; set; } = 1_000;
     /// <summary>How long a claimed row stays with its dispatcher before another may take it.</summary>

@@ -10,6 +10,7 @@ public sealed class OutboxWorker(OutboxDispatcher dispatcher, IOptions<OutboxOpt
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (!options.Value.DispatcherEnabled) return;
         var idle = TimeSpan.FromMilliseconds(options.Value.PollIntervalMs);
         while (!stoppingToken.IsCancellationRequested)
         {

@@ -15,6 +15,29 @@ public sealed class CliTests : IDisposable
     private Task<(int Code, string Output)> Run(params string[] args) => CliRunner.RunAsync(TestStore.SettingsFor(_dir), args);
 
     [Fact]
+    public async Task Keys_create_operator_mints_a_platform_key_the_server_treats_as_the_operator()
+    {
+        var (code, output) = await Run("keys", "create", "--operator", "--name", "ops-team");
+        Assert.Equal(0, code);
+        var key = output.Split('\n').Select(l => l.Trim()).Single(l => l.StartsWith("nrgk_", StringComparison.Ordinal));
+        Assert.Contains("platform-operator", output, StringComparison.Ordinal);
+        (code, output) = await Run("keys", "list", "--operator");
+        Assert.Equal(0, code);
+        Assert.Contains("operator", output, StringComparison.Ordinal);
+        Assert.DoesNotContain(key, output, StringComparison.Ordinal);
+        // An operator key has no tenant and no role: the flags cannot be combined, and a tenant key needs both.
+        Assert.NotEqual(0, (await Run("keys", "create", "--operator", "--tenant", "acme", "--name", "x")).Code);
+        Assert.NotEqual(0, (await Run("keys", "create", "--tenant", "acme", "--name", "x")).Code);
+
+        (code, output) = await Run("keys", "create", "--tenant", "acme", "--role", "admin", "--name", "a");
+        var tenantKey = output.Split('\n').Select(l => l.Trim()).Single(l => l.StartsWith("nrgk_", StringComparison.Ordinal));
+        using var app = new NexusAppFactory(dataDir: _dir);
+        var op = app.ClientWithKey(key);
+        await (await op.PatchAsync("/v1/admin/plans/acme", System.Net.Http.Json.JsonContent.Create(new { plan_id = "pro" }))).DataAsync();
+        Assert.Equal("pro", (await (await app.ClientWithKey(tenantKey).GetAsync("/v1/admin/plans/acme")).DataAsync()).GetProperty("plan_id").GetString());
+    }
+
+    [Fact]
     public async Task Keys_create_list_revoke_and_the_server_honours_them()
     {
         var (code, output) = await Run("keys", "create", "--tenant", "acme", "--role", "editor", "--name", "ci", "--expires-in", "30d");

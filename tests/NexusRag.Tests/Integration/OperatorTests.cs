@@ -132,6 +132,18 @@ public sealed class OperatorTests : IClassFixture<OperatorTests.Fixture>
         Assert.Contains(await db.Outbox.Where(o => o.TenantId == "tenant-b" && o.Topic == "plan.upgrade_requested").Select(o => o.PayloadJson).ToListAsync(),
             p => p.Contains(req.GetProperty("id").GetString()!, StringComparison.Ordinal));
 
+        // The worker's outbox dispatcher delivers it (to the log subscriber) and marks it delivered.
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        string? status = null;
+        while (DateTime.UtcNow < deadline)
+        {
+            await using var poll = await _f.App.Service<IDbContextFactory<NexusDbContext>>().CreateDbContextAsync();
+            status = await poll.Outbox.Where(o => o.TenantId == "tenant-b" && o.Topic == "plan.upgrade_requested").Select(o => o.Status).FirstAsync();
+            if (status == "delivered") break;
+            await Task.Delay(100);
+        }
+        Assert.Equal("delivered", status);
+
         await (await _f.B.PostAsJsonAsync("/v1/self-serve/plan/upgrade-request", new { target_plan = "free" })).AssertErrorAsync(422, "VALIDATION_ERROR");
         await (await _f.B.PostAsJsonAsync("/v1/self-serve/plan/upgrade-request", new { target_plan = "platinum" })).AssertErrorAsync(422, "VALIDATION_ERROR");
         await (await _f.B.PostAsJsonAsync("/v1/self-serve/plan/upgrade-request", new { target_plan = "pro", tenant_id = "tenant-a" })).AssertErrorAsync(400, "TENANT_ID_NOT_ALLOWED");

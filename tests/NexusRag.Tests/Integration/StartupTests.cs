@@ -86,6 +86,45 @@ public class StartupTests
     }
 
     [Fact]
+    public async Task The_real_binary_prints_both_bootstrap_keys_once_and_stores_them()
+    {
+        using var tmp = new TempDir("nexusrag-boot-bin");
+        var dll = Path.Combine(AppContext.BaseDirectory, "NexusRag.Server.dll");
+        var psi = new ProcessStartInfo("dotnet", [dll, "--urls", "http://127.0.0.1:0"])
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = tmp.Path, UseShellExecute = false,
+        };
+        foreach (var (k, v) in TestStore.SettingsFor(tmp.Path)) psi.Environment[k] = v;
+        psi.Environment["NexusRag__Ingestion__WorkerConcurrency"] = "0";
+        using var p = Process.Start(psi)!;
+        _ = p.StandardError.ReadToEndAsync();
+        var printed = new System.Text.StringBuilder();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            while (await p.StandardOutput.ReadLineAsync(cts.Token) is { } line)
+            {
+                printed.AppendLine(line);
+                if (line.Contains("export OPERATOR_API_KEY=", StringComparison.Ordinal)) break;
+            }
+        }
+        finally
+        {
+            p.Kill(entireProcessTree: true);
+            await p.WaitForExitAsync(CancellationToken.None);
+        }
+        var text = printed.ToString();
+        var admin = System.Text.RegularExpressions.Regex.Match(text, "export API_KEY=(nrgk_\\S+)").Groups[1].Value;
+        var op = System.Text.RegularExpressions.Regex.Match(text, "export OPERATOR_API_KEY=(nrgk_\\S+)").Groups[1].Value;
+        Assert.StartsWith("nrgk_", admin, StringComparison.Ordinal);
+        Assert.StartsWith("nrgk_", op, StringComparison.Ordinal);
+        Assert.NotEqual(admin, op);
+        Assert.Equal(admin, (await File.ReadAllTextAsync(Path.Combine(tmp.Path, "bootstrap-admin-key"))).Trim());
+        Assert.Equal(op, (await File.ReadAllTextAsync(Path.Combine(tmp.Path, "bootstrap-operator-key"))).Trim());
+        Assert.Contains("plan enterprise", text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Local_first_start_bootstraps_once()
     {
         using var tmp = new TempDir("nexusrag-boot");
@@ -107,8 +146,16 @@ public class StartupTests
             var docs = await (await admin.GetAsync("/v1/documents?corpus_id=c1")).DataAsync();
             Assert.Equal(3, docs.GetProperty("items").GetArrayLength());
             Assert.Equal(DemoData.ExpectedChunks, docs.GetProperty("items").EnumerateArray().Sum(d => d.GetProperty("num_chunks").GetInt32()));
-            // The admin key can do admin things.
+            // The admin key can do admin things, and t1 is on enterprise: audit and ops work out of the box.
             await (await admin.PostAsJsonAsync("/v1/corpora", new { id = "mine" })).DataAsync(201);
+            await (await admin.GetAsync("/v1/audit/events")).DataAsync();
+            await (await admin.GetAsync("/v1/ops/audit/verify")).DataAsync();
+
+            var operatorFile = Path.Combine(dir, "bootstrap-operator-key");
+            if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(operatorFile));
+            var op = first.ClientWithKey((await File.ReadAllTextAsync(operatorFile)).Trim());
+            Assert.Equal("enterprise", (await (await op.GetAsync("/v1/admin/plans/t1")).DataAsync()).GetProperty("plan_id").GetString());
+            await (await op.GetAsync("/v1/corpora")).AssertErrorAsync(403, "FORBIDDEN"); // the operator is not a tenant principal
         }
 
         var keyFileStamp = File.GetLastWriteTimeUtc(Path.Combine(dir, "bootstrap-admin-key"));
@@ -117,6 +164,7 @@ public class StartupTests
             _ = second.CreateClient();
             await using var db = await second.Service<IDbContextFactory<NexusDbContext>>().CreateDbContextAsync();
             Assert.Equal(1, await db.ApiKeys.CountAsync(k => k.TenantId == DemoData.TenantId));
+            Assert.Equal(1, await db.ApiKeys.CountAsync(k => k.TenantId == Core.Auth.Principal.PlatformTenant));
             Assert.Equal(3, await db.Documents.CountAsync(d => d.TenantId == DemoData.TenantId && d.CorpusId == DemoData.CorpusId));
             Assert.Equal(keyFileStamp, File.GetLastWriteTimeUtc(Path.Combine(dir, "bootstrap-admin-key")));
             await (await second.ClientWithKey(key).GetAsync("/v1/corpora/c1")).DataAsync();
