@@ -159,13 +159,18 @@ public sealed partial class CliApp(IReadOnlyDictionary<string, string?>? configO
         using var host = builder.Build();
         try
         {
-            _ = host.Services.GetRequiredService<IOptions<StorageOptions>>().Value;
+            host.Services.GetService<IStartupValidator>()?.Validate(); // every setting, as the server checks them
             if (migrateFirst) await host.Services.GetRequiredService<DatabaseMigrator>().MigrateAsync(ct);
             return await action(host.Services, ct);
         }
         catch (OptionsValidationException ex)
         {
             _console.MarkupLine($"[red]Configuration error:[/] {Markup.Escape(string.Join("; ", ex.Failures))}");
+            return 2;
+        }
+        catch (AggregateException ex) when (ex.InnerExceptions.All(e => e is OptionsValidationException))
+        {
+            _console.MarkupLine($"[red]Configuration error:[/] {Markup.Escape(string.Join("; ", ex.InnerExceptions.Cast<OptionsValidationException>().SelectMany(e => e.Failures)))}");
             return 2;
         }
         catch (ApiException ex)

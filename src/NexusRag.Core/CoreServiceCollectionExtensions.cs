@@ -15,11 +15,9 @@ public static class CoreServiceCollectionExtensions
     {
         services.AddOptions<IngestionOptions>()
             .Bind(config.GetSection(IngestionOptions.Section))
-            .Configure(o =>
-            {
-                if (int.TryParse(config["INGEST_MAX_CONCURRENCY"], out var n)) o.WorkerConcurrency = n;
-            })
-            .ValidateDataAnnotations()
+            .Configure(o => FlatSettings.Int(config, "INGEST_MAX_CONCURRENCY", v => o.WorkerConcurrency = v, o.ParseErrors))
+            .ValidateParseErrors()
+            .ValidateSettings(IngestionOptions.Section)
             .Validate(o => o.DefaultChunkOverlapChars < o.DefaultChunkSizeChars, "DefaultChunkOverlapChars must be less than DefaultChunkSizeChars")
             .Validate(o => o.DefaultChunkSizeChars <= o.MaxChunkSizeChars, "DefaultChunkSizeChars must not exceed MaxChunkSizeChars")
             .ValidateOnStart();
@@ -32,7 +30,7 @@ public static class CoreServiceCollectionExtensions
                 FlatSettings.Int(config, "RUN_HISTORY_TURNS", v => o.HistoryTurns = v, o.ParseErrors);
                 FlatSettings.Bool(config, "DEBUG_EVENTS", v => o.DebugEvents = v, o.ParseErrors);
             })
-            .ValidateDataAnnotations()
+            .ValidateSettings(Chat.RunOptions.Section)
             .ValidateParseErrors()
             .ValidateOnStart();
 
@@ -47,6 +45,11 @@ public static class CoreServiceCollectionExtensions
             .Validate(o => o.FailMode is "open" or "closed", "RL_FAIL_MODE must be open or closed")
             .Validate(o => new[] { o.Run, o.Mutation, o.Read, o.Ops }.All(c => c.Key.Rps > 0 && c.Key.Burst >= 1 && c.Tenant.Rps > 0 && c.Tenant.Burst >= 1),
                 "rate limits need rps > 0 and burst >= 1")
+            .ValidateOnStart();
+
+        services.AddOptions<Governance.IdempotencyOptions>()
+            .Configure(o => FlatSettings.Bool(config, "IDEMPOTENCY_ENABLED", v => o.Enabled = v, o.ParseErrors))
+            .ValidateParseErrors()
             .ValidateOnStart();
 
         services.TryAddSingleton(TimeProvider.System);
@@ -68,7 +71,7 @@ public static class CoreServiceCollectionExtensions
             .Validate(o => Governance.Plans.All.Contains(o.DefaultPlan), "DEFAULT_PLAN must be free, pro or enterprise")
             .ValidateOnStart();
 
-        services.AddOptions<Transactions.OutboxOptions>().Bind(config.GetSection(Transactions.OutboxOptions.Section)).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<Transactions.OutboxOptions>().Bind(config.GetSection(Transactions.OutboxOptions.Section)).ValidateSettings(Transactions.OutboxOptions.Section).ValidateOnStart();
         services.AddSingleton<Transactions.OutboxDispatcher>();
         services.AddSingleton<Transactions.IOutboxSubscriber, Transactions.LogOutboxSubscriber>();
 

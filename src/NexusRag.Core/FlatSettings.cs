@@ -11,6 +11,13 @@ public interface IHasParseErrors
     List<string> ParseErrors { get; }
 }
 
+/// <summary>The seed's flat environment name of an options property (<c>INGEST_MAX_CONCURRENCY</c>), named in start-up refusals.</summary>
+[AttributeUsage(AttributeTargets.Property)]
+public sealed class FlatNameAttribute(string name) : Attribute
+{
+    public string Name { get; } = name;
+}
+
 /// <summary>Reads the seed's flat environment names (EMBEDDINGS_BATCH_SIZE=64) into options, collecting parse errors.</summary>
 public static class FlatSettings
 {
@@ -46,6 +53,42 @@ public static class FlatSettings
     {
         builder.Services.AddSingleton<IValidateOptions<T>>(new ParseErrorsValidator<T>());
         return builder;
+    }
+
+    /// <summary>
+    /// Validates the data annotations of <typeparamref name="T"/> (like <c>ValidateDataAnnotations</c>), but each failure
+    /// names the setting a user sets: "INGEST_MAX_CONCURRENCY (NexusRag:Ingestion:WorkerConcurrency) must be between 0 and 64, got 1000".
+    /// </summary>
+    public static OptionsBuilder<T> ValidateSettings<T>(this OptionsBuilder<T> builder, string section) where T : class
+    {
+        builder.Services.AddSingleton<IValidateOptions<T>>(new SettingsValidator<T>(section));
+        return builder;
+    }
+
+    private sealed class SettingsValidator<T>(string section) : IValidateOptions<T> where T : class
+    {
+        public ValidateOptionsResult Validate(string? name, T o)
+        {
+            var errors = new List<string>();
+            foreach (var prop in typeof(T).GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance))
+            {
+                var attrs = prop.GetCustomAttributes(typeof(System.ComponentModel.DataAnnotations.ValidationAttribute), true)
+                    .Cast<System.ComponentModel.DataAnnotations.ValidationAttribute>().ToList();
+                if (attrs.Count == 0) continue;
+                var value = prop.GetValue(o);
+                var flat = prop.GetCustomAttributes(typeof(FlatNameAttribute), true).Cast<FlatNameAttribute>().FirstOrDefault()?.Name;
+                var label = flat is null ? $"{section}:{prop.Name}" : $"{flat} ({section}:{prop.Name})";
+                foreach (var a in attrs)
+                {
+                    if (a is System.ComponentModel.DataAnnotations.RangeAttribute r && value is null) continue; // optional, unset
+                    if (a.IsValid(value)) continue;
+                    errors.Add(a is System.ComponentModel.DataAnnotations.RangeAttribute range
+                        ? string.Create(CultureInfo.InvariantCulture, $"{label} must be between {range.Minimum} and {range.Maximum}, got {value}")
+                        : $"{label}: {a.FormatErrorMessage(prop.Name)}");
+                }
+            }
+            return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
+        }
     }
 
     private sealed class ParseErrorsValidator<T> : IValidateOptions<T> where T : class, IHasParseErrors

@@ -25,7 +25,7 @@ public static class EmbeddingsServiceCollectionExtensions
         services.AddOptions<EmbeddingOptions>()
             .Bind(config.GetSection(EmbeddingOptions.Section))
             .Configure(o => ApplyFlatNames(o, config))
-            .ValidateDataAnnotations()
+            .ValidateSettings(EmbeddingOptions.Section)
             .Validate(o => EmbeddingOptions.Providers.Contains(o.Provider),
                 $"EMBEDDINGS_PROVIDER must be one of: {string.Join(", ", EmbeddingOptions.Providers)}")
             .Validate(o => o.Provider != "openai" || (Uri.TryCreate(o.BaseUrl, UriKind.Absolute, out var u) && u.Scheme is "http" or "https"),

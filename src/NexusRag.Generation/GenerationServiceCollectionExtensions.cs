@@ -26,7 +26,7 @@ public static class GenerationServiceCollectionExtensions
         services.AddOptions<LlmOptions>()
             .Bind(config.GetSection(LlmOptions.Section))
             .Configure(o => ApplyFlatNames(o, config))
-            .ValidateDataAnnotations()
+            .ValidateSettings(LlmOptions.Section)
             .Validate(o => LlmOptions.Providers.Contains(o.Provider), $"LLM_PROVIDER must be one of: {string.Join(", ", LlmOptions.Providers)}")
             .Validate(o => o.Provider != "openai" || (Uri.TryCreate(o.BaseUrl, UriKind.Absolute, out var u) && u.Scheme is "http" or "https"),
                 "LLM_PROVIDER=openai needs OPENAI_BASE_URL (an http(s) URL such as https://api.openai.com/v1)")

@@ -1,3 +1,4 @@
+using NexusRag.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using NexusRag.Core.Search;
@@ -15,7 +16,7 @@ public static class SearchServiceCollectionExtensions
     {
         services.AddOptions<SearchOptions>()
             .Bind(config.GetSection(SearchOptions.Section))
-            .ValidateDataAnnotations()
+            .ValidateSettings(Core.Search.SearchOptions.Section)
             .ValidateOnStart();
         services.AddSingleton<ITextAnalyzer, EnglishTextAnalyzer>();
         services.AddSingleton(sp => new SearchIndexLocation(snapshotPath(sp)));

@@ -20,6 +20,17 @@ public sealed class StorageOptions
     /// <summary>Where the search index keeps its snapshot (derived data; safe to delete).</summary>
     public string IndexSnapshotPath() => Path.Combine(ResolveDataDir(), "index", "search.snapshot");
 
+    /// <summary>The scheme of a <c>DATABASE_URL</c> that names neither store (<c>mysql://…</c>), else null.</summary>
+    public string? UnsupportedScheme()
+    {
+        var url = DatabaseUrl?.Trim();
+        if (string.IsNullOrEmpty(url)) return null;
+        var i = url.IndexOf("://", StringComparison.Ordinal);
+        if (i <= 0) return null; // a connection string, judged by its store
+        var scheme = url[..i].ToLowerInvariant();
+        return scheme is "postgres" or "postgresql" or "postgresql+psycopg" or "sqlite" ? null : scheme;
+    }
+
     public StoreKind Kind
     {
         get

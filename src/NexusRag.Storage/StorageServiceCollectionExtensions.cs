@@ -1,3 +1,4 @@
+using NexusRag.Core;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
@@ -23,11 +24,21 @@ public static class StorageServiceCollectionExtensions
                 if (config["NEXUSRAG_DATA_DIR"] is { Length: > 0 } dir) o.DataDir = dir;
                 if (config["DATABASE_URL"] is { Length: > 0 } url) o.DatabaseUrl = url;
             })
-            .ValidateDataAnnotations()
+            .ValidateSettings(StorageOptions.Section)
+            .Validate(o => o.UnsupportedScheme() is null,
+                "DATABASE_URL must be postgresql://user:pass@host:5432/db, sqlite:///path/to/file.db, or an Npgsql or SQLite connection string")
             .Validate(o => o.Kind != StoreKind.Postgres || ValidPostgresUrl(o),
                 "DATABASE_URL is not a valid PostgreSQL URL (postgresql://user:pass@host:5432/db) or Npgsql connection string")
+            .Validate(o => o.Kind != StoreKind.Sqlite || o.UnsupportedScheme() is not null || ValidSqlite(o),
+                "DATABASE_URL is not a valid SQLite URL (sqlite:///path/to/file.db) or SQLite connection string (Data Source=…)")
             .ValidateOnStart();
         return services;
+    }
+
+    private static bool ValidSqlite(StorageOptions o)
+    {
+        try { return new SqliteConnectionStringBuilder(o.SqliteConnectionString()).DataSource is { Length: > 0 }; }
+        catch (Exception ex) when (ex is ArgumentException or FormatException or KeyNotFoundException) { return false; }
     }
 
     private static bool ValidPostgresUrl(StorageOptions o)

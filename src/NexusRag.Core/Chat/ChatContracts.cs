@@ -47,9 +47,9 @@ public sealed class LlmOptions : IHasParseErrors
     public string? BaseUrl { get; set; }
     public string? ApiKey { get; set; }
     /// <summary>Time allowed to the first byte of an answer, and between two streamed pieces of it.</summary>
-    [Range(100, 600_000)] public int TimeoutMs { get; set; } = 30_000;
-    [Range(0, 10)] public int MaxRetries { get; set; } = 2;
-    [Range(1, 32_000)] public int MaxOutputTokens { get; set; } = 800;
+    [Range(100, 600_000)] [FlatName("LLM_TIMEOUT_MS")] public int TimeoutMs { get; set; } = 30_000;
+    [Range(0, 10)] [FlatName("LLM_MAX_RETRIES")] public int MaxRetries { get; set; } = 2;
+    [Range(1, 32_000)] [FlatName("LLM_MAX_OUTPUT_TOKENS")] public int MaxOutputTokens { get; set; } = 800;
     [Range(0.0, 2.0)] public double Temperature { get; set; } = 0.2;
     /// <summary>Extractive generator: at most this many sentences in an answer.</summary>
     [Range(1, 20)] public int ExtractiveMaxSentences { get; set; } = 3;
@@ -60,9 +60,9 @@ public sealed class LlmOptions : IHasParseErrors
 public sealed class RunOptions : IHasParseErrors
 {
     public const string Section = "NexusRag:Run";
-    [Range(0.05, 3600)] public double HeartbeatSeconds { get; set; } = 10;
+    [Range(0.05, 3600)] [FlatName("RUN_SSE_HEARTBEAT_S")] public double HeartbeatSeconds { get; set; } = 10;
     /// <summary>How many earlier turns (user + assistant pairs) go into the prompt.</summary>
-    [Range(0, 100)] public int HistoryTurns { get; set; } = 6;
+    [Range(0, 100)] [FlatName("RUN_HISTORY_TURNS")] public int HistoryTurns { get; set; } = 6;
     [Range(1, 50)] public int MaxTopK { get; set; } = 50;
     [Range(1, 100_000)] public int MaxMessageChars { get; set; } = 8_000;
     public bool DebugEvents { get; set; }

@@ -18,15 +18,15 @@ public sealed class EmbeddingOptions : IHasParseErrors
     /// <summary>Model name (openai: required; onnx: defaults to the folder name; hash: fixed).</summary>
     public string? Model { get; set; }
     /// <summary>Vector size (hash and sha256: default 384; openai: required, sent as <c>dimensions</c> when the model supports it; onnx: read from the model).</summary>
-    [Range(1, 8192)] public int? Dimensions { get; set; }
+    [Range(1, 8192)] [FlatName("EMBEDDINGS_DIMENSIONS")] public int? Dimensions { get; set; }
     public string? BaseUrl { get; set; }
     public string? ApiKey { get; set; }
     /// <summary>onnx: a folder with <c>model.onnx</c> and <c>vocab.txt</c> (or <c>tokenizer.json</c> with a WordPiece vocabulary).</summary>
     public string? ModelPath { get; set; }
-    [Range(1, 2048)] public int BatchSize { get; set; } = 64;
-    [Range(100, 600_000)] public int TimeoutMs { get; set; } = 30_000;
-    [Range(0, 10)] public int MaxRetries { get; set; } = 3;
-    [Range(8, 8192)] public int MaxSequenceLength { get; set; } = 256;
+    [Range(1, 2048)] [FlatName("EMBEDDINGS_BATCH_SIZE")] public int BatchSize { get; set; } = 64;
+    [Range(100, 600_000)] [FlatName("EMBEDDINGS_TIMEOUT_MS")] public int TimeoutMs { get; set; } = 30_000;
+    [Range(0, 10)] [FlatName("EMBEDDINGS_MAX_RETRIES")] public int MaxRetries { get; set; } = 3;
+    [Range(8, 8192)] [FlatName("EMBEDDINGS_MAX_SEQUENCE_LENGTH")] public int MaxSequenceLength { get; set; } = 256;
 
     /// <summary>Problems found while reading the flat environment names.</summary>
     public List<string> ParseErrors { get; } = [];

@@ -59,3 +59,10 @@ public sealed class InProcessIdempotencyStore(TimeProvider clock) : IIdempotency
         return Task.CompletedTask;
     }
 }
+
+/// <summary><c>IDEMPOTENCY_ENABLED</c> (default true): honour <c>Idempotency-Key</c> on the endpoints that declare it.</summary>
+public sealed class IdempotencyOptions : IHasParseErrors
+{
+    public bool Enabled { get; set; } = true;
+    public List<string> ParseErrors { get; } = [];
+}

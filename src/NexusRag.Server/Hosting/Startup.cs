@@ -14,16 +14,29 @@ public static class Startup
     {
         try
         {
-            _ = services.GetRequiredService<IOptions<NexusRagOptions>>().Value;
-            _ = services.GetRequiredService<IOptions<StorageOptions>>().Value;
-            _ = services.GetRequiredService<IOptions<Core.Ingestion.IngestionOptions>>().Value;
+            // Every options class registered with ValidateOnStart, all at once, before anything is built or served.
+            services.GetService<IStartupValidator>()?.Validate();
             return null;
         }
         catch (OptionsValidationException ex)
         {
-            return "nexusrag: refusing to start: " + string.Join("; ", ex.Failures);
+            return Refusal(ex.Failures);
+        }
+        catch (AggregateException ex) when (ex.InnerExceptions.All(e => e is OptionsValidationException or InvalidOperationException))
+        {
+            return Refusal(ex.InnerExceptions.SelectMany(e => e is OptionsValidationException o ? o.Failures : [BindingFailure(e)]));
+        }
+        catch (InvalidOperationException ex) when (ex.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
+        {
+            return Refusal([BindingFailure(ex)]);
         }
     }
+
+    private static string Refusal(IEnumerable<string> failures) =>
+        "nexusrag: refusing to start: " + string.Join("; ", failures.Distinct().Select(f => f.ReplaceLineEndings(" ")));
+
+    /// <summary>A section value of the wrong type ("Failed to convert configuration value at 'NexusRag:Ingestion:LeaseMs' to type 'System.Int32'").</summary>
+    private static string BindingFailure(Exception ex) => ex.Message.ReplaceLineEndings(" ");
 
     /// <summary>Applies migrations, then on the first start in the local profile creates the demo tenant, key and corpus.</summary>
     public static async Task PrepareAsync(IServiceProvider services, CancellationToken ct)

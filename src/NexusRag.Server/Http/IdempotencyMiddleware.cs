@@ -11,12 +11,13 @@ namespace NexusRag.Server.Http;
 /// concurrent requests with one key run once (the others wait and replay). Keys are scoped per tenant. Failures (5xx,
 /// exceptions) are not kept, so a retry runs again. Only endpoints that declare <see cref="IdempotentWrite"/> take part (not <c>/v1/run</c>, a stream, nor <c>/v1/search</c>, a read).
 /// </summary>
-public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStore store, IConfiguration config, ILogger<IdempotencyMiddleware> logger)
+public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStore store, Microsoft.Extensions.Options.IOptions<IdempotencyOptions> options,
+    ILogger<IdempotencyMiddleware> logger)
 {
     public const string Header = "Idempotency-Key";
     private static readonly TimeSpan Retention = TimeSpan.FromHours(24);
     private static readonly TimeSpan LockTtl = TimeSpan.FromMinutes(2);
-    private readonly bool _enabled = !bool.TryParse(config["IDEMPOTENCY_ENABLED"], out var on) || on;
+    private readonly bool _enabled = options.Value.Enabled;
 
     public async Task InvokeAsync(HttpContext ctx)
     {

@@ -16,6 +16,11 @@ public static class SharedStateServiceCollectionExtensions
     public static IServiceCollection AddNexusRagSharedState(this IServiceCollection services, IConfiguration config)
     {
         var url = config["REDIS_URL"];
+        services.AddOptions<SharedStateOptions>()
+            .Configure(o => o.RedisUrl = string.IsNullOrWhiteSpace(url) ? null : url.Trim())
+            .Validate(o => o.RedisUrl is null || RedisUrl.TryParse(o.RedisUrl, out _),
+                "REDIS_URL must be redis://[:password@]host[:port][/db], rediss://… for TLS, or a StackExchange.Redis configuration string (host:port,…)")
+            .ValidateOnStart();
         if (string.IsNullOrWhiteSpace(url))
         {
             services.AddSingleton<IDistributedLock, InProcessDistributedLock>();
@@ -38,8 +43,34 @@ public static class SharedStateServiceCollectionExtensions
     }
 }
 
+/// <summary>Where replicas share state (<c>REDIS_URL</c>); null: in-process, single node.</summary>
+public sealed class SharedStateOptions
+{
+    public string? RedisUrl { get; set; }
+}
+
 public static class RedisUrl
 {
+    /// <summary>Parses without throwing; false for anything that cannot name a Redis server (http://x, host:notaport, …).</summary>
+    public static bool TryParse(string url, out ConfigurationOptions? options)
+    {
+        options = null;
+        try
+        {
+            var i = url.IndexOf("://", StringComparison.Ordinal);
+            if (i > 0 && !url.StartsWith("redis://", StringComparison.OrdinalIgnoreCase) && !url.StartsWith("rediss://", StringComparison.OrdinalIgnoreCase)) return false;
+            if (i > 0 && (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Host.Length == 0)) return false;
+            var parsed = Parse(url);
+            if (parsed.EndPoints.Count == 0) return false;
+            options = parsed;
+            return true;
+        }
+        catch (Exception ex) when (ex is ArgumentException or FormatException or UriFormatException or RedisConnectionException)
+        {
+            return false;
+        }
+    }
+
     /// <summary><c>redis://[user][:password]@host[:port][/db]</c> or <c>rediss://…</c>; a StackExchange.Redis configuration string works too.</summary>
     public static ConfigurationOptions Parse(string url)
     {

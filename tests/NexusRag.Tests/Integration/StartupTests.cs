@@ -64,6 +64,47 @@ public class StartupTests
         Assert.DoesNotContain("Exception", stderr + stdout, StringComparison.Ordinal);
     }
 
+    /// <summary>Every value that cannot work, named in one line by the real binary (exit 2, no stack trace).</summary>
+    public static TheoryData<string, string, string> BadSettings => new()
+    {
+        { "EMBEDDINGS_PROVIDER", "bogus", "EMBEDDINGS_PROVIDER" },
+        { "EMBEDDINGS_PROVIDER", "onnx", "EMBEDDINGS_MODEL_PATH" },
+        { "EMBEDDINGS_PROVIDER", "openai", "EMBEDDINGS_BASE_URL" },
+        { "EMBEDDINGS_BATCH_SIZE", "0", "EMBEDDINGS_BATCH_SIZE" },
+        { "EMBEDDINGS_DIMENSIONS", "many", "EMBEDDINGS_DIMENSIONS" },
+        { "LLM_PROVIDER", "nope", "LLM_PROVIDER" },
+        { "LLM_PROVIDER", "openai", "OPENAI_BASE_URL" },
+        { "LLM_TIMEOUT_MS", "5", "LLM_TIMEOUT_MS" },
+        { "DATABASE_URL", "mysql://user:pw@db.example:3306/rag", "DATABASE_URL" },
+        { "DATABASE_URL", "postgresql://user@:notaport/db", "DATABASE_URL" },
+        { "INGEST_MAX_CONCURRENCY", "abc", "INGEST_MAX_CONCURRENCY" },
+        { "INGEST_MAX_CONCURRENCY", "1000", "INGEST_MAX_CONCURRENCY" },
+        { "REDIS_URL", "http://x", "REDIS_URL" },
+        { "IDEMPOTENCY_ENABLED", "maybe", "IDEMPOTENCY_ENABLED" },
+        { "RATE_LIMIT_ENABLED", "sometimes", "RATE_LIMIT_ENABLED" },
+        { "RL_FAIL_MODE", "sideways", "RL_FAIL_MODE" },
+        { "DEFAULT_PLAN", "platinum", "DEFAULT_PLAN" },
+        { "MAX_REQUEST_BODY_BYTES", "12", "MAX_REQUEST_BODY_BYTES" },
+        { "RUN_SSE_HEARTBEAT_S", "fast", "RUN_SSE_HEARTBEAT_S" },
+        { "RUN_HISTORY_TURNS", "-1", "RUN_HISTORY_TURNS" },
+        { "NexusRag__Ingestion__LeaseMs", "abc", "NexusRag:Ingestion:LeaseMs" },
+        { "NexusRag__Outbox__LeaseMs", "0", "NexusRag:Outbox:LeaseMs" },
+        { "NEXUSRAG_ROLE", "janitor", "role" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadSettings))]
+    public async Task A_bad_setting_is_refused_by_the_real_binary_in_one_line_naming_it(string name, string value, string named)
+    {
+        var (code, stdout, stderr) = await RunServerAsync(new() { [name] = value });
+        Assert.True(code == 2, $"exit {code}; stderr: {stderr}; stdout: {stdout}");
+        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.True(lines.Length == 1, stderr);
+        Assert.Contains(named, lines[0], StringComparison.Ordinal);
+        Assert.DoesNotMatch(@"(?m)^\s+at \S+\(", stderr + stdout);
+        Assert.DoesNotContain("Exception", stderr + stdout, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Unknown_environment_profile_is_refused()
     {
