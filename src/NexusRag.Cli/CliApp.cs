@@ -73,7 +73,7 @@ public sealed partial class CliApp(IReadOnlyDictionary<string, string?>? configO
                 _console.WriteLine(op.Plaintext);
                 return 0;
             }
-            if (!Roles.TryParse(pr.GetValue(role), out var r)) throw ApiException.Validation("role", "must be reader, editor or admin");
+            if (!Roles.TryParse(pr.GetValue(role), out var r)) throw NexusException.Validation("role", "must be reader, editor or admin");
             var created = await sp.GetRequiredService<ApiKeyService>().CreateAsync(pr.GetValue(tenant)!, r, pr.GetValue(name)!,
                 ApiKeyService.ParseDuration(pr.GetValue(expires)), "cli", ct2);
             _console.MarkupLine($"[green]Created[/] key [bold]{created.Key.Id}[/] for tenant [bold]{Markup.Escape(created.Key.TenantId)}[/] (role {r.ToWire()}{(created.Key.ExpiresAt is { } e ? $", expires {e:u}" : "")}).");
@@ -173,7 +173,7 @@ public sealed partial class CliApp(IReadOnlyDictionary<string, string?>? configO
             _console.MarkupLine($"[red]Configuration error:[/] {Markup.Escape(string.Join("; ", ex.InnerExceptions.Cast<OptionsValidationException>().SelectMany(e => e.Failures)))}");
             return 2;
         }
-        catch (ApiException ex)
+        catch (NexusException ex)
         {
             _console.MarkupLine($"[red]{Markup.Escape(ex.Code)}:[/] {Markup.Escape(ex.Message)}");
             return 1;

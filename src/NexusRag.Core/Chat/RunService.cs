@@ -18,8 +18,48 @@ public sealed record RunRequest(string SessionId, string CorpusId, string Messag
 public sealed record RunContext(Principal Principal, RunRequest Request, string RequestId, IReadOnlyList<MessageInfo> History,
     Model.CorpusInfo Corpus, int TopK);
 
-/// <summary>One event of a run's stream; the transport adds seq, request and session ids.</summary>
-public sealed record RunEvent(string Type, object Data);
+/// <summary>
+/// One typed event of a run's stream. Transports map them their own way: the SSE endpoint onto the seed's event names
+/// (request.accepted, debug.retrieval, token.delta, message.final, audio.error, error, done), adding seq and ids.
+/// </summary>
+public abstract record RunEvent;
+
+public sealed record RunAccepted(string SessionId, string CorpusId, int TopK) : RunEvent;
+
+public sealed record RetrievalDebug(IReadOnlyList<RetrievedItem> Results) : RunEvent;
+
+public sealed record RetrievedItem(string ChunkId, string DocumentId, int ChunkIndex, double Score, int? LexicalRank, int? VectorRank);
+
+public sealed record AnswerDelta(string Delta) : RunEvent;
+
+public sealed record AnswerFinal(string Text, IReadOnlyList<Citation> Citations) : RunEvent;
+
+/// <summary>The answer was given but audio could not be produced.</summary>
+public sealed record AudioFailed(string Code, string Message) : RunEvent;
+
+/// <summary>The run failed after the stream opened (a seed error code and a message).</summary>
+public sealed record RunFailed(string Code, string Message) : RunEvent;
+
+/// <summary>The last event of every stream.</summary>
+public sealed record RunCompleted : RunEvent;
+
+/// <summary>A retrieved chunk cited as [<see cref="N"/>] in the answer.</summary>
+public sealed record Citation(int N, string ChunkId, string DocumentId, int ChunkIndex, int StartOffset, int EndOffset, double Score)
+{
+    public string Source => $"document://{DocumentId}";
+
+    /// <summary>The seed's citation object (also how an assistant message keeps its citations).</summary>
+    public Dictionary<string, object?> ToSeedShape() => new()
+    {
+        ["source"] = Source,
+        ["score"] = Score,
+        ["metadata"] = new Dictionary<string, object?>
+        {
+            ["n"] = N, ["chunk_id"] = ChunkId, ["document_id"] = DocumentId, ["chunk_index"] = ChunkIndex,
+            ["start_offset"] = StartOffset, ["end_offset"] = EndOffset,
+        },
+    };
+}
 
 /// <summary>A generator failed, timed out or broke its stream.</summary>
 public sealed class LlmProviderException(string message, Exception? inner = null) : Exception(message, inner);
@@ -49,11 +89,11 @@ public sealed class RunService(
     public async Task<RunContext> PrepareAsync(Principal principal, RunRequest request, string requestId, CancellationToken ct)
     {
         var corpus = await corpora.GetAsync(principal.TenantId, request.CorpusId, ct).ConfigureAwait(false)
-                     ?? throw ApiException.NotFound("corpus", request.CorpusId);
+                     ?? throw NexusException.NotFound("corpus", request.CorpusId);
         var topK = request.TopK ?? Corpora.ProviderConfig.TopKDefault(corpus.ProviderConfigJson);
         var opened = await sessions.OpenAsync(principal.TenantId, request.SessionId, request.CorpusId, ct).ConfigureAwait(false);
         if (opened == SessionOpenResult.OtherTenant)
-            throw ApiException.Conflict(ErrorCodes.SessionTenantMismatch, $"Session '{Text.Clip(request.SessionId, 64)}' belongs to another tenant; use another session_id",
+            throw NexusException.Conflict(ErrorCodes.SessionTenantMismatch, $"Session '{Text.Clip(request.SessionId, 64)}' belongs to another tenant; use another session_id",
                 new Dictionary<string, object?> { ["session_id"] = request.SessionId });
         var turns = runOptions.Value.HistoryTurns;
         IReadOnlyList<MessageInfo> history = opened == SessionOpenResult.Created || turns == 0
@@ -74,10 +114,7 @@ public sealed class RunService(
     public async Task StreamAsync(RunContext run, Func<RunEvent, Task> emit, CancellationToken ct)
     {
         var r = run.Request;
-        await emit(new RunEvent("request.accepted", new Dictionary<string, object?>
-        {
-            ["session_id"] = r.SessionId, ["corpus_id"] = r.CorpusId, ["top_k"] = run.TopK,
-        })).ConfigureAwait(false);
+        await emit(new RunAccepted(r.SessionId, r.CorpusId, run.TopK)).ConfigureAwait(false);
         var succeeded = false;
         try
         {
@@ -85,14 +122,9 @@ public sealed class RunService(
                 .ConfigureAwait(false)).Results;
             if (runOptions.Value.DebugEvents)
             {
-                await emit(new RunEvent("debug.retrieval", new Dictionary<string, object?>
-                {
-                    ["results"] = results.Select(x => new Dictionary<string, object?>
-                    {
-                        ["chunk_id"] = x.Chunk.Id, ["document_id"] = x.Chunk.DocumentId, ["chunk_index"] = x.Chunk.ChunkIndex,
-                        ["score"] = x.Hit.Score, ["lexical_rank"] = x.Hit.LexicalRank, ["vector_rank"] = x.Hit.VectorRank,
-                    }).ToList(),
-                })).ConfigureAwait(false);
+                await emit(new RetrievalDebug(results.Select(x =>
+                    new RetrievedItem(x.Chunk.Id, x.Chunk.DocumentId, x.Chunk.ChunkIndex, x.Hit.Score, x.Hit.LexicalRank, x.Hit.VectorRank)).ToList()))
+                    .ConfigureAwait(false);
             }
 
             var blocks = results.Select((x, i) => new ContextBlock(i + 1, x.Chunk.Text, $"document://{x.Chunk.DocumentId}", x.Hit.Score)).ToList();
@@ -111,7 +143,7 @@ public sealed class RunService(
                     var delta = update.Text;
                     if (string.IsNullOrEmpty(delta)) continue;
                     answer.Append(delta);
-                    await emit(new RunEvent("token.delta", new Dictionary<string, object?> { ["delta"] = delta })).ConfigureAwait(false);
+                    await emit(new AnswerDelta(delta)).ConfigureAwait(false);
                 }
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
@@ -120,21 +152,13 @@ public sealed class RunService(
                 throw new LlmProviderException($"the answer generator failed: {ex.GetType().Name}: {Text.Clip(ex.Message, 300)}", ex);
             }
 
-            var citations = results.Select((x, i) => new Dictionary<string, object?>
-            {
-                ["source"] = $"document://{x.Chunk.DocumentId}",
-                ["score"] = x.Hit.Score,
-                ["metadata"] = new Dictionary<string, object?>
-                {
-                    ["n"] = i + 1, ["chunk_id"] = x.Chunk.Id, ["document_id"] = x.Chunk.DocumentId, ["chunk_index"] = x.Chunk.ChunkIndex,
-                    ["start_offset"] = x.Chunk.StartOffset, ["end_offset"] = x.Chunk.EndOffset,
-                },
-            }).ToList();
+            var citations = results.Select((x, i) =>
+                new Citation(i + 1, x.Chunk.Id, x.Chunk.DocumentId, x.Chunk.ChunkIndex, x.Chunk.StartOffset, x.Chunk.EndOffset, x.Hit.Score)).ToList();
             var text = answer.ToString();
-            await emit(new RunEvent("message.final", new Dictionary<string, object?> { ["text"] = text, ["citations"] = citations })).ConfigureAwait(false);
+            await emit(new AnswerFinal(text, citations)).ConfigureAwait(false);
             // The answer exists once message.final is out: keep it even if the client leaves now.
             await sessions.AppendMessageAsync(new MessageInfo(Identifiers.NewId("msg"), run.Principal.TenantId, r.SessionId, MessageRoles.Assistant, text,
-                JsonSerializer.Serialize(new Dictionary<string, object?> { ["request_id"] = run.RequestId, ["citations"] = citations }),
+                JsonSerializer.Serialize(new Dictionary<string, object?> { ["request_id"] = run.RequestId, ["citations"] = citations.Select(c => c.ToSeedShape()).ToList() }),
                 clock.GetUtcNow().UtcDateTime), CancellationToken.None).ConfigureAwait(false);
             succeeded = true;
         }
@@ -147,22 +171,19 @@ public sealed class RunService(
         {
             var (code, message) = ex switch
             {
-                ApiException a => (a.Code, a.Message),
+                NexusException a => (a.Code, a.Message),
                 LlmProviderException => (ErrorCodes.LlmProviderError, ex.Message),
                 _ => (ErrorCodes.InternalError, "The run failed unexpectedly"),
             };
             logger.LogWarning(ex, "Run {RequestId} failed: {Code}", run.RequestId, code);
-            await emit(new RunEvent("error", new Dictionary<string, object?> { ["code"] = code, ["message"] = message })).ConfigureAwait(false);
+            await emit(new RunFailed(code, message)).ConfigureAwait(false);
         }
 
         if (succeeded && r.Audio)
         {
-            await emit(new RunEvent("audio.error", new Dictionary<string, object?>
-            {
-                ["code"] = "TTS_DISABLED", ["message"] = "Audio output is not enabled on this server (TTS_PROVIDER=none)",
-            })).ConfigureAwait(false);
+            await emit(new AudioFailed("TTS_DISABLED", "Audio output is not enabled on this server (TTS_PROVIDER=none)")).ConfigureAwait(false);
         }
-        await emit(new RunEvent("done", new Dictionary<string, object?>())).ConfigureAwait(false);
+        await emit(new RunCompleted()).ConfigureAwait(false);
     }
 
     /// <summary>System message with the numbered context, then the last turns of the session, then the question.</summary>

@@ -19,7 +19,7 @@ public static class ProviderConfig
         if (input is null || input.Value.ValueKind is JsonValueKind.Null or JsonValueKind.Undefined)
             return Default();
         if (input.Value.ValueKind != JsonValueKind.Object)
-            throw ApiException.Validation("provider_config_json", "must be a JSON object");
+            throw NexusException.Validation("provider_config_json", "must be a JSON object");
 
         var root = JsonNode.Parse(input.Value.GetRawText())!.AsObject();
         if (!root.TryGetPropertyValue("retrieval", out var retrievalNode) || retrievalNode is null)
@@ -28,18 +28,18 @@ public static class ProviderConfig
             retrievalNode = root["retrieval"];
         }
         if (retrievalNode is not JsonObject retrieval)
-            throw ApiException.Validation("provider_config_json.retrieval", "must be a JSON object");
+            throw NexusException.Validation("provider_config_json.retrieval", "must be a JSON object");
 
         var provider = LocalProvider;
         if (retrieval.TryGetPropertyValue("provider", out var p) && p is not null)
         {
             if (p.GetValueKind() != JsonValueKind.String)
-                throw ApiException.Validation("provider_config_json.retrieval.provider", "must be a string");
+                throw NexusException.Validation("provider_config_json.retrieval.provider", "must be a string");
             provider = p.GetValue<string>();
         }
         if (!KnownProviders.Contains(provider, StringComparer.Ordinal))
         {
-            throw new ApiException(400, ErrorCodes.UnknownProvider,
+            throw new NexusException(ErrorKind.BadRequest, ErrorCodes.UnknownProvider,
                 $"Unknown retrieval provider '{Text.Clip(provider, 64)}'; known providers: {string.Join(", ", KnownProviders)}",
                 new Dictionary<string, object?> { ["provider"] = Text.Clip(provider, 64), ["known_providers"] = KnownProviders });
         }
@@ -49,7 +49,7 @@ public static class ProviderConfig
         if (retrieval.TryGetPropertyValue("top_k_default", out var t) && t is not null)
         {
             if (t.GetValueKind() != JsonValueKind.Number || !t.AsValue().TryGetValue(out int parsed) || parsed is < 1 or > 50)
-                throw ApiException.Validation("provider_config_json.retrieval.top_k_default", "must be an integer between 1 and 50");
+                throw NexusException.Validation("provider_config_json.retrieval.top_k_default", "must be an integer between 1 and 50");
             topK = parsed;
         }
         retrieval["top_k_default"] = topK;

@@ -78,8 +78,8 @@ public static class EmbeddingBatches
 
 public static class EmbeddingMismatch
 {
-    public static Errors.ApiException Error(string corpusId, EmbeddingIdentity recorded, EmbeddingIdentity current) =>
-        Errors.ApiException.Conflict(Errors.ErrorCodes.EmbeddingModelMismatch,
+    public static Errors.NexusException Error(string corpusId, EmbeddingIdentity recorded, EmbeddingIdentity current) =>
+        Errors.NexusException.Conflict(Errors.ErrorCodes.EmbeddingModelMismatch,
             $"corpus '{corpusId}' holds vectors of {recorded}; this server embeds with {current}. " +
             "Configure the same embedding model, or ingest into a new corpus.",
             new Dictionary<string, object?>

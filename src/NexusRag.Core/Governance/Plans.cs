@@ -76,7 +76,7 @@ public sealed class Entitlements(IPlanStore store, Microsoft.Extensions.Options.
     public async Task EnsureAsync(string tenantId, string featureKey, CancellationToken ct)
     {
         if (!await IsEnabledAsync(tenantId, featureKey, ct).ConfigureAwait(false))
-            throw new ApiException(403, ErrorCodes.FeatureNotEnabled, "Feature not enabled for tenant plan",
+            throw new NexusException(ErrorKind.Forbidden, ErrorCodes.FeatureNotEnabled, "Feature not enabled for tenant plan",
                 new Dictionary<string, object?> { ["feature_key"] = featureKey });
     }
 }

@@ -40,7 +40,7 @@ public sealed class RolloutGate(IRolloutStore store, TimeProvider clock)
     public async Task EnsureEnabledAsync(string killSwitch, string what, CancellationToken ct)
     {
         if (await IsKilledAsync(killSwitch, ct).ConfigureAwait(false))
-            throw new ApiException(503, ErrorCodes.FeatureDisabled, $"{what} is switched off by an operator ({killSwitch})",
+            throw new NexusException(ErrorKind.Unavailable, ErrorCodes.FeatureDisabled, $"{what} is switched off by an operator ({killSwitch})",
                 new Dictionary<string, object?> { ["kill_switch"] = killSwitch });
     }
 }

@@ -77,6 +77,6 @@ public sealed class ContentExtractorRegistry
     public string Extract(ReadOnlySpan<byte> content, string mediaType) =>
         _byType.TryGetValue(mediaType, out var extractor)
             ? extractor.Extract(content, mediaType)
-            : throw new ApiException(415, ErrorCodes.UnsupportedMediaType, $"Unsupported document type '{mediaType}'",
+            : throw new NexusException(ErrorKind.UnsupportedMediaType, ErrorCodes.UnsupportedMediaType, $"Unsupported document type '{mediaType}'",
                 new Dictionary<string, object?> { ["supported"] = SupportedMediaTypes.Order().ToArray() });
 }

@@ -70,8 +70,8 @@ public sealed class IngestionProcessor(
         }
         catch (Exception ex)
         {
-            var reason = ex is ExtractionException or ApiException or EmbeddingProviderException ? ex.Message : $"{ex.GetType().Name}: {ex.Message}";
-            var mismatch = ex is ApiException { Code: ErrorCodes.EmbeddingModelMismatch };
+            var reason = ex is ExtractionException or NexusException or EmbeddingProviderException ? ex.Message : $"{ex.GetType().Name}: {ex.Message}";
+            var mismatch = ex is NexusException { Code: ErrorCodes.EmbeddingModelMismatch };
             if (mismatch) reason = $"{ErrorCodes.EmbeddingModelMismatch}: {reason}";
             var final = mismatch || job.Attempts >= opts.MaxAttempts;
             DateTime? retryAt = final

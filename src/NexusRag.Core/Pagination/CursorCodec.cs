@@ -43,5 +43,5 @@ public sealed class CursorCodec(string secret)
     private byte[] Sign(string scope, string payload) =>
         HMACSHA256.HashData(_key, Encoding.UTF8.GetBytes(scope + "\n" + payload));
 
-    private static ApiException Invalid() => new(400, ErrorCodes.InvalidCursor, "The cursor is invalid or was issued for another listing");
+    private static NexusException Invalid() => new(ErrorKind.BadRequest, ErrorCodes.InvalidCursor, "The cursor is invalid or was issued for another listing");
 }

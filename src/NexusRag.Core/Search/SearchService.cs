@@ -28,7 +28,7 @@ public sealed class SearchService(
     public async Task<SearchResponse> SearchAsync(string tenantId, SearchRequest request, CancellationToken ct)
     {
         var corpus = await corpora.GetAsync(tenantId, request.CorpusId, ct).ConfigureAwait(false)
-                     ?? throw ApiException.NotFound("corpus", request.CorpusId);
+                     ?? throw NexusException.NotFound("corpus", request.CorpusId);
         return await SearchAsync(corpus, request, ct).ConfigureAwait(false);
     }
 
@@ -65,7 +65,7 @@ public sealed class SearchService(
         }
         catch (EmbeddingProviderException ex)
         {
-            throw new ApiException(502, ErrorCodes.EmbeddingProviderError, "The embedding provider could not embed the query: " + ex.Message);
+            throw new NexusException(ErrorKind.UpstreamFailure, ErrorCodes.EmbeddingProviderError, "The embedding provider could not embed the query: " + ex.Message);
         }
     }
 }

@@ -14,9 +14,9 @@ public sealed class ApiKeyService(IIdentityStore store, IAuditLog audit, TimePro
 {
     public async Task<CreatedApiKey> CreateAsync(string tenantId, Role role, string name, TimeSpan? expiresIn, string actor, CancellationToken ct)
     {
-        if (!Identifiers.IsValid(tenantId)) throw ApiException.Validation("tenant", Identifiers.Rule);
-        if (string.IsNullOrWhiteSpace(name) || name.Length > 200) throw ApiException.Validation("name", "must be 1-200 characters");
-        if (expiresIn is { } e && e <= TimeSpan.Zero) throw ApiException.Validation("expires_in", "must be positive");
+        if (!Identifiers.IsValid(tenantId)) throw NexusException.Validation("tenant", Identifiers.Rule);
+        if (string.IsNullOrWhiteSpace(name) || name.Length > 200) throw NexusException.Validation("name", "must be 1-200 characters");
+        if (expiresIn is { } e && e <= TimeSpan.Zero) throw NexusException.Validation("expires_in", "must be positive");
 
         await store.EnsureTenantAsync(tenantId, ct).ConfigureAwait(false);
         var generated = ApiKeys.Generate();
@@ -33,8 +33,8 @@ public sealed class ApiKeyService(IIdentityStore store, IAuditLog audit, TimePro
     /// </summary>
     public async Task<CreatedApiKey> CreateOperatorAsync(string name, TimeSpan? expiresIn, string actor, CancellationToken ct)
     {
-        if (string.IsNullOrWhiteSpace(name) || name.Length > 200) throw ApiException.Validation("name", "must be 1-200 characters");
-        if (expiresIn is { } e && e <= TimeSpan.Zero) throw ApiException.Validation("expires_in", "must be positive");
+        if (string.IsNullOrWhiteSpace(name) || name.Length > 200) throw NexusException.Validation("name", "must be 1-200 characters");
+        if (expiresIn is { } e && e <= TimeSpan.Zero) throw NexusException.Validation("expires_in", "must be positive");
         var generated = ApiKeys.Generate();
         DateTime? expiresAt = expiresIn is { } span ? clock.GetUtcNow().UtcDateTime.Add(span) : null;
         var key = await store.CreateApiKeyAsync(Principal.PlatformTenant, name.Trim(), Role.Reader, generated.Prefix, generated.Hash, expiresAt, true, ct).ConfigureAwait(false);
@@ -71,14 +71,14 @@ public sealed class ApiKeyService(IIdentityStore store, IAuditLog audit, TimePro
         if (string.IsNullOrWhiteSpace(text)) return null;
         text = text.Trim();
         if (text.Length < 2 || !long.TryParse(text.AsSpan(0, text.Length - 1), out var n) || n <= 0 || n > 36500L * 86400)
-            throw ApiException.Validation("expires_in", "use a positive number followed by d, h, m or s, e.g. 30d");
+            throw NexusException.Validation("expires_in", "use a positive number followed by d, h, m or s, e.g. 30d");
         return char.ToLowerInvariant(text[^1]) switch
         {
             'd' when n <= 36500 => TimeSpan.FromDays(n),
             'h' when n <= 36500L * 24 => TimeSpan.FromHours(n),
             'm' when n <= 36500L * 1440 => TimeSpan.FromMinutes(n),
             's' => TimeSpan.FromSeconds(n),
-            _ => throw ApiException.Validation("expires_in", "use a positive number followed by d, h, m or s, e.g. 30d"),
+            _ => throw NexusException.Validation("expires_in", "use a positive number followed by d, h, m or s, e.g. 30d"),
         };
     }
 }

@@ -38,21 +38,21 @@ public sealed class DocumentService(
         if (request.Filename is { Length: > 255 }) errors["filename"] = ["must be at most 255 characters"];
         var (size, overlap) = (request.ChunkSizeChars ?? opts.DefaultChunkSizeChars, request.ChunkOverlapChars ?? opts.DefaultChunkOverlapChars);
         ValidateChunking(size, overlap, errors);
-        if (errors.Count > 0) throw ApiException.Validation(errors);
+        if (errors.Count > 0) throw NexusException.Validation(errors);
 
         if (!extractors.Supports(request.ContentType))
         {
-            throw new ApiException(415, ErrorCodes.UnsupportedMediaType, $"Unsupported document type '{Text.Clip(request.ContentType, 64)}'",
+            throw new NexusException(ErrorKind.UnsupportedMediaType, ErrorCodes.UnsupportedMediaType, $"Unsupported document type '{Text.Clip(request.ContentType, 64)}'",
                 new Dictionary<string, object?> { ["supported"] = extractors.SupportedMediaTypes.Order().ToArray() });
         }
         // Reject content that can never be extracted now, rather than as a failed job later.
         string text;
         try { text = extractors.Extract(request.Content, request.ContentType); }
-        catch (ExtractionException ex) { throw ApiException.Validation("file", ex.Message); }
-        if (string.IsNullOrWhiteSpace(text)) throw ApiException.Validation(request.ContentType == "application/json" ? "text" : "file", "must not be empty");
+        catch (ExtractionException ex) { throw NexusException.Validation("file", ex.Message); }
+        if (string.IsNullOrWhiteSpace(text)) throw NexusException.Validation(request.ContentType == "application/json" ? "text" : "file", "must not be empty");
 
         _ = await corpora.GetAsync(principal.TenantId, request.CorpusId, ct).ConfigureAwait(false)
-            ?? throw ApiException.NotFound("corpus", request.CorpusId);
+            ?? throw NexusException.NotFound("corpus", request.CorpusId);
 
         var sha = Convert.ToHexStringLower(SHA256.HashData(request.Content));
         var documentId = request.DocumentId ?? Identifiers.NewId("doc");
@@ -88,10 +88,10 @@ public sealed class DocumentService(
         var size = chunkSize ?? existing.ChunkSizeChars;
         var overlap = chunkOverlap ?? Math.Min(existing.ChunkOverlapChars, size - 1);
         ValidateChunking(size, overlap, errors);
-        if (errors.Count > 0) throw ApiException.Validation(errors);
+        if (errors.Count > 0) throw NexusException.Validation(errors);
 
         var result = await documents.EnqueueReindexAsync(principal.TenantId, documentId, size, overlap, options.Value.MaxAttempts, ct).ConfigureAwait(false)
-                     ?? throw ApiException.NotFound("document", documentId);
+                     ?? throw NexusException.NotFound("document", documentId);
         signal.Notify();
         await audit.AppendAsync(new AuditEntry(principal.TenantId, "documents.reindex.enqueued", "success", "api_key", principal.ApiKeyId ?? principal.Actor,
             "document", documentId, requestId, new Dictionary<string, object?>
@@ -103,20 +103,20 @@ public sealed class DocumentService(
 
     public async Task<DocumentInfo> GetAsync(Principal principal, string documentId, CancellationToken ct)
     {
-        if (!Identifiers.IsValid(documentId)) throw ApiException.NotFound("document", Text.Clip(documentId, 64));
+        if (!Identifiers.IsValid(documentId)) throw NexusException.NotFound("document", Text.Clip(documentId, 64));
         return await documents.GetAsync(principal.TenantId, documentId, ct).ConfigureAwait(false)
-               ?? throw ApiException.NotFound("document", documentId);
+               ?? throw NexusException.NotFound("document", documentId);
     }
 
     public async Task DeleteAsync(Principal principal, string documentId, string? requestId, CancellationToken ct)
     {
-        if (!Identifiers.IsValid(documentId)) throw ApiException.NotFound("document", Text.Clip(documentId, 64));
+        if (!Identifiers.IsValid(documentId)) throw NexusException.NotFound("document", Text.Clip(documentId, 64));
         var result = await documents.DeleteAsync(principal.TenantId, documentId, ct).ConfigureAwait(false);
         switch (result)
         {
-            case DocumentDeleteResult.NotFound: throw ApiException.NotFound("document", documentId);
+            case DocumentDeleteResult.NotFound: throw NexusException.NotFound("document", documentId);
             case DocumentDeleteResult.InFlight:
-                throw ApiException.Conflict(ErrorCodes.DocumentInFlight, "Document is queued or processing; retry when ingestion has finished",
+                throw NexusException.Conflict(ErrorCodes.DocumentInFlight, "Document is queued or processing; retry when ingestion has finished",
                     new Dictionary<string, object?> { ["document_id"] = documentId });
         }
         await audit.AppendAsync(new AuditEntry(principal.TenantId, "documents.deleted", "success", "api_key", principal.ApiKeyId ?? principal.Actor,
@@ -134,9 +134,9 @@ public sealed class DocumentService(
     public static string? SerializeMetadata(JsonElement? metadata)
     {
         if (metadata is null || metadata.Value.ValueKind == JsonValueKind.Null) return null;
-        if (metadata.Value.ValueKind != JsonValueKind.Object) throw ApiException.Validation("metadata", "must be a JSON object");
+        if (metadata.Value.ValueKind != JsonValueKind.Object) throw NexusException.Validation("metadata", "must be a JSON object");
         var raw = metadata.Value.GetRawText();
-        if (Encoding.UTF8.GetByteCount(raw) > 16 * 1024) throw ApiException.Validation("metadata", "must be at most 16 KiB");
+        if (Encoding.UTF8.GetByteCount(raw) > 16 * 1024) throw NexusException.Validation("metadata", "must be at most 16 KiB");
         return raw;
     }
 

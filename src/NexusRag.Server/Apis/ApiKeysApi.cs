@@ -60,9 +60,9 @@ public static class ApiKeysApi
         if (body.ExpiresIn is { } e)
         {
             try { expires = ApiKeyService.ParseDuration(e); }
-            catch (ApiException) { errors["expires_in"] = ["must be a duration such as 30d, 12h or 45m"]; }
+            catch (NexusException) { errors["expires_in"] = ["must be a duration such as 30d, 12h or 45m"]; }
         }
-        if (errors.Count > 0) throw ApiException.Validation(errors);
+        if (errors.Count > 0) throw NexusException.Validation(errors);
         var p = ctx.GetPrincipal();
         var created = await keys.CreateAsync(p.TenantId, role, body.Name!, expires, p.ApiKeyId ?? p.Actor, ctx.RequestAborted);
         await ctx.AuditAsync(audit, "selfserve.api_key.created", "api_key", created.Key.Id, new() { ["role"] = role.ToWire(), ["name"] = created.Key.Name });
@@ -79,7 +79,7 @@ public static class ApiKeysApi
     private static async Task<IResult> Revoke(HttpContext ctx, string id, IIdentityStore store, IAuditLog audit, TimeProvider clock)
     {
         var key = await store.SetApiKeyActiveAsync(ctx.GetPrincipal().TenantId, id, false, clock.GetUtcNow().UtcDateTime, ctx.RequestAborted)
-                  ?? throw ApiException.NotFound("api_key", id);
+                  ?? throw NexusException.NotFound("api_key", id);
         await ctx.AuditAsync(audit, "selfserve.api_key.revoked", "api_key", key.Id, new());
         return ApiResults.Ok(ctx, ApiKeyDto.From(key));
     }
@@ -88,7 +88,7 @@ public static class ApiKeysApi
     {
         var tenant = ctx.GetPrincipal().TenantId;
         // Tenant isolation is absolute: another tenant's keys are not visible, not even as "forbidden".
-        if (tenant_id is not null && tenant_id != tenant) throw ApiException.NotFound("tenant", tenant_id);
+        if (tenant_id is not null && tenant_id != tenant) throw NexusException.NotFound("tenant", tenant_id);
         var items = await store.ListApiKeysAsync(tenant, ctx.RequestAborted);
         return ApiResults.Ok(ctx, items.Select(ApiKeyDto.From).ToList());
     }
@@ -96,9 +96,9 @@ public static class ApiKeysApi
     private static async Task<IResult> Patch(HttpContext ctx, string id, IIdentityStore store, IAuditLog audit, TimeProvider clock)
     {
         var body = await JsonBody.ReadAsync<PatchApiKeyRequest>(ctx.Request);
-        if (body.Active is not { } active) throw ApiException.Validation("active", "is required (true or false)");
+        if (body.Active is not { } active) throw NexusException.Validation("active", "is required (true or false)");
         var key = await store.SetApiKeyActiveAsync(ctx.GetPrincipal().TenantId, id, active, clock.GetUtcNow().UtcDateTime, ctx.RequestAborted)
-                  ?? throw ApiException.NotFound("api_key", id);
+                  ?? throw NexusException.NotFound("api_key", id);
         await ctx.AuditAsync(audit, active ? "auth.api_key.reactivated" : "auth.api_key.revoked", "api_key", key.Id, new() { ["active"] = active });
         return ApiResults.Ok(ctx, ApiKeyDto.From(key));
     }

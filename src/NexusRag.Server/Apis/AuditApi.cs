@@ -36,7 +36,7 @@ public static class AuditApi
         var q = ctx.Request.Query;
         var unknown = q.Keys.Where(k => !EventParams.Contains(k)).ToList();
         if (unknown.Count > 0)
-            throw new ApiException(400, ErrorCodes.UnknownField, $"Unknown query parameter(s): {string.Join(", ", unknown.Take(10).Select(k => Text.Clip(k)))}",
+            throw new NexusException(ErrorKind.BadRequest, ErrorCodes.UnknownField, $"Unknown query parameter(s): {string.Join(", ", unknown.Take(10).Select(k => Text.Clip(k)))}",
                 new Dictionary<string, object?> { ["allowed"] = EventParams.Order().ToArray() });
         var errors = new Dictionary<string, string[]>();
         var limit = 50;
@@ -52,7 +52,7 @@ public static class AuditApi
         }
         string? Str(string name) => q[name].ToString() is { Length: > 0 } v ? v : null;
         var (since, until) = (Time("since"), Time("until"));
-        if (errors.Count > 0) throw ApiException.Validation(errors);
+        if (errors.Count > 0) throw NexusException.Validation(errors);
 
         var tenant = ctx.GetPrincipal().TenantId;
         var filters = string.Join('|', EventParams.Where(p => p is not "cursor" and not "limit").Select(p => q[p].ToString()));

@@ -43,7 +43,7 @@ public static class CorporaApi
         if (!Identifiers.IsValid(id)) errors["id"] = [Identifiers.Rule];
         var name = body.Name?.Trim() ?? id;
         if (name.Length is 0 or > 200) errors["name"] = ["must be 1-200 characters"];
-        if (errors.Count > 0) throw ApiException.Validation(errors);
+        if (errors.Count > 0) throw NexusException.Validation(errors);
         var config = ProviderConfig.Normalize(body.ProviderConfigJson);
 
         var principal = ctx.GetPrincipal();
@@ -51,7 +51,7 @@ public static class CorporaApi
         var created = await uow.RunAsync(async ct =>
         {
             var c = await store.CreateAsync(principal.TenantId, id, name, config, ct)
-                    ?? throw ApiException.Conflict(ErrorCodes.CorpusExists, $"Corpus '{id}' already exists", new Dictionary<string, object?> { ["id"] = id });
+                    ?? throw NexusException.Conflict(ErrorCodes.CorpusExists, $"Corpus '{id}' already exists", new Dictionary<string, object?> { ["id"] = id });
             await ctx.AuditAsync(audit, "corpora.updated", "corpus", id, new() { ["action"] = "created" });
             return c;
         }, ctx.RequestAborted);
@@ -65,9 +65,9 @@ public static class CorporaApi
         if (body.ProviderConfigJson is not null)
             await entitlements.EnsureAsync(ctx.GetPrincipal().TenantId, Core.Governance.Plans.CorporaPatchProviderConfig, ctx.RequestAborted);
         if (body.Name is null && body.ProviderConfigJson is null)
-            throw ApiException.Validation("body", "send at least one of name, provider_config_json");
+            throw NexusException.Validation("body", "send at least one of name, provider_config_json");
         var name = body.Name?.Trim();
-        if (name is { Length: 0 or > 200 }) throw ApiException.Validation("name", "must be 1-200 characters");
+        if (name is { Length: 0 or > 200 }) throw NexusException.Validation("name", "must be 1-200 characters");
         var config = body.ProviderConfigJson is null ? null : ProviderConfig.Normalize(body.ProviderConfigJson);
 
         var principal = ctx.GetPrincipal();
@@ -76,7 +76,7 @@ public static class CorporaApi
         if (config is not null) fields.Add("provider_config_json");
         var updated = await uow.RunAsync(async ct =>
         {
-            var u = await store.UpdateAsync(principal.TenantId, id, name, config, ct) ?? throw ApiException.NotFound("corpus", id);
+            var u = await store.UpdateAsync(principal.TenantId, id, name, config, ct) ?? throw NexusException.NotFound("corpus", id);
             await ctx.AuditAsync(audit, "corpora.updated", "corpus", id, new() { ["action"] = "updated", ["fields"] = fields });
             return u;
         }, ctx.RequestAborted);
@@ -86,14 +86,14 @@ public static class CorporaApi
     private static async Task<IResult> Delete(HttpContext ctx, string id, ICorpusStore store, IAuditLog audit, IUnitOfWork uow)
     {
         var principal = ctx.GetPrincipal();
-        if (!Identifiers.IsValid(id)) throw ApiException.NotFound("corpus");
+        if (!Identifiers.IsValid(id)) throw NexusException.NotFound("corpus");
         await uow.RunAsync(async ct =>
         {
             switch (await store.DeleteAsync(principal.TenantId, id, ct))
             {
-                case CorpusDeleteResult.NotFound: throw ApiException.NotFound("corpus", id);
+                case CorpusDeleteResult.NotFound: throw NexusException.NotFound("corpus", id);
                 case CorpusDeleteResult.InFlight:
-                    throw ApiException.Conflict(ErrorCodes.CorpusBusy, "The corpus has documents queued or processing; retry when ingestion has finished");
+                    throw NexusException.Conflict(ErrorCodes.CorpusBusy, "The corpus has documents queued or processing; retry when ingestion has finished");
             }
             await ctx.AuditAsync(audit, "corpora.updated", "corpus", id, new() { ["action"] = "deleted" });
             return 0;
@@ -103,7 +103,7 @@ public static class CorporaApi
 
     private static async Task<CorpusInfo> Find(HttpContext ctx, string id, ICorpusStore store)
     {
-        if (!Identifiers.IsValid(id)) throw ApiException.NotFound("corpus");
-        return await store.GetAsync(ctx.GetPrincipal().TenantId, id, ctx.RequestAborted) ?? throw ApiException.NotFound("corpus", id);
+        if (!Identifiers.IsValid(id)) throw NexusException.NotFound("corpus");
+        return await store.GetAsync(ctx.GetPrincipal().TenantId, id, ctx.RequestAborted) ?? throw NexusException.NotFound("corpus", id);
     }
 }

@@ -34,7 +34,7 @@ public static class DocumentsApi
     private static async Task<IResult> Upload(HttpContext ctx, DocumentService service)
     {
         if (!ctx.Request.HasFormContentType || !ctx.Request.ContentType!.StartsWith("multipart/form-data", StringComparison.OrdinalIgnoreCase))
-            throw new ApiException(415, ErrorCodes.UnsupportedMediaType, "Content-Type must be multipart/form-data with a 'file' part");
+            throw new NexusException(ErrorKind.UnsupportedMediaType, ErrorCodes.UnsupportedMediaType, "Content-Type must be multipart/form-data with a 'file' part");
         IFormCollection form;
         try
         {
@@ -42,14 +42,14 @@ public static class DocumentsApi
         }
         catch (IOException) when (!ctx.RequestAborted.IsCancellationRequested)
         {
-            throw new ApiException(400, ErrorCodes.BadRequest, "Malformed multipart body");
+            throw new NexusException(ErrorKind.BadRequest, ErrorCodes.BadRequest, "Malformed multipart body");
         }
         var unknown = form.Keys.Concat(form.Files.Select(f => f.Name)).Distinct()
             .Where(k => k != "file" && !FormFields.Contains(k)).ToList();
         if (unknown.Any(k => k.Equals("tenant_id", StringComparison.OrdinalIgnoreCase)))
-            throw new ApiException(400, ErrorCodes.TenantIdNotAllowed, "tenant_id must not be sent; the tenant comes from the API key");
+            throw new NexusException(ErrorKind.BadRequest, ErrorCodes.TenantIdNotAllowed, "tenant_id must not be sent; the tenant comes from the API key");
         if (unknown.Count > 0)
-            throw new ApiException(400, ErrorCodes.UnknownField, $"Unknown form field(s): {string.Join(", ", unknown.Take(10).Select(k => Text.Clip(k)))}",
+            throw new NexusException(ErrorKind.BadRequest, ErrorCodes.UnknownField, $"Unknown form field(s): {string.Join(", ", unknown.Take(10).Select(k => Text.Clip(k)))}",
                 new Dictionary<string, object?> { ["fields"] = unknown.Take(50).Select(k => Text.Clip(k)).ToArray() });
 
         var errors = new Dictionary<string, string[]>();
@@ -61,7 +61,7 @@ public static class DocumentsApi
         var size = ParseInt(form["chunk_size_chars"].ToString(), "chunk_size_chars", errors);
         var overlap = ParseInt(form["chunk_overlap_chars"].ToString(), "chunk_overlap_chars", errors);
         var documentId = form["document_id"].ToString() is { Length: > 0 } d ? d : null;
-        if (errors.Count > 0) throw ApiException.Validation(errors);
+        if (errors.Count > 0) throw NexusException.Validation(errors);
 
         var mediaType = ResolveMediaType(file!);
         byte[] content;
@@ -84,7 +84,7 @@ public static class DocumentsApi
         if (string.IsNullOrEmpty(body.CorpusId)) errors["corpus_id"] = ["is required"];
         if (body.Text is null) errors["text"] = ["is required"];
         else if (string.IsNullOrWhiteSpace(body.Text)) errors["text"] = ["must not be empty"];
-        if (errors.Count > 0) throw ApiException.Validation(errors);
+        if (errors.Count > 0) throw NexusException.Validation(errors);
 
         var metadata = DocumentService.SerializeMetadata(body.Metadata);
         var filename = body.Filename is null ? null : Path.GetFileName(body.Filename);
@@ -102,7 +102,7 @@ public static class DocumentsApi
         var q = ctx.Request.Query;
         var unknown = q.Keys.Where(k => !ListParams.Contains(k)).ToList();
         if (unknown.Count > 0)
-            throw new ApiException(400, ErrorCodes.UnknownField, $"Unknown query parameter(s): {string.Join(", ", unknown.Take(10).Select(k => Text.Clip(k)))}",
+            throw new NexusException(ErrorKind.BadRequest, ErrorCodes.UnknownField, $"Unknown query parameter(s): {string.Join(", ", unknown.Take(10).Select(k => Text.Clip(k)))}",
                 new Dictionary<string, object?> { ["fields"] = unknown.Take(50).Select(k => Text.Clip(k)).ToArray(), ["allowed"] = ListParams.Order().ToArray() });
 
         var errors = new Dictionary<string, string[]>();
@@ -116,7 +116,7 @@ public static class DocumentsApi
         if (status is not null && !DocumentStatus.All.Contains(status)) errors["status"] = [$"must be one of {string.Join(", ", DocumentStatus.All)}"];
         var corpusId = q["corpus_id"].ToString() is { Length: > 0 } c ? c : null;
         if (corpusId is not null && !Identifiers.IsValid(corpusId)) errors["corpus_id"] = [Identifiers.Rule];
-        if (errors.Count > 0) throw ApiException.Validation(errors);
+        if (errors.Count > 0) throw NexusException.Validation(errors);
 
         var principal = ctx.GetPrincipal();
         var scope = $"documents|{principal.TenantId}|{corpusId}|{status}";

@@ -83,7 +83,7 @@ public static class PlansApi
         if (body.TargetPlan is not { } target || !Plans.All.Contains(target)) errors["target_plan"] = [$"must be one of {string.Join(", ", Plans.All)}"];
         else if (Array.IndexOf(Plans.All, target) <= Array.IndexOf(Plans.All, current)) errors["target_plan"] = [$"must be a higher plan than the current '{current}'"];
         if (body.Reason is { Length: > 2000 }) errors["reason"] = ["must be at most 2000 characters"];
-        if (errors.Count > 0) throw ApiException.Validation(errors);
+        if (errors.Count > 0) throw NexusException.Validation(errors);
         var dto = new UpgradeRequestDto(Core.Services.Identifiers.NewId("upg"), tenant, current, body.TargetPlan!, body.Reason, "pending", clock.GetUtcNow().UtcDateTime);
         var meta = new Dictionary<string, object?> { ["upgrade_request_id"] = dto.Id, ["current_plan"] = current, ["target_plan"] = dto.TargetPlan, ["reason"] = dto.Reason };
         await uow.RunAsync(async ct =>
@@ -99,7 +99,7 @@ public static class PlansApi
     {
         var tenant = await ctx.TenantInScopeAsync(tenantId, identity);
         var body = await JsonBody.ReadAsync<AssignPlanRequest>(ctx.Request);
-        if (body.PlanId is not { } plan || !Plans.All.Contains(plan)) throw ApiException.Validation("plan_id", $"must be one of {string.Join(", ", Plans.All)}");
+        if (body.PlanId is not { } plan || !Plans.All.Contains(plan)) throw NexusException.Validation("plan_id", $"must be one of {string.Join(", ", Plans.All)}");
         await uow.RunAsync(async ct =>
         {
             await store.SetPlanAsync(tenant, plan, ct);
@@ -117,7 +117,7 @@ public static class PlansApi
         if (body.FeatureKey is not { } key || !Plans.Matrix.ContainsKey(key)) errors["feature_key"] = ["must be a known feature key (GET /v1/admin/plans)"];
         if (body.Enabled is null) errors["enabled"] = ["is required (true or false)"];
         if (body.ConfigJson is { } cfg && cfg.ValueKind is not (JsonValueKind.Object or JsonValueKind.Null)) errors["config_json"] = ["must be an object"];
-        if (errors.Count > 0) throw ApiException.Validation(errors);
+        if (errors.Count > 0) throw NexusException.Validation(errors);
         var config = body.ConfigJson is { ValueKind: JsonValueKind.Object } c ? c.GetRawText() : null;
         await uow.RunAsync(async ct =>
         {

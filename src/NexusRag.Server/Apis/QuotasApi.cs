@@ -53,7 +53,7 @@ public static class QuotasApi
         if (body.DailyRequestsLimit is < 1) errors["daily_requests_limit"] = ["must be a positive integer (or omitted)"];
         if (body.MonthlyRequestsLimit is < 1) errors["monthly_requests_limit"] = ["must be a positive integer (or omitted)"];
         if (body.SoftCapRatio is { } r && (r <= 0 || r > 1)) errors["soft_cap_ratio"] = ["must be in (0, 1]"];
-        if (errors.Count > 0) throw ApiException.Validation(errors);
+        if (errors.Count > 0) throw NexusException.Validation(errors);
         var current = await store.GetLimitsAsync(tenant, ctx.RequestAborted) ?? QuotaLimits.None;
         var next = new QuotaLimits(body.DailyRequestsLimit ?? current.DailyRequestsLimit, body.MonthlyRequestsLimit ?? current.MonthlyRequestsLimit,
             body.SoftCapRatio ?? current.SoftCapRatio, body.HardCapEnabled ?? current.HardCapEnabled);
@@ -74,10 +74,10 @@ public static class QuotasApi
     {
         var tenant = await ctx.TenantInScopeAsync(tenantId, identity);
         var p = period ?? "month";
-        if (p is not ("day" or "month")) throw ApiException.Validation("period", "must be day or month");
+        if (p is not ("day" or "month")) throw NexusException.Validation("period", "must be day or month");
         var at = clock.GetUtcNow().UtcDateTime;
         if (start is not null && !DateTime.TryParseExact(start, ["yyyy-MM-dd", "yyyy-MM"], CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out at))
-            throw ApiException.Validation("start", "must be a date (YYYY-MM-DD)");
+            throw NexusException.Validation("start", "must be a date (YYYY-MM-DD)");
         var key = p == "day" ? QuotaPeriods.Day(at) : QuotaPeriods.Month(at);
         var used = await store.UsedAsync(tenant, $"{p}:{key}", ctx.RequestAborted);
         var limits = await store.GetLimitsAsync(tenant, ctx.RequestAborted) ?? QuotaLimits.None;

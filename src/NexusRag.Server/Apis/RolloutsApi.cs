@@ -48,7 +48,7 @@ public static class RolloutsApi
     private static async Task<IResult> PatchKill(HttpContext ctx, IRolloutStore store, RolloutGate gate, IAuditLog audit)
     {
         var body = await JsonBody.ReadAsync<KillSwitchPatch>(ctx.Request);
-        if (body.KillSwitches is not { Count: > 0 } patch) throw ApiException.Validation("kill_switches", "must be a non-empty object of switch: true|false");
+        if (body.KillSwitches is not { Count: > 0 } patch) throw NexusException.Validation("kill_switches", "must be a non-empty object of switch: true|false");
         var errors = new Dictionary<string, string[]>();
         var values = new Dictionary<string, bool>();
         foreach (var (name, v) in patch)
@@ -57,7 +57,7 @@ public static class RolloutsApi
             else if (v.ValueKind is not (JsonValueKind.True or JsonValueKind.False)) errors[$"kill_switches.{name}"] = ["must be true or false"];
             else values[name] = v.GetBoolean();
         }
-        if (errors.Count > 0) throw ApiException.Validation(errors);
+        if (errors.Count > 0) throw NexusException.Validation(errors);
         await store.SetKillSwitchesAsync(values, ctx.RequestAborted);
         gate.Invalidate();
         await ctx.AuditAsync(audit, "rollouts.killswitches.updated", "rollouts", "killswitches", new() { ["changes"] = values.ToDictionary(kv => kv.Key, kv => (object?)kv.Value) });
@@ -67,7 +67,7 @@ public static class RolloutsApi
     private static async Task<IResult> PatchCanary(HttpContext ctx, IRolloutStore store, RolloutGate gate, IAuditLog audit)
     {
         var body = await JsonBody.ReadAsync<CanaryPatch>(ctx.Request);
-        if (body.CanaryPercentages is not { Count: > 0 } patch) throw ApiException.Validation("canary_percentages", "must be a non-empty object of rollout: 0..100");
+        if (body.CanaryPercentages is not { Count: > 0 } patch) throw NexusException.Validation("canary_percentages", "must be a non-empty object of rollout: 0..100");
         var errors = new Dictionary<string, string[]>();
         var values = new Dictionary<string, int>();
         foreach (var (name, v) in patch)
@@ -76,7 +76,7 @@ public static class RolloutsApi
             else if (v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out var p) || p is < 0 or > 100) errors[$"canary_percentages.{name}"] = ["must be an integer 0..100"];
             else values[name] = p;
         }
-        if (errors.Count > 0) throw ApiException.Validation(errors);
+        if (errors.Count > 0) throw NexusException.Validation(errors);
         await store.SetCanaryAsync(values, ctx.RequestAborted);
         gate.Invalidate();
         await ctx.AuditAsync(audit, "rollouts.canary.updated", "rollouts", "canary", new() { ["changes"] = values.ToDictionary(kv => kv.Key, kv => (object?)kv.Value) });

@@ -46,7 +46,7 @@ public static class RunApi
         if (message.Length == 0) errors["message"] = ["must be a non-empty string"];
         else if (message.Length > o.MaxMessageChars) errors["message"] = [$"must be at most {o.MaxMessageChars} characters"];
         if (body.TopK is { } k && (k < 1 || k > o.MaxTopK)) errors["top_k"] = [$"must be between 1 and {o.MaxTopK}"];
-        if (errors.Count > 0) throw ApiException.Validation(errors);
+        if (errors.Count > 0) throw NexusException.Validation(errors);
 
         var principal = ctx.GetPrincipal();
         if (body.Audio == true) await entitlements.EnsureAsync(principal.TenantId, Plans.Tts, ctx.RequestAborted); // audio needs feature.tts
@@ -74,7 +74,11 @@ public static class RunApi
         var heartbeat = HeartbeatAsync(sse, TimeSpan.FromSeconds(o.HeartbeatSeconds), stop.Token);
         try
         {
-            await runs.StreamAsync(run, e => sse.WriteAsync(e.Type, e.Data, ctx.RequestAborted), ctx.RequestAborted);
+            await runs.StreamAsync(run, e =>
+            {
+                var (type, data) = SseRunEvents.Map(e);
+                return sse.WriteAsync(type, data, ctx.RequestAborted);
+            }, ctx.RequestAborted);
         }
         catch (Exception ex) when (ctx.RequestAborted.IsCancellationRequested && ex is OperationCanceledException or IOException)
         {
@@ -103,8 +107,8 @@ public static class RunApi
     private static async Task<IResult> Messages(HttpContext ctx, string id, ISessionStore sessions, int? limit)
     {
         var tenant = ctx.GetPrincipal().TenantId;
-        if (limit is < 1 or > 500) throw ApiException.Validation("limit", "must be between 1 and 500");
-        if (!await sessions.ExistsAsync(tenant, id, ctx.RequestAborted)) throw ApiException.NotFound("session", id);
+        if (limit is < 1 or > 500) throw NexusException.Validation("limit", "must be between 1 and 500");
+        if (!await sessions.ExistsAsync(tenant, id, ctx.RequestAborted)) throw NexusException.NotFound("session", id);
         var items = await sessions.LastMessagesAsync(tenant, id, limit ?? 100, ctx.RequestAborted);
         return ApiResults.Ok(ctx, items.Select(m =>
         {
@@ -113,6 +117,29 @@ public static class RunApi
             return new MessageDto(m.Id, m.SessionId, m.Role, m.Content, meta, m.CreatedAt);
         }).ToList());
     }
+}
+
+/// <summary>The seed's SSE event names and data objects for the run pipeline's typed events.</summary>
+public static class SseRunEvents
+{
+    public static (string Type, object Data) Map(RunEvent e) => e switch
+    {
+        RunAccepted a => ("request.accepted", new Dictionary<string, object?> { ["session_id"] = a.SessionId, ["corpus_id"] = a.CorpusId, ["top_k"] = a.TopK }),
+        RetrievalDebug d => ("debug.retrieval", new Dictionary<string, object?>
+        {
+            ["results"] = d.Results.Select(x => new Dictionary<string, object?>
+            {
+                ["chunk_id"] = x.ChunkId, ["document_id"] = x.DocumentId, ["chunk_index"] = x.ChunkIndex,
+                ["score"] = x.Score, ["lexical_rank"] = x.LexicalRank, ["vector_rank"] = x.VectorRank,
+            }).ToList(),
+        }),
+        AnswerDelta t => ("token.delta", new Dictionary<string, object?> { ["delta"] = t.Delta }),
+        AnswerFinal f => ("message.final", new Dictionary<string, object?> { ["text"] = f.Text, ["citations"] = f.Citations.Select(c => c.ToSeedShape()).ToList() }),
+        AudioFailed a => ("audio.error", new Dictionary<string, object?> { ["code"] = a.Code, ["message"] = a.Message }),
+        RunFailed f => ("error", new Dictionary<string, object?> { ["code"] = f.Code, ["message"] = f.Message }),
+        RunCompleted => ("done", new Dictionary<string, object?>()),
+        _ => throw new ArgumentOutOfRangeException(nameof(e), e.GetType().Name, "unmapped run event"),
+    };
 }
 
 /// <summary>

@@ -39,7 +39,7 @@ public static class SearchApi
         };
         if (mode is null) errors["mode"] = ["must be one of hybrid, lexical, vector"];
         var filters = ParseFilters(body.Filters, errors);
-        if (errors.Count > 0) throw ApiException.Validation(errors);
+        if (errors.Count > 0) throw NexusException.Validation(errors);
 
         var tenant = ctx.GetPrincipal().TenantId;
         var (topK, results) = await search.SearchAsync(tenant, new SearchRequest(body.CorpusId!, query, body.TopK, mode!.Value, filters), ctx.RequestAborted);

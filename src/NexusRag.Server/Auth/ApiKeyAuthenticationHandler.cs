@@ -80,7 +80,7 @@ public sealed class ApiKeyAuthenticationHandler(
     {
         var failure = Context.Features.Get<AuthenticationFailureFeature>()
                       ?? new AuthenticationFailureFeature(ErrorCodes.Unauthorized, "Authentication required");
-        throw new ApiException(401, failure.Code, failure.Message);
+        throw new NexusException(ErrorKind.Unauthorized, failure.Code, failure.Message);
     }
 
     private AuthenticateResult Success(Principal principal) =>

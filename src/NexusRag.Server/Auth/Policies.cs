@@ -84,7 +84,7 @@ public sealed class EnvelopeAuthorizationResultHandler(IAuditLog audit) : IAutho
         if (result.Challenged || ctx.User.Identity is not NexusIdentity { Principal: var principal })
         {
             var failure = ctx.Features.Get<AuthenticationFailureFeature>() ?? new AuthenticationFailureFeature(ErrorCodes.Unauthorized, "Authentication required");
-            throw new ApiException(401, failure.Code, failure.Message);
+            throw new NexusException(ErrorKind.Unauthorized, failure.Code, failure.Message);
         }
         var required = policy.Requirements.OfType<PrincipalRequirement>().Select(r => r.Describe()).FirstOrDefault() ?? "another role";
         var held = principal.IsOperator ? "operator" : principal.Role.ToWire();
@@ -98,6 +98,6 @@ public sealed class EnvelopeAuthorizationResultHandler(IAuditLog audit) : IAutho
         var message = principal.IsOperator
             ? "The platform operator key does not act inside a tenant; use a tenant API key"
             : $"This operation requires the {required} role";
-        throw new ApiException(403, ErrorCodes.Forbidden, message, new Dictionary<string, object?> { ["required_role"] = required, ["role"] = held });
+        throw new NexusException(ErrorKind.Forbidden, ErrorCodes.Forbidden, message, new Dictionary<string, object?> { ["required_role"] = required, ["role"] = held });
     }
 }

@@ -4,7 +4,7 @@ using NexusRag.Core.Errors;
 namespace NexusRag.Server.Http;
 
 /// <summary>
-/// Turns every failure into the error envelope: thrown <see cref="ApiException"/>s, framework
+/// Turns every failure into the error envelope: thrown <see cref="NexusException"/>s, framework
 /// <see cref="BadHttpRequestException"/>s (413, malformed requests), unhandled exceptions (500 without a
 /// stack trace) and body-less error statuses produced by routing (404 unknown route, 405 wrong method).
 /// </summary>
@@ -16,9 +16,9 @@ public sealed class ErrorEnvelopeMiddleware(RequestDelegate next, ILogger<ErrorE
         {
             await next(ctx).ConfigureAwait(false);
         }
-        catch (ApiException ex)
+        catch (NexusException ex)
         {
-            if (!await TryWrite(ctx, ex.Status, ex.Code, ex.Message, ex.Details).ConfigureAwait(false)) throw;
+            if (!await TryWrite(ctx, StatusOf(ex.Kind), ex.Code, ex.Message, ex.Details).ConfigureAwait(false)) throw;
             return;
         }
         catch (BadHttpRequestException ex)
@@ -82,6 +82,24 @@ public sealed class ErrorEnvelopeMiddleware(RequestDelegate next, ILogger<ErrorE
         }
     }
 
+    /// <summary>The one place where a typed error kind becomes an HTTP status.</summary>
+    public static int StatusOf(ErrorKind kind) => kind switch
+    {
+        ErrorKind.BadRequest => StatusCodes.Status400BadRequest,
+        ErrorKind.Unauthorized => StatusCodes.Status401Unauthorized,
+        ErrorKind.QuotaExceeded => StatusCodes.Status402PaymentRequired,
+        ErrorKind.Forbidden => StatusCodes.Status403Forbidden,
+        ErrorKind.NotFound => StatusCodes.Status404NotFound,
+        ErrorKind.Conflict => StatusCodes.Status409Conflict,
+        ErrorKind.PayloadTooLarge => StatusCodes.Status413PayloadTooLarge,
+        ErrorKind.UnsupportedMediaType => StatusCodes.Status415UnsupportedMediaType,
+        ErrorKind.Validation => StatusCodes.Status422UnprocessableEntity,
+        ErrorKind.RateLimited => StatusCodes.Status429TooManyRequests,
+        ErrorKind.UpstreamFailure => StatusCodes.Status502BadGateway,
+        ErrorKind.Unavailable => StatusCodes.Status503ServiceUnavailable,
+        _ => StatusCodes.Status500InternalServerError,
+    };
+
     private static async Task<bool> TryWrite(HttpContext ctx, int status, string code, string message, object? details, string? retryAfter = null)
     {
         if (ctx.Response.HasStarted) return false;
@@ -109,8 +127,8 @@ public sealed class BodySizeLimitMiddleware(RequestDelegate next, Microsoft.Exte
         return next(ctx);
     }
 
-    internal static ApiException TooLarge(long max) =>
-        new(413, ErrorCodes.PayloadTooLarge, $"Request body exceeds the limit of {max} bytes", new Dictionary<string, object?> { ["max_bytes"] = max });
+    internal static NexusException TooLarge(long max) =>
+        new(ErrorKind.PayloadTooLarge, ErrorCodes.PayloadTooLarge, $"Request body exceeds the limit of {max} bytes", new Dictionary<string, object?> { ["max_bytes"] = max });
 
     private sealed class LimitedReadStream(Stream inner, long max) : Stream
     {

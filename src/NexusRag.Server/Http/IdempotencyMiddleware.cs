@@ -30,7 +30,7 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStor
         }
         var key = values.ToString();
         if (key.Length is 0 or > 128 || key.Any(char.IsControl))
-            throw new ApiException(400, ErrorCodes.IdempotencyKeyInvalid, "Idempotency-Key must be 1-128 printable characters",
+            throw new NexusException(ErrorKind.BadRequest, ErrorCodes.IdempotencyKeyInvalid, "Idempotency-Key must be 1-128 printable characters",
                 new Dictionary<string, object?> { ["length"] = key.Length });
 
         // The payload's fingerprint: method, path, query and the exact body bytes.
@@ -57,11 +57,11 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStor
                     await ctx.Response.Body.WriteAsync(claim.Response.Body, ctx.RequestAborted).ConfigureAwait(false);
                     return;
                 case IdempotencyOutcome.Conflict:
-                    throw ApiException.Conflict(ErrorCodes.IdempotencyKeyConflict, "Idempotency-Key was already used with a different payload",
+                    throw NexusException.Conflict(ErrorCodes.IdempotencyKeyConflict, "Idempotency-Key was already used with a different payload",
                         new Dictionary<string, object?> { ["idempotency_key"] = Text.Clip(key, 128) });
                 case IdempotencyOutcome.InProgress:
                     if (DateTime.UtcNow > deadline)
-                        throw ApiException.Conflict(ErrorCodes.IdempotencyKeyConflict, "A request with this Idempotency-Key is still running; retry later");
+                        throw NexusException.Conflict(ErrorCodes.IdempotencyKeyConflict, "A request with this Idempotency-Key is still running; retry later");
                     await Task.Delay(25, ctx.RequestAborted).ConfigureAwait(false);
                     continue;
             }

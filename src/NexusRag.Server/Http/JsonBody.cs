@@ -17,7 +17,7 @@ public static class JsonBody
         if (!request.HasJsonContentType())
         {
             if (allowEmpty && request.ContentLength is null && string.IsNullOrEmpty(request.ContentType)) return new T();
-            throw new ApiException(415, ErrorCodes.UnsupportedMediaType, "Content-Type must be application/json",
+            throw new NexusException(ErrorKind.UnsupportedMediaType, ErrorCodes.UnsupportedMediaType, "Content-Type must be application/json",
                 new Dictionary<string, object?> { ["content_type"] = request.ContentType is null ? null : Text.Clip(request.ContentType) });
         }
 
@@ -26,7 +26,7 @@ public static class JsonBody
         if (buffer.Length == 0)
         {
             if (allowEmpty) return new T();
-            throw new ApiException(400, ErrorCodes.InvalidJson, "Request body is empty; a JSON object is required");
+            throw new NexusException(ErrorKind.BadRequest, ErrorCodes.InvalidJson, "Request body is empty; a JSON object is required");
         }
 
         JsonDocument doc;
@@ -36,14 +36,14 @@ public static class JsonBody
         }
         catch (JsonException ex)
         {
-            throw new ApiException(400, ErrorCodes.InvalidJson, "Malformed JSON body",
+            throw new NexusException(ErrorKind.BadRequest, ErrorCodes.InvalidJson, "Malformed JSON body",
                 new Dictionary<string, object?> { ["line"] = ex.LineNumber, ["position"] = ex.BytePositionInLine });
         }
 
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new ApiException(400, ErrorCodes.InvalidJson, "Request body must be a JSON object");
+                throw new NexusException(ErrorKind.BadRequest, ErrorCodes.InvalidJson, "Request body must be a JSON object");
 
             var info = (JsonTypeInfo<T>)ApiJson.Options.GetTypeInfo(typeof(T));
             var known = info.Properties.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
@@ -51,23 +51,23 @@ public static class JsonBody
             foreach (var prop in doc.RootElement.EnumerateObject())
             {
                 if (prop.Name.Equals("tenant_id", StringComparison.OrdinalIgnoreCase))
-                    throw new ApiException(400, ErrorCodes.TenantIdNotAllowed, "tenant_id must not be sent; the tenant comes from the API key");
+                    throw new NexusException(ErrorKind.BadRequest, ErrorCodes.TenantIdNotAllowed, "tenant_id must not be sent; the tenant comes from the API key");
                 if (!known.Contains(prop.Name)) unknown.Add(Text.Clip(prop.Name));
             }
             if (unknown.Count > 0)
             {
-                throw new ApiException(400, ErrorCodes.UnknownField, $"Unknown field(s): {string.Join(", ", unknown.Take(10))}",
+                throw new NexusException(ErrorKind.BadRequest, ErrorCodes.UnknownField, $"Unknown field(s): {string.Join(", ", unknown.Take(10))}",
                     new Dictionary<string, object?> { ["fields"] = unknown.Take(50).ToArray(), ["allowed"] = known.Order().ToArray() });
             }
 
             try
             {
-                return doc.RootElement.Deserialize(info) ?? throw new ApiException(400, ErrorCodes.InvalidJson, "Request body must be a JSON object");
+                return doc.RootElement.Deserialize(info) ?? throw new NexusException(ErrorKind.BadRequest, ErrorCodes.InvalidJson, "Request body must be a JSON object");
             }
             catch (JsonException ex)
             {
                 var path = string.IsNullOrEmpty(ex.Path) ? "body" : ex.Path.TrimStart('$', '.');
-                throw ApiException.Validation(path, "has the wrong type");
+                throw NexusException.Validation(path, "has the wrong type");
             }
         }
     }

@@ -37,7 +37,7 @@ public sealed class QuotaMiddleware(RequestDelegate next, IQuotaStore store, Quo
             var u = d.BlockedPeriod == "day" ? d.Day : d.Month;
             await audit.AppendAsync(new AuditEntry(principal.TenantId, "quota.hard_cap_blocked", "denied", "api_key", actor, "quota_period", u.Period, requestId, Meta(u)),
                 ctx.RequestAborted).ConfigureAwait(false);
-            throw new ApiException(402, ErrorCodes.QuotaExceeded, $"{(u.Period == "day" ? "Daily" : "Monthly")} request quota exceeded",
+            throw new NexusException(ErrorKind.QuotaExceeded, ErrorCodes.QuotaExceeded, $"{(u.Period == "day" ? "Daily" : "Monthly")} request quota exceeded",
                 new Dictionary<string, object?> { ["period"] = u.Period, ["limit"] = u.Limit, ["used"] = u.Used, ["remaining"] = u.Remaining ?? 0 });
         }
         ctx.Response.OnStarting(() =>

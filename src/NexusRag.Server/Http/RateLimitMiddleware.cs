@@ -36,7 +36,7 @@ public sealed class RateLimitMiddleware(RequestDelegate next, IRateLimiter limit
         {
             logger.LogWarning("Rate limiter unavailable ({Error}); fail mode {Mode}", ex.Message, o.FailMode);
             if (o.FailMode == "closed")
-                throw new ApiException(503, ErrorCodes.RateLimitUnavailable, "Rate limiting is unavailable; retry shortly");
+                throw new NexusException(ErrorKind.Unavailable, ErrorCodes.RateLimitUnavailable, "Rate limiting is unavailable; retry shortly");
             ctx.Response.OnStarting(() => { ctx.Response.Headers["X-RateLimit-Status"] = "degraded"; return Task.CompletedTask; });
             await audit.AppendAsync(new AuditEntry(principal.TenantId, "system.rate_limit.degraded", "degraded", "system", "rate_limiter",
                 "route_class", routeClass, RequestIdMiddleware.Get(ctx), new Dictionary<string, object?> { ["error"] = Text.Clip(ex.Message, 200) }),
@@ -70,7 +70,7 @@ public sealed class RateLimitMiddleware(RequestDelegate next, IRateLimiter limit
             {
                 ["scope"] = decision.Scope, ["retry_after_ms"] = decision.RetryAfterMs, ["method"] = ctx.Request.Method, ["path"] = ctx.Request.Path.Value,
             }), ctx.RequestAborted).ConfigureAwait(false);
-        throw new ApiException(429, ErrorCodes.RateLimited, "Rate limit exceeded", new Dictionary<string, object?>
+        throw new NexusException(ErrorKind.RateLimited, ErrorCodes.RateLimited, "Rate limit exceeded", new Dictionary<string, object?>
         {
             ["scope"] = decision.Scope, ["route_class"] = routeClass, ["retry_after_ms"] = decision.RetryAfterMs,
         });

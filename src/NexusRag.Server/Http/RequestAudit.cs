@@ -33,11 +33,11 @@ public static class RequestAudit
         var p = ctx.GetPrincipal();
         if (!p.IsOperator) return ctx.OwnTenant(tenantId);
         if (!Core.Services.Identifiers.IsValid(tenantId) || !await identity.TenantExistsAsync(tenantId, ctx.RequestAborted).ConfigureAwait(false))
-            throw ApiException.NotFound("tenant", tenantId);
+            throw NexusException.NotFound("tenant", tenantId);
         return tenantId;
     }
 
     /// <summary>The caller's own tenant id; any other is 404 (another tenant is not even "forbidden": it does not exist here).</summary>
     public static string OwnTenant(this HttpContext ctx, string tenantId) =>
-        tenantId == ctx.GetPrincipal().TenantId ? tenantId : throw ApiException.NotFound("tenant", tenantId);
+        tenantId == ctx.GetPrincipal().TenantId ? tenantId : throw NexusException.NotFound("tenant", tenantId);
 }

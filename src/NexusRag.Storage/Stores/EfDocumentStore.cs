@@ -49,13 +49,13 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
         else
         {
             if (row.CorpusId != doc.CorpusId)
-                throw ApiException.Conflict(ErrorCodes.DocumentExists, $"Document '{doc.DocumentId}' exists in another corpus",
+                throw NexusException.Conflict(ErrorCodes.DocumentExists, $"Document '{doc.DocumentId}' exists in another corpus",
                     new Dictionary<string, object?> { ["document_id"] = doc.DocumentId, ["corpus_id"] = row.CorpusId });
             if (!replaceExisting)
-                throw ApiException.Conflict(ErrorCodes.DocumentExists, $"Document '{doc.DocumentId}' already exists with other content; set overwrite=true to replace it",
+                throw NexusException.Conflict(ErrorCodes.DocumentExists, $"Document '{doc.DocumentId}' already exists with other content; set overwrite=true to replace it",
                     new Dictionary<string, object?> { ["document_id"] = doc.DocumentId });
             if (DocumentStatus.IsInFlight(row.Status))
-                throw ApiException.Conflict(ErrorCodes.DocumentInFlight, "Document is queued or processing; retry when ingestion has finished",
+                throw NexusException.Conflict(ErrorCodes.DocumentInFlight, "Document is queued or processing; retry when ingestion has finished",
                     new Dictionary<string, object?> { ["document_id"] = doc.DocumentId });
         }
         row.CorpusId = doc.CorpusId;
@@ -77,7 +77,7 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
         }
         catch (DbUpdateException) when (created)
         {
-            throw ApiException.Conflict(ErrorCodes.DocumentExists, $"Document '{doc.DocumentId}' already exists; set overwrite=true to replace it");
+            throw NexusException.Conflict(ErrorCodes.DocumentExists, $"Document '{doc.DocumentId}' already exists; set overwrite=true to replace it");
         }
         return new EnqueueResult(row.ToInfo(), job.Id, created);
     }
@@ -89,7 +89,7 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
         var row = await db.Documents.FirstOrDefaultAsync(d => d.TenantId == tenantId && d.Id == documentId, ct).ConfigureAwait(false);
         if (row is null) return null;
         if (DocumentStatus.IsInFlight(row.Status))
-            throw ApiException.Conflict(ErrorCodes.DocumentInFlight, "Document is queued or processing; retry when ingestion has finished");
+            throw NexusException.Conflict(ErrorCodes.DocumentInFlight, "Document is queued or processing; retry when ingestion has finished");
         var now = clock.GetUtcNow().UtcDateTime;
         row.ChunkSizeChars = chunkSizeChars;
         row.ChunkOverlapChars = chunkOverlapChars;

@@ -31,9 +31,9 @@ public class CursorCodecTests
             ("scope", "garbage", _codec), ("scope", "a.b", _codec), ("scope", "%%%.###", _codec), ("scope", new string('x', 5000), _codec),
         })
         {
-            var ex = Assert.Throws<ApiException>(() => codec.Decode(scope, value));
+            var ex = Assert.Throws<NexusException>(() => codec.Decode(scope, value));
             Assert.Equal(ErrorCodes.InvalidCursor, ex.Code);
-            Assert.Equal(400, ex.Status);
+            Assert.Equal(ErrorKind.BadRequest, ex.Kind);
         }
     }
 }
@@ -54,8 +54,8 @@ public class ProviderConfigTests
     [Fact]
     public void Unknown_provider_is_refused_naming_the_known_ones()
     {
-        var ex = Assert.Throws<ApiException>(() => ProviderConfig.Normalize(Json("""{"retrieval":{"provider":"aws_bedrock_kb"}}""")));
-        Assert.Equal(400, ex.Status);
+        var ex = Assert.Throws<NexusException>(() => ProviderConfig.Normalize(Json("""{"retrieval":{"provider":"aws_bedrock_kb"}}""")));
+        Assert.Equal(ErrorKind.BadRequest, ex.Kind);
         Assert.Equal(ErrorCodes.UnknownProvider, ex.Code);
         Assert.Contains("local", ex.Message, StringComparison.Ordinal);
     }
@@ -67,7 +67,7 @@ public class ProviderConfigTests
     [InlineData("""{"retrieval":{"top_k_default":0}}""")]
     [InlineData("""{"retrieval":{"top_k_default":"5"}}""")]
     public void Malformed_configs_are_validation_errors(string json) =>
-        Assert.Equal(ErrorCodes.ValidationError, Assert.Throws<ApiException>(() => ProviderConfig.Normalize(Json(json))).Code);
+        Assert.Equal(ErrorCodes.ValidationError, Assert.Throws<NexusException>(() => ProviderConfig.Normalize(Json(json))).Code);
 }
 
 public class ApiKeyFormatTests
@@ -103,7 +103,7 @@ public class ApiKeyFormatTests
     [InlineData("3w")]
     [InlineData("d")]
     [InlineData("99999999999999d")]
-    public void Bad_durations_are_refused(string text) => Assert.Throws<ApiException>(() => ApiKeyService.ParseDuration(text));
+    public void Bad_durations_are_refused(string text) => Assert.Throws<NexusException>(() => ApiKeyService.ParseDuration(text));
 }
 
 public class RedactionTests

@@ -1,28 +1,48 @@
 namespace NexusRag.Core.Errors;
 
+/// <summary>What kind of failure an error is; each transport maps kinds its own way (HTTP statuses, MCP errors, …).</summary>
+public enum ErrorKind
+{
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    Validation,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    QuotaExceeded,
+    RateLimited,
+    /// <summary>A dependency or the service itself is (temporarily) unavailable; retry later.</summary>
+    Unavailable,
+    /// <summary>An upstream provider (embeddings, LLM) failed.</summary>
+    UpstreamFailure,
+    Internal,
+}
+
 /// <summary>
-/// An error that maps onto the public error envelope: an HTTP status, a stable machine code,
-/// a human message and optional structured details. Thrown anywhere below the HTTP layer.
+/// A typed error: its <see cref="Kind"/>, a stable machine code (the seed's error codes), a human message and optional
+/// structured details. Core throws these and speaks no transport; the server maps the kind to a status in one place.
 /// </summary>
-public sealed class ApiException(int status, string code, string message, object? details = null)
+public sealed class NexusException(ErrorKind kind, string code, string message, object? details = null)
     : Exception(message)
 {
-    public int Status { get; } = status;
+    public ErrorKind Kind { get; } = kind;
     public string Code { get; } = code;
     public object? Details { get; } = details;
 
-    public static ApiException NotFound(string resource, string? id = null) =>
-        new(404, ErrorCodes.NotFound, $"{resource} not found", new Dictionary<string, object?> { ["resource"] = resource, ["id"] = id });
+    public static NexusException NotFound(string resource, string? id = null) =>
+        new(ErrorKind.NotFound, ErrorCodes.NotFound, $"{resource} not found", new Dictionary<string, object?> { ["resource"] = resource, ["id"] = id });
 
-    public static ApiException Validation(IReadOnlyDictionary<string, string[]> fields) =>
-        new(422, ErrorCodes.ValidationError,
+    public static NexusException Validation(IReadOnlyDictionary<string, string[]> fields) =>
+        new(ErrorKind.Validation, ErrorCodes.ValidationError,
             "Request validation failed: " + string.Join("; ", fields.Select(f => $"{f.Key} {string.Join(", ", f.Value)}")),
             new Dictionary<string, object?> { ["fields"] = fields });
 
-    public static ApiException Validation(string field, string problem) =>
+    public static NexusException Validation(string field, string problem) =>
         Validation(new Dictionary<string, string[]> { [field] = [problem] });
 
-    public static ApiException Conflict(string code, string message, object? details = null) => new(409, code, message, details);
+    public static NexusException Conflict(string code, string message, object? details = null) => new(ErrorKind.Conflict, code, message, details);
 }
 
 /// <summary>Stable error codes of the public API (seed 001 plus the ones this product adds).</summary>
