@@ -73,14 +73,15 @@ public sealed partial class CliApp
                 if (content.Length == 0) continue;
                 await documents.IngestAsync(principal, new IngestRequest(EvalCorpus, docId, null, "text/plain", content, false, chunkSize, 0, null), null, ct);
             }
-            var processor = sp.GetRequiredService<IngestionProcessor>();
-            var queue = sp.GetRequiredService<IJobQueue>();
+            var executor = sp.GetRequiredService<Core.Jobs.JobExecutor>();
+            var queue = sp.GetRequiredService<Core.Jobs.IJobQueue>();
+            var kinds = executor.Handlers.SelectMany(h => h.Kinds).ToList();
             var done = 0;
             async Task Worker(string name)
             {
-                while (await queue.TryClaimAsync(name, TimeSpan.FromMinutes(5), ct) is { } job)
+                while (await queue.TryClaimAsync(name, kinds, TimeSpan.FromMinutes(5), ct) is { } job)
                 {
-                    await processor.ProcessAsync(job, name, ct);
+                    await executor.ExecuteAsync(job, name, TimeSpan.FromMinutes(5), ct);
                     progress(Interlocked.Increment(ref done));
                 }
             }

@@ -60,7 +60,8 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<ContentExtractorRegistry>();
         services.AddSingleton<IChunker, SlidingWindowChunker>();
         services.AddSingleton<IJobSignal, InProcessJobSignal>();
-        services.AddSingleton<IngestionProcessor>();
+        services.AddSingleton<Jobs.IJobHandler, IngestionJobHandler>();
+        services.AddSingleton<Jobs.JobExecutor>();
         services.AddSingleton<Search.SearchService>();
         services.AddSingleton<Chat.RunService>();
         services.AddSingleton<Governance.RolloutGate>();

@@ -16,7 +16,7 @@ public abstract class NexusDbContext(DbContextOptions options) : DbContext(optio
     public DbSet<ChunkRow> Chunks => Set<ChunkRow>();
     public DbSet<SeqCounterRow> SeqCounters => Set<SeqCounterRow>();
     public DbSet<ChunkDeletionRow> ChunkDeletions => Set<ChunkDeletionRow>();
-    public DbSet<IngestionJobRow> IngestionJobs => Set<IngestionJobRow>();
+    public DbSet<JobRow> Jobs => Set<JobRow>();
     public DbSet<SessionRow> Sessions => Set<SessionRow>();
     public DbSet<MessageRow> Messages => Set<MessageRow>();
     public DbSet<AuditEventRow> AuditEvents => Set<AuditEventRow>();

@@ -98,7 +98,9 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IIdentityStore, EfIdentityStore>();
         services.AddSingleton<ICorpusStore, EfCorpusStore>();
         services.AddSingleton<IDocumentStore, EfDocumentStore>();
-        services.AddSingleton<IJobQueue, EfJobQueue>();
+        services.AddSingleton<EfJobQueue>();
+        services.AddSingleton<NexusRag.Core.Jobs.IJobQueue>(sp => sp.GetRequiredService<EfJobQueue>());
+        services.AddSingleton<NexusRag.Core.Jobs.IIngestionJobStore>(sp => sp.GetRequiredService<EfJobQueue>());
         services.AddSingleton<IAuditLog, EfAuditLog>();
         services.AddSingleton<IChunkChangeFeed, EfChunkChangeFeed>();
         services.AddSingleton<NexusRag.Core.Chat.ISessionStore, EfSessionStore>();

@@ -13,20 +13,6 @@ public static class DocumentStatus
     public static bool IsInFlight(string status) => status is Queued or Processing;
 }
 
-public static class JobStatus
-{
-    public const string Queued = "queued";
-    public const string Processing = "processing";
-    public const string Succeeded = "succeeded";
-    public const string Failed = "failed";
-}
-
-public static class JobKind
-{
-    public const string Ingest = "ingest";
-    public const string Reindex = "reindex";
-}
-
 public sealed record TenantInfo(string Id, string Name, DateTime CreatedAt);
 
 /// <summary>An API key; <see cref="IsOperator"/> keys belong to the platform operator (tenant <see cref="Principal.PlatformTenant"/>).</summary>
@@ -52,11 +38,6 @@ public sealed record DocumentInfo(
 public sealed record NewDocument(
     string TenantId, string CorpusId, string DocumentId, string? Filename, string ContentType,
     byte[] Content, string ContentSha256, int ChunkSizeChars, int ChunkOverlapChars, string? MetadataJson);
-
-public sealed record IngestionJob(
-    string Id, string TenantId, string CorpusId, string DocumentId, string Kind, string Status,
-    int Attempts, int MaxAttempts, DateTime AvailableAt, string? LeaseOwner, DateTime? LeaseExpiresAt,
-    string? LastError, DateTime CreatedAt);
 
 /// <summary>A chunk produced by the pipeline, ready to be written (with its L2-normalized vector after the embed step).</summary>
 public sealed record ChunkDraft(string Id, int ChunkIndex, string Text, int StartOffset, int EndOffset, string MetadataJson, float[]? Embedding = null);

@@ -54,26 +54,6 @@ public interface IDocumentStore
     Task<IReadOnlyList<ChunkInfo>> GetChunksByIdsAsync(string tenantId, IReadOnlyCollection<string> chunkIds, CancellationToken ct);
 }
 
-/// <summary>
-/// The durable ingestion queue. The jobs table is the queue: jobs are claimed with a lease that the
-/// worker renews; a job whose lease expired is claimable again. All completions are conditional on
-/// still holding the lease, so a worker that lost its lease can never commit.
-/// </summary>
-public interface IJobQueue
-{
-    Task<IngestionJob?> TryClaimAsync(string workerId, TimeSpan lease, CancellationToken ct);
-    Task<bool> RenewLeaseAsync(string jobId, string workerId, TimeSpan lease, CancellationToken ct);
-    Task MarkDocumentProcessingAsync(IngestionJob job, CancellationToken ct);
-    /// <summary>
-    /// Atomically replaces the document's chunks, marks it succeeded and the job done. False if the lease was lost.
-    /// With vectors, the corpus's embedding identity is recorded if it has none, and the commit is refused
-    /// (<see cref="Errors.ErrorCodes.EmbeddingModelMismatch"/>) if it has another.
-    /// </summary>
-    Task<bool> CompleteAsync(IngestionJob job, string workerId, IReadOnlyList<ChunkDraft> chunks, Embeddings.EmbeddingIdentity? embedding, CancellationToken ct);
-    /// <summary>Records a failed attempt: re-queued at <paramref name="retryAt"/>, or failed for good when null.</summary>
-    Task<bool> FailAttemptAsync(IngestionJob job, string workerId, string reason, DateTime? retryAt, CancellationToken ct);
-}
-
 public enum ChunkChangeKind { Upsert, Delete }
 
 /// <summary>One entry of the chunk change log. <see cref="Chunk"/> is set for upserts.</summary>

@@ -43,7 +43,7 @@ public static class ServiceCollectionExtensions
 
     public static IServiceCollection AddIngestionWorker(this IServiceCollection services)
     {
-        services.AddHostedService<IngestionWorker>();
+        services.AddHostedService<JobWorker>();
         services.AddHostedService<OutboxWorker>();
         return services;
     }

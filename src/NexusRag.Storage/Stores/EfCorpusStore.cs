@@ -61,7 +61,7 @@ public sealed class EfCorpusStore(IDbContextFactory<NexusDbContext> factory, Tim
             && (d.Status == DocumentStatus.Queued || d.Status == DocumentStatus.Processing), ct).ConfigureAwait(false);
         if (inFlight) return CorpusDeleteResult.InFlight;
         await db.DeleteChunksLoggedAsync(db.Chunks.Where(c => c.TenantId == tenantId && c.CorpusId == corpusId), clock.GetUtcNow().UtcDateTime, ct).ConfigureAwait(false);
-        await db.IngestionJobs.Where(j => j.TenantId == tenantId && j.CorpusId == corpusId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
+        await db.Jobs.Where(j => j.TenantId == tenantId && j.CorpusId == corpusId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
         await db.Documents.Where(d => d.TenantId == tenantId && d.CorpusId == corpusId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
         await db.Corpora.Where(c => c.TenantId == tenantId && c.Id == corpusId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);

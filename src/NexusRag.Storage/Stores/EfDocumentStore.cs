@@ -1,5 +1,6 @@
 using Microsoft.EntityFrameworkCore;
 using NexusRag.Core.Errors;
+using NexusRag.Core.Jobs;
 using NexusRag.Core.Model;
 using NexusRag.Core.Ports;
 using NexusRag.Core.Services;
@@ -68,7 +69,7 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
         row.ChunkOverlapChars = doc.ChunkOverlapChars;
         row.MetadataJson = doc.MetadataJson;
         var job = NewJob(row, JobKind.Ingest, maxAttempts, now);
-        db.IngestionJobs.Add(job);
+        db.Jobs.Add(job);
         MarkQueued(row, job, now);
         try
         {
@@ -94,7 +95,7 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
         row.ChunkSizeChars = chunkSizeChars;
         row.ChunkOverlapChars = chunkOverlapChars;
         var job = NewJob(row, JobKind.Reindex, maxAttempts, now);
-        db.IngestionJobs.Add(job);
+        db.Jobs.Add(job);
         MarkQueued(row, job, now);
         await db.SaveChangesAsync(ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
@@ -110,7 +111,7 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
         if (status is null) return DocumentDeleteResult.NotFound;
         if (DocumentStatus.IsInFlight(status)) return DocumentDeleteResult.InFlight;
         await db.DeleteChunksLoggedAsync(db.Chunks.Where(c => c.TenantId == tenantId && c.DocumentId == documentId), clock.GetUtcNow().UtcDateTime, ct).ConfigureAwait(false);
-        await db.IngestionJobs.Where(j => j.TenantId == tenantId && j.DocumentId == documentId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
+        await db.Jobs.Where(j => j.TenantId == tenantId && j.DocumentId == documentId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
         await db.Documents.Where(d => d.TenantId == tenantId && d.Id == documentId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         return DocumentDeleteResult.Deleted;
@@ -144,13 +145,13 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
     private static readonly System.Linq.Expressions.Expression<Func<ChunkRow, ChunkInfo>> WithoutVector = c =>
         new ChunkInfo(c.Id, c.TenantId, c.CorpusId, c.DocumentId, c.ChunkIndex, c.Text, c.StartOffset, c.EndOffset, c.MetadataJson, c.Seq);
 
-    private static IngestionJobRow NewJob(DocumentRow doc, string kind, int maxAttempts, DateTime now) => new()
+    private static JobRow NewJob(DocumentRow doc, string kind, int maxAttempts, DateTime now) => new()
     {
         Id = Identifiers.NewId("job"), TenantId = doc.TenantId, CorpusId = doc.CorpusId, DocumentId = doc.Id, Kind = kind,
         Status = JobStatus.Queued, Attempts = 0, MaxAttempts = maxAttempts, AvailableAt = now, CreatedAt = now, UpdatedAt = now,
     };
 
-    private static void MarkQueued(DocumentRow row, IngestionJobRow job, DateTime now)
+    private static void MarkQueued(DocumentRow row, JobRow job, DateTime now)
     {
         row.Status = DocumentStatus.Queued;
         row.FailureReason = null;

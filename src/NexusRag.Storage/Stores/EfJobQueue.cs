@@ -1,5 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using NexusRag.Core.Embeddings;
+using NexusRag.Core.Jobs;
+using NexusRag.Core.Services;
 using NexusRag.Core.Model;
 using NexusRag.Core.Ports;
 using NexusRag.Storage.Entities;
@@ -7,22 +9,40 @@ using NexusRag.Storage.Entities;
 namespace NexusRag.Storage.Stores;
 
 /// <summary>
-/// The jobs table as a queue. A claim is a conditional UPDATE on the row's (status, attempts, lease_owner):
-/// two workers racing for one job cannot both win, on any store. Completion and failure are conditional on
-/// still holding the lease.
+/// The <c>jobs</c> table as a queue of every kind. A claim is a conditional UPDATE on the row's (status, attempts,
+/// lease_owner): two workers racing for one job cannot both win, on any store; PostgreSQL claims in one
+/// <c>FOR UPDATE SKIP LOCKED</c> statement. Completion and failure are conditional on still holding the lease.
+/// Also the ingestion handler's store: its completion commits the chunks, the document and the job together.
 /// </summary>
-public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimeProvider clock) : IJobQueue
+public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimeProvider clock) : IJobQueue, IIngestionJobStore
 {
-    public async Task<IngestionJob?> TryClaimAsync(string workerId, TimeSpan lease, CancellationToken ct)
+    public async Task<string> EnqueueAsync(NewJob job, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        if (db.Database.IsNpgsql()) return await TryClaimSkipLockedAsync(db, workerId, lease, ct).ConfigureAwait(false);
+        var now = clock.GetUtcNow().UtcDateTime;
+        var row = new JobRow
+        {
+            Id = Identifiers.NewId("job"), TenantId = job.TenantId, Kind = job.Kind, CorpusId = job.CorpusId, DocumentId = job.DocumentId,
+            PayloadJson = job.PayloadJson, Status = JobStatus.Queued, MaxAttempts = job.MaxAttempts, AvailableAt = job.AvailableAt ?? now,
+            CreatedAt = now, UpdatedAt = now,
+        };
+        db.Jobs.Add(row);
+        await db.SaveChangesAsync(ct).ConfigureAwait(false);
+        return row.Id;
+    }
+
+    public async Task<Job?> TryClaimAsync(string workerId, IReadOnlyCollection<string> kinds, TimeSpan lease, CancellationToken ct)
+    {
+        if (kinds.Count == 0) return null;
+        var kindList = kinds.ToList();
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        if (db.Database.IsNpgsql()) return await TryClaimSkipLockedAsync(db, workerId, kindList, lease, ct).ConfigureAwait(false);
         for (var attempt = 0; attempt < 5; attempt++)
         {
             var now = clock.GetUtcNow().UtcDateTime;
-            var candidates = await db.IngestionJobs.AsNoTracking()
-                .Where(j => (j.Status == JobStatus.Queued && j.AvailableAt <= now)
-                         || (j.Status == JobStatus.Processing && j.LeaseExpiresAt < now))
+            var candidates = await db.Jobs.AsNoTracking()
+                .Where(j => kindList.Contains(j.Kind) && ((j.Status == JobStatus.Queued && j.AvailableAt <= now)
+                         || (j.Status == JobStatus.Processing && j.LeaseExpiresAt < now)))
                 .OrderBy(j => j.AvailableAt).ThenBy(j => j.Id)
                 .Select(j => new { j.Id, j.Status, j.Attempts, j.LeaseOwner })
                 .Take(4).ToListAsync(ct).ConfigureAwait(false);
@@ -31,7 +51,7 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
             // Spread concurrent workers over the first few candidates to reduce collisions.
             var c = candidates[Random.Shared.Next(candidates.Count)];
             var leaseUntil = now.Add(lease);
-            var claimed = await db.IngestionJobs
+            var claimed = await db.Jobs
                 .Where(j => j.Id == c.Id && j.Status == c.Status && j.Attempts == c.Attempts && j.LeaseOwner == c.LeaseOwner)
                 .ExecuteUpdateAsync(s => s
                     .SetProperty(j => j.Status, JobStatus.Processing)
@@ -41,7 +61,7 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
                     .SetProperty(j => j.UpdatedAt, now), ct).ConfigureAwait(false);
             if (claimed == 1)
             {
-                var row = await db.IngestionJobs.AsNoTracking().FirstAsync(j => j.Id == c.Id, ct).ConfigureAwait(false);
+                var row = await db.Jobs.AsNoTracking().FirstAsync(j => j.Id == c.Id, ct).ConfigureAwait(false);
                 return row.ToInfo();
             }
         }
@@ -49,39 +69,58 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
     }
 
     /// <summary>
-    /// PostgreSQL: one statement picks the oldest claimable job, skipping rows other workers have locked, and takes it.
-    /// Concurrent workers never wait on each other and never get the same job.
+    /// PostgreSQL: one statement picks the oldest claimable job of the kinds, skipping rows other workers have locked, and
+    /// takes it. Concurrent workers never wait on each other and never get the same job.
     /// </summary>
-    private async Task<IngestionJob?> TryClaimSkipLockedAsync(NexusDbContext db, string workerId, TimeSpan lease, CancellationToken ct)
+    private async Task<Job?> TryClaimSkipLockedAsync(NexusDbContext db, string workerId, List<string> kinds, TimeSpan lease, CancellationToken ct)
     {
         var now = clock.GetUtcNow().UtcDateTime;
         var until = now.Add(lease);
+        var kindArray = kinds.ToArray();
         var ids = await db.Database.SqlQuery<string>($"""
-            UPDATE ingestion_jobs SET status = 'processing', lease_owner = {workerId}, lease_expires_at = {until},
+            UPDATE jobs SET status = 'processing', lease_owner = {workerId}, lease_expires_at = {until},
                    attempts = attempts + 1, updated_at = {now}
-            WHERE id = (SELECT id FROM ingestion_jobs
-                        WHERE (status = 'queued' AND available_at <= {now}) OR (status = 'processing' AND lease_expires_at < {now})
+            WHERE id = (SELECT id FROM jobs
+                        WHERE kind = ANY({kindArray})
+                          AND ((status = 'queued' AND available_at <= {now}) OR (status = 'processing' AND lease_expires_at < {now}))
                         ORDER BY available_at, id
                         LIMIT 1
                         FOR UPDATE SKIP LOCKED)
             RETURNING id AS "Value"
             """).ToListAsync(ct).ConfigureAwait(false);
         if (ids.Count == 0) return null;
-        var row = await db.IngestionJobs.AsNoTracking().FirstAsync(j => j.Id == ids[0], ct).ConfigureAwait(false);
+        var row = await db.Jobs.AsNoTracking().FirstAsync(j => j.Id == ids[0], ct).ConfigureAwait(false);
         return row.ToInfo();
     }
+
+    public async Task<bool> CompleteAsync(Job job, string workerId, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        return await MarkSucceededAsync(db, job, workerId, clock.GetUtcNow().UtcDateTime, ct).ConfigureAwait(false);
+    }
+
+    private static async Task<bool> MarkSucceededAsync(NexusDbContext db, Job job, string workerId, DateTime now, CancellationToken ct) =>
+        await db.Jobs
+            .Where(j => j.Id == job.Id && j.LeaseOwner == workerId && j.Status == JobStatus.Processing)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(j => j.Status, JobStatus.Succeeded)
+                .SetProperty(j => j.LeaseOwner, (string?)null)
+                .SetProperty(j => j.LeaseExpiresAt, (DateTime?)null)
+                .SetProperty(j => j.CompletedAt, now)
+                .SetProperty(j => j.LastError, (string?)null)
+                .SetProperty(j => j.UpdatedAt, now), ct).ConfigureAwait(false) == 1;
 
     public async Task<bool> RenewLeaseAsync(string jobId, string workerId, TimeSpan lease, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         var until = clock.GetUtcNow().UtcDateTime.Add(lease);
-        var n = await db.IngestionJobs
+        var n = await db.Jobs
             .Where(j => j.Id == jobId && j.LeaseOwner == workerId && j.Status == JobStatus.Processing)
             .ExecuteUpdateAsync(s => s.SetProperty(j => j.LeaseExpiresAt, until), ct).ConfigureAwait(false);
         return n == 1;
     }
 
-    public async Task MarkDocumentProcessingAsync(IngestionJob job, CancellationToken ct)
+    public async Task MarkDocumentProcessingAsync(Job job, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         var now = clock.GetUtcNow().UtcDateTime;
@@ -92,33 +131,26 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
                 .SetProperty(d => d.UpdatedAt, now), ct).ConfigureAwait(false);
     }
 
-    public async Task<bool> CompleteAsync(IngestionJob job, string workerId, IReadOnlyList<ChunkDraft> chunks, EmbeddingIdentity? embedding, CancellationToken ct)
+    public async Task<bool> CompleteIngestionAsync(Job job, string workerId, IReadOnlyList<ChunkDraft> chunks, EmbeddingIdentity? embedding, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         await using var tx = await db.BeginStoreTransactionAsync(ct).ConfigureAwait(false);
         var now = clock.GetUtcNow().UtcDateTime;
-        var owned = await db.IngestionJobs
-            .Where(j => j.Id == job.Id && j.LeaseOwner == workerId && j.Status == JobStatus.Processing)
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(j => j.Status, JobStatus.Succeeded)
-                .SetProperty(j => j.LeaseOwner, (string?)null)
-                .SetProperty(j => j.LeaseExpiresAt, (DateTime?)null)
-                .SetProperty(j => j.CompletedAt, now)
-                .SetProperty(j => j.LastError, (string?)null)
-                .SetProperty(j => j.UpdatedAt, now), ct).ConfigureAwait(false);
-        if (owned != 1) return false; // disposing the transaction rolls it back
+        if (job.CorpusId is not { } corpusId || job.DocumentId is not { } documentId)
+            throw new ArgumentException("an ingestion job names its corpus and document", nameof(job));
+        if (!await MarkSucceededAsync(db, job, workerId, now, ct).ConfigureAwait(false)) return false; // disposing the transaction rolls it back
 
         if (embedding is not null && chunks.Count > 0)
         {
             // First vectors in the corpus claim it for this model; any other model is refused, inside the same transaction.
-            await db.Corpora.Where(c => c.TenantId == job.TenantId && c.Id == job.CorpusId && c.EmbeddingProvider == null)
+            await db.Corpora.Where(c => c.TenantId == job.TenantId && c.Id == corpusId && c.EmbeddingProvider == null)
                 .ExecuteUpdateAsync(s => s
                     .SetProperty(c => c.EmbeddingProvider, embedding.Provider)
                     .SetProperty(c => c.EmbeddingModel, embedding.Model)
                     .SetProperty(c => c.EmbeddingDimensions, embedding.Dimensions), ct).ConfigureAwait(false);
-            var corpus = await db.Corpora.AsNoTracking().FirstOrDefaultAsync(c => c.TenantId == job.TenantId && c.Id == job.CorpusId, ct).ConfigureAwait(false);
+            var corpus = await db.Corpora.AsNoTracking().FirstOrDefaultAsync(c => c.TenantId == job.TenantId && c.Id == corpusId, ct).ConfigureAwait(false);
             var recorded = corpus?.ToInfo().Embedding;
-            if (recorded is not null && recorded != embedding) throw EmbeddingMismatch.Error(job.CorpusId, recorded, embedding);
+            if (recorded is not null && recorded != embedding) throw EmbeddingMismatch.Error(corpusId, recorded, embedding);
         }
 
         // Replace the document's chunks atomically: old rows go, new rows take fresh change-log seqs.
@@ -131,7 +163,7 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
             {
                 db.Chunks.Add(new ChunkRow
                 {
-                    Id = c.Id, TenantId = job.TenantId, CorpusId = job.CorpusId, DocumentId = job.DocumentId,
+                    Id = c.Id, TenantId = job.TenantId, CorpusId = corpusId, DocumentId = documentId,
                     ChunkIndex = c.ChunkIndex, Text = c.Text, StartOffset = c.StartOffset, EndOffset = c.EndOffset,
                     MetadataJson = c.MetadataJson, Seq = seq++, CreatedAt = now,
                     Embedding = c.Embedding is null ? null : Mapping.ToBlob(c.Embedding),
@@ -153,13 +185,13 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
         return true;
     }
 
-    public async Task<bool> FailAttemptAsync(IngestionJob job, string workerId, string reason, DateTime? retryAt, CancellationToken ct)
+    public async Task<bool> FailAttemptAsync(Job job, string workerId, string reason, DateTime? retryAt, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         await using var tx = await db.BeginStoreTransactionAsync(ct).ConfigureAwait(false);
         var now = clock.GetUtcNow().UtcDateTime;
         var final = retryAt is null;
-        var owned = await db.IngestionJobs
+        var owned = await db.Jobs
             .Where(j => j.Id == job.Id && j.LeaseOwner == workerId && j.Status == JobStatus.Processing)
             .ExecuteUpdateAsync(s => s
                 .SetProperty(j => j.Status, final ? JobStatus.Failed : JobStatus.Queued)
@@ -170,7 +202,8 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
                 .SetProperty(j => j.CompletedAt, final ? now : null)
                 .SetProperty(j => j.UpdatedAt, now), ct).ConfigureAwait(false);
         if (owned != 1) return false;
-        await db.Documents.Where(d => d.TenantId == job.TenantId && d.Id == job.DocumentId && d.LastJobId == job.Id)
+        if (job.DocumentId is not null)
+            await db.Documents.Where(d => d.TenantId == job.TenantId && d.Id == job.DocumentId && d.LastJobId == job.Id)
             .ExecuteUpdateAsync(s => s
                 .SetProperty(d => d.Status, final ? DocumentStatus.Failed : DocumentStatus.Queued)
                 .SetProperty(d => d.FailureReason, final ? reason : null)

@@ -35,8 +35,8 @@ internal static class Mapping
             r.NumChunks, r.ChunkSizeChars, r.ChunkOverlapChars, r.MetadataJson, r.LastJobId, r.CreatedAt, r.UpdatedAt,
             r.QueuedAt, r.ProcessingStartedAt, r.CompletedAt, r.FailedAt, r.LastReindexedAt);
 
-    public static IngestionJob ToInfo(this IngestionJobRow r) =>
-        new(r.Id, r.TenantId, r.CorpusId, r.DocumentId, r.Kind, r.Status, r.Attempts, r.MaxAttempts, r.AvailableAt,
+    public static Core.Jobs.Job ToInfo(this JobRow r) =>
+        new(r.Id, r.TenantId, r.Kind, r.CorpusId, r.DocumentId, r.PayloadJson, r.Status, r.Attempts, r.MaxAttempts, r.AvailableAt,
             r.LeaseOwner, r.LeaseExpiresAt, r.LastError, r.CreatedAt);
 
     public static ChunkInfo ToInfo(this ChunkRow r) =>

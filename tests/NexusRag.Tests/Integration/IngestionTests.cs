@@ -7,6 +7,7 @@ using NexusRag.Core.Ingestion;
 using NexusRag.Core.Model;
 using NexusRag.Storage;
 using NexusRag.Storage.Entities;
+using NexusRag.Core.Jobs;
 using NexusRag.Tests.Infrastructure;
 
 namespace NexusRag.Tests.Integration;
@@ -196,6 +197,8 @@ public sealed class IngestionTests : IClassFixture<IngestionTests.Fixture>
 /// <summary>Queue behaviour that needs its own server: no worker, a failing extractor, an orphaned lease.</summary>
 public sealed class DurableQueueTests
 {
+    private static readonly string[] Kinds = [JobKind.Ingest, JobKind.Reindex];
+
     [Fact]
     public async Task Delete_and_corpus_delete_are_409_while_in_flight_and_nothing_is_lost()
     {
@@ -250,7 +253,7 @@ public sealed class DurableQueueTests
         Assert.Equal(4, extractor.Calls); // 1 validation + 3 attempts
 
         await using var db = await app.Service<IDbContextFactory<NexusDbContext>>().CreateDbContextAsync();
-        var job = await db.IngestionJobs.SingleAsync(j => j.DocumentId == "doomed");
+        var job = await db.Jobs.SingleAsync(j => j.DocumentId == "doomed");
         Assert.Equal(JobStatus.Failed, job.Status);
         Assert.Equal(3, job.Attempts);
         Assert.Equal("simulated extractor crash", job.LastError);
@@ -275,7 +278,7 @@ public sealed class DurableQueueTests
             // Simulate a worker that claimed the job and died: processing, lease held by a dead owner, expired.
             await using var db = await idle.Service<IDbContextFactory<NexusDbContext>>().CreateDbContextAsync();
             var past = DateTime.UtcNow.AddMinutes(-1);
-            Assert.Equal(1, await db.IngestionJobs.Where(j => j.DocumentId == "orphan").ExecuteUpdateAsync(s => s
+            Assert.Equal(1, await db.Jobs.Where(j => j.DocumentId == "orphan").ExecuteUpdateAsync(s => s
                 .SetProperty(j => j.Status, JobStatus.Processing).SetProperty(j => j.LeaseOwner, "dead-worker")
                 .SetProperty(j => j.LeaseExpiresAt, past).SetProperty(j => j.Attempts, 1)));
             await db.Documents.Where(d => d.Id == "orphan").ExecuteUpdateAsync(s => s.SetProperty(d => d.Status, DocumentStatus.Processing));
@@ -285,7 +288,7 @@ public sealed class DurableQueueTests
         var after = live.ClientWithKey(key);
         await after.WaitForDocumentAsync("orphan");
         await using var check = await live.Service<IDbContextFactory<NexusDbContext>>().CreateDbContextAsync();
-        var job = await check.IngestionJobs.SingleAsync(j => j.DocumentId == "orphan");
+        var job = await check.Jobs.SingleAsync(j => j.DocumentId == "orphan");
         Assert.Equal(JobStatus.Succeeded, job.Status);
         Assert.Equal(2, job.Attempts);
         Assert.Null(job.LeaseOwner);
@@ -298,19 +301,20 @@ public sealed class DurableQueueTests
         using var app = new NexusAppFactory(new() { ["NexusRag:Ingestion:WorkerConcurrency"] = "0" });
         var client = await app.AdminForTenantAsync("race", "c1");
         await client.IngestTextAsync("c1", "contested", "contested");
-        var queue = app.Service<Core.Ports.IJobQueue>();
-        var first = await queue.TryClaimAsync("worker-a", TimeSpan.FromMilliseconds(1), default);
+        var queue = app.Service<Core.Jobs.IJobQueue>();
+        var first = await queue.TryClaimAsync("worker-a", Kinds, TimeSpan.FromMilliseconds(1), default);
         Assert.NotNull(first);
         await Task.Delay(20);
-        var second = await queue.TryClaimAsync("worker-b", TimeSpan.FromMinutes(1), default);
+        var second = await queue.TryClaimAsync("worker-b", Kinds, TimeSpan.FromMinutes(1), default);
         Assert.NotNull(second);
         Assert.Equal(first.Id, second.Id);
-        Assert.Null(await queue.TryClaimAsync("worker-c", TimeSpan.FromMinutes(1), default));
+        Assert.Null(await queue.TryClaimAsync("worker-c", Kinds, TimeSpan.FromMinutes(1), default));
 
         var draft = new ChunkDraft("chk_x", 0, "contested", 0, 9, "{}");
-        Assert.False(await queue.CompleteAsync(first, "worker-a", [draft], null, default));
+        var ingestion = app.Service<Core.Jobs.IIngestionJobStore>();
+        Assert.False(await ingestion.CompleteIngestionAsync(first, "worker-a", [draft], null, default));
         Assert.False(await queue.RenewLeaseAsync(first.Id, "worker-a", TimeSpan.FromMinutes(1), default));
-        Assert.True(await queue.CompleteAsync(second, "worker-b", [draft], null, default));
+        Assert.True(await ingestion.CompleteIngestionAsync(second, "worker-b", [draft], null, default));
         var doc = await (await client.GetAsync("/v1/documents/contested")).DataAsync();
         Assert.Equal("succeeded", doc.GetProperty("status").GetString());
         Assert.Equal(1, doc.GetProperty("num_chunks").GetInt32());
@@ -322,11 +326,11 @@ public sealed class DurableQueueTests
         using var app = new NexusAppFactory(new() { ["NexusRag:Ingestion:WorkerConcurrency"] = "0" });
         var client = await app.AdminForTenantAsync("claims", "c1");
         for (var i = 0; i < 30; i++) await client.IngestTextAsync("c1", $"text {i}", $"j{i}");
-        var queue = app.Service<Core.Ports.IJobQueue>();
+        var queue = app.Service<Core.Jobs.IJobQueue>();
         var claimed = new System.Collections.Concurrent.ConcurrentBag<string>();
         await Task.WhenAll(Enumerable.Range(0, 6).Select(w => Task.Run(async () =>
         {
-            while (await queue.TryClaimAsync($"w{w}", TimeSpan.FromMinutes(5), default) is { } job) claimed.Add(job.Id);
+            while (await queue.TryClaimAsync($"w{w}", Kinds, TimeSpan.FromMinutes(5), default) is { } job) claimed.Add(job.Id);
         })));
         Assert.Equal(30, claimed.Count);
         Assert.Equal(30, claimed.Distinct().Count());

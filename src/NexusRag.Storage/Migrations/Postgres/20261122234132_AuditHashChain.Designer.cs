@@ -447,7 +447,7 @@ namespace NexusRag.Storage.Migrations.Postgres
                     b.ToTable("documents", (string)null);
                 });
 
-            modelBuilder.Entity("NexusRag.Storage.Entities.IngestionJobRow", b =>
+            modelBuilder.Entity("NexusRag.Storage.Entities.JobRow", b =>
                 {
                     b.Property<string>("Id")
                         .HasColumnType("text")

@@ -444,7 +444,7 @@ namespace NexusRag.Storage.Migrations.Postgres
                     b.ToTable("documents", (string)null);
                 });
 
-            modelBuilder.Entity("NexusRag.Storage.Entities.IngestionJobRow", b =>
+            modelBuilder.Entity("NexusRag.Storage.Entities.JobRow", b =>
                 {
                     b.Property<string>("Id")
                         .HasColumnType("text")
@@ -463,7 +463,6 @@ namespace NexusRag.Storage.Migrations.Postgres
                         .HasColumnName("completed_at");
 
                     b.Property<string>("CorpusId")
-                        .IsRequired()
                         .HasColumnType("text")
                         .HasColumnName("corpus_id");
 
@@ -472,13 +471,13 @@ namespace NexusRag.Storage.Migrations.Postgres
                         .HasColumnName("created_at");
 
                     b.Property<string>("DocumentId")
-                        .IsRequired()
                         .HasColumnType("text")
                         .HasColumnName("document_id");
 
                     b.Property<string>("Kind")
                         .IsRequired()
-                        .HasColumnType("text")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
                         .HasColumnName("kind");
 
                     b.Property<string>("LastError")
@@ -497,6 +496,10 @@ namespace NexusRag.Storage.Migrations.Postgres
                         .HasColumnType("integer")
                         .HasColumnName("max_attempts");
 
+                    b.Property<string>("PayloadJson")
+                        .HasColumnType("text")
+                        .HasColumnName("payload_json");
+
                     b.Property<string>("Status")
                         .IsRequired()
                         .HasColumnType("text")
@@ -512,15 +515,18 @@ namespace NexusRag.Storage.Migrations.Postgres
                         .HasColumnName("updated_at");
 
                     b.HasKey("Id")
-                        .HasName("pk_ingestion_jobs");
+                        .HasName("pk_jobs");
+
+                    b.HasIndex("Kind", "Status")
+                        .HasDatabaseName("ix_jobs_kind_status");
 
                     b.HasIndex("Status", "AvailableAt")
-                        .HasDatabaseName("ix_ingestion_jobs_status_available_at");
+                        .HasDatabaseName("ix_jobs_status_available_at");
 
                     b.HasIndex("TenantId", "DocumentId")
-                        .HasDatabaseName("ix_ingestion_jobs_tenant_id_document_id");
+                        .HasDatabaseName("ix_jobs_tenant_id_document_id");
 
-                    b.ToTable("ingestion_jobs", (string)null);
+                    b.ToTable("jobs", (string)null);
                 });
 
             modelBuilder.Entity("NexusRag.Storage.Entities.MessageRow", b =>

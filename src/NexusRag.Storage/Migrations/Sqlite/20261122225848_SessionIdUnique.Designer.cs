@@ -404,7 +404,7 @@ namespace NexusRag.Storage.Migrations.Sqlite
                     b.ToTable("documents", (string)null);
                 });
 
-            modelBuilder.Entity("NexusRag.Storage.Entities.IngestionJobRow", b =>
+            modelBuilder.Entity("NexusRag.Storage.Entities.JobRow", b =>
                 {
                     b.Property<string>("Id")
                         .HasColumnType("TEXT")

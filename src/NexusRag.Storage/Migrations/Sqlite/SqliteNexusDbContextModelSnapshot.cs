@@ -437,7 +437,7 @@ namespace NexusRag.Storage.Migrations.Sqlite
                     b.ToTable("documents", (string)null);
                 });
 
-            modelBuilder.Entity("NexusRag.Storage.Entities.IngestionJobRow", b =>
+            modelBuilder.Entity("NexusRag.Storage.Entities.JobRow", b =>
                 {
                     b.Property<string>("Id")
                         .HasColumnType("TEXT")
@@ -456,7 +456,6 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .HasColumnName("completed_at");
 
                     b.Property<string>("CorpusId")
-                        .IsRequired()
                         .HasColumnType("TEXT")
                         .HasColumnName("corpus_id");
 
@@ -465,12 +464,12 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .HasColumnName("created_at");
 
                     b.Property<string>("DocumentId")
-                        .IsRequired()
                         .HasColumnType("TEXT")
                         .HasColumnName("document_id");
 
                     b.Property<string>("Kind")
                         .IsRequired()
+                        .HasMaxLength(64)
                         .HasColumnType("TEXT")
                         .HasColumnName("kind");
 
@@ -490,6 +489,10 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .HasColumnType("INTEGER")
                         .HasColumnName("max_attempts");
 
+                    b.Property<string>("PayloadJson")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("payload_json");
+
                     b.Property<string>("Status")
                         .IsRequired()
                         .HasColumnType("TEXT")
@@ -505,15 +508,18 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .HasColumnName("updated_at");
 
                     b.HasKey("Id")
-                        .HasName("pk_ingestion_jobs");
+                        .HasName("pk_jobs");
+
+                    b.HasIndex("Kind", "Status")
+                        .HasDatabaseName("ix_jobs_kind_status");
 
                     b.HasIndex("Status", "AvailableAt")
-                        .HasDatabaseName("ix_ingestion_jobs_status_available_at");
+                        .HasDatabaseName("ix_jobs_status_available_at");
 
                     b.HasIndex("TenantId", "DocumentId")
-                        .HasDatabaseName("ix_ingestion_jobs_tenant_id_document_id");
+                        .HasDatabaseName("ix_jobs_tenant_id_document_id");
 
-                    b.ToTable("ingestion_jobs", (string)null);
+                    b.ToTable("jobs", (string)null);
                 });
 
             modelBuilder.Entity("NexusRag.Storage.Entities.MessageRow", b =>

@@ -1,0 +1,82 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using NexusRag.Core.Ingestion;
+
+namespace NexusRag.Core.Jobs;
+
+/// <summary>
+/// Runs one claimed job with its kind's handler while renewing the lease, then records the outcome: success, a retry
+/// with exponential backoff (<see cref="IngestionOptions.RetryBackoffBaseMs"/> · 2^(attempt−1)), or a final failure
+/// after the job's max attempts, on a <see cref="PermanentJobFailure"/>, or for a poison job whose lease kept
+/// expiring (its workers died on it more often than it may be attempted).
+/// </summary>
+public sealed class JobExecutor(IJobQueue queue, IEnumerable<IJobHandler> handlers, IOptions<IngestionOptions> options, TimeProvider clock,
+    ILogger<JobExecutor> logger)
+{
+    private readonly Dictionary<string, IJobHandler> _byKind = handlers.SelectMany(h => h.Kinds.Select(k => (k, h)))
+        .ToDictionary(x => x.k, x => x.h, StringComparer.Ordinal);
+
+    public IReadOnlyCollection<IJobHandler> Handlers => _byKind.Values.Distinct().ToList();
+
+    public async Task<JobResult?> ExecuteAsync(Job job, string workerId, TimeSpan lease, CancellationToken ct)
+    {
+        if (!_byKind.TryGetValue(job.Kind, out var handler))
+        {
+            await queue.FailAttemptAsync(job, workerId, $"no handler for job kind '{job.Kind}'", null, ct).ConfigureAwait(false);
+            return null;
+        }
+        if (job.Attempts > job.MaxAttempts)
+        {
+            await queue.FailAttemptAsync(job, workerId, $"gave up after {job.Attempts - 1} attempts whose worker lease expired", null, ct).ConfigureAwait(false);
+            return null;
+        }
+
+        using var jobCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var renew = RenewAsync(job, workerId, lease, jobCts);
+        try
+        {
+            var result = await handler.HandleAsync(job, workerId, jobCts.Token).ConfigureAwait(false);
+            if (result == JobResult.Done && !await queue.CompleteAsync(job, workerId, ct).ConfigureAwait(false)) result = JobResult.LeaseLost;
+            if (result == JobResult.LeaseLost) logger.LogWarning("Job {JobId}: lease lost before commit; another worker owns it", job.Id);
+            return result;
+        }
+        catch (OperationCanceledException) when (jobCts.IsCancellationRequested)
+        {
+            // Shutting down, or the lease was lost: the job goes (or already went) to another worker.
+            if (ct.IsCancellationRequested) throw;
+            return JobResult.LeaseLost;
+        }
+        catch (Exception ex)
+        {
+            var o = options.Value;
+            var final = ex is PermanentJobFailure || job.Attempts >= job.MaxAttempts;
+            DateTime? retryAt = final ? null : clock.GetUtcNow().UtcDateTime.AddMilliseconds(o.RetryBackoffBaseMs * Math.Pow(2, job.Attempts - 1));
+            var reason = ex is PermanentJobFailure or Errors.NexusException or ExtractionException or Embeddings.EmbeddingProviderException ? ex.Message : $"{ex.GetType().Name}: {ex.Message}";
+            logger.LogWarning(ex, "Job {JobId} ({Kind}): attempt {Attempt}/{Max} failed: {Reason}", job.Id, job.Kind, job.Attempts, job.MaxAttempts, reason);
+            await queue.FailAttemptAsync(job, workerId, reason.Length <= 1000 ? reason : reason[..1000], retryAt, CancellationToken.None).ConfigureAwait(false);
+            return null;
+        }
+        finally
+        {
+            await jobCts.CancelAsync().ConfigureAwait(false);
+            await renew.ConfigureAwait(false);
+        }
+    }
+
+    private async Task RenewAsync(Job job, string workerId, TimeSpan lease, CancellationTokenSource jobCts)
+    {
+        try
+        {
+            while (!jobCts.IsCancellationRequested)
+            {
+                await Task.Delay(lease / 3, jobCts.Token).ConfigureAwait(false);
+                if (!await queue.RenewLeaseAsync(job.Id, workerId, lease, jobCts.Token).ConfigureAwait(false))
+                {
+                    logger.LogWarning("Job {JobId}: lease lost; abandoning", job.Id);
+                    await jobCts.CancelAsync().ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+}

@@ -1,0 +1,88 @@
+using NexusRag.Core.Model;
+
+namespace NexusRag.Core.Jobs;
+
+public static class JobStatus
+{
+    public const string Queued = "queued";
+    public const string Processing = "processing";
+    public const string Succeeded = "succeeded";
+    public const string Failed = "failed";
+}
+
+/// <summary>Job kinds; each has exactly one <see cref="IJobHandler"/>.</summary>
+public static class JobKind
+{
+    public const string Ingest = "ingest";
+    public const string Reindex = "reindex";
+}
+
+/// <summary>
+/// A leased background job of a <see cref="Kind"/>. Jobs about a document name it (the document's status follows the
+/// job); others carry what they need in <see cref="PayloadJson"/>. Platform jobs belong to tenant <c>_platform</c>.
+/// </summary>
+public sealed record Job(
+    string Id, string TenantId, string Kind, string? CorpusId, string? DocumentId, string? PayloadJson, string Status,
+    int Attempts, int MaxAttempts, DateTime AvailableAt, string? LeaseOwner, DateTime? LeaseExpiresAt, string? LastError, DateTime CreatedAt);
+
+/// <summary>A job to enqueue (with the caller's unit of work, if any).</summary>
+public sealed record NewJob(string TenantId, string Kind, int MaxAttempts, string? PayloadJson = null, string? CorpusId = null, string? DocumentId = null,
+    DateTime? AvailableAt = null);
+
+/// <summary>
+/// The durable job queue (the <c>jobs</c> table). Jobs are claimed with a lease that the runner renews; a job whose lease
+/// expired is claimable again. Completion and failure are conditional on still holding the lease, so a worker that lost
+/// its lease can never commit. PostgreSQL claims with <c>FOR UPDATE SKIP LOCKED</c>.
+/// </summary>
+public interface IJobQueue
+{
+    Task<string> EnqueueAsync(NewJob job, CancellationToken ct);
+    /// <summary>Claims the oldest due job of one of <paramref name="kinds"/>.</summary>
+    Task<Job?> TryClaimAsync(string workerId, IReadOnlyCollection<string> kinds, TimeSpan lease, CancellationToken ct);
+    Task<bool> RenewLeaseAsync(string jobId, string workerId, TimeSpan lease, CancellationToken ct);
+    /// <summary>Marks the job succeeded (for handlers that do not commit their own completion). False if the lease was lost.</summary>
+    Task<bool> CompleteAsync(Job job, string workerId, CancellationToken ct);
+    /// <summary>
+    /// Records a failed attempt: re-queued at <paramref name="retryAt"/>, or failed for good when null. A document job's
+    /// document follows (queued again, or failed with the reason).
+    /// </summary>
+    Task<bool> FailAttemptAsync(Job job, string workerId, string reason, DateTime? retryAt, CancellationToken ct);
+}
+
+/// <summary>What a handler reports back to the runner.</summary>
+public enum JobResult
+{
+    /// <summary>The handler did its work; the runner marks the job succeeded.</summary>
+    Done,
+    /// <summary>The handler committed the job's completion itself, atomically with its own writes.</summary>
+    Committed,
+    /// <summary>The lease was lost before the handler could commit; another worker owns the job now.</summary>
+    LeaseLost,
+}
+
+/// <summary>
+/// Runs the jobs of its kinds. One handler per kind (ingestion, re-index, backup, retention, re-encryption …); the
+/// runner owns claims, leases, retries with backoff, poison handling and kill-switch holds.
+/// </summary>
+public interface IJobHandler
+{
+    IReadOnlyCollection<string> Kinds { get; }
+    /// <summary>The kill switch that holds this handler's jobs in the queue while it is on (null: none).</summary>
+    string? HeldBy { get; }
+    Task<JobResult> HandleAsync(Job job, string workerId, CancellationToken ct);
+}
+
+/// <summary>A failure that retrying cannot fix: the job fails for good at once.</summary>
+public sealed class PermanentJobFailure(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>Writes of ingestion jobs that must commit with the job's completion (document and chunks).</summary>
+public interface IIngestionJobStore
+{
+    Task MarkDocumentProcessingAsync(Job job, CancellationToken ct);
+    /// <summary>
+    /// Atomically replaces the document's chunks, marks it succeeded and the job done. False if the lease was lost.
+    /// With vectors, the corpus's embedding identity is recorded if it has none, and the commit is refused
+    /// (<see cref="Errors.ErrorCodes.EmbeddingModelMismatch"/>) if it has another.
+    /// </summary>
+    Task<bool> CompleteIngestionAsync(Job job, string workerId, IReadOnlyList<ChunkDraft> chunks, Embeddings.EmbeddingIdentity? embedding, CancellationToken ct);
+}

@@ -1,0 +1,82 @@
+using Microsoft.Extensions.Options;
+using NexusRag.Core.Governance;
+using NexusRag.Core.Ingestion;
+using NexusRag.Core.Jobs;
+using NexusRag.Core.Ports;
+
+namespace NexusRag.Server.Workers;
+
+/// <summary>
+/// Hosted job runner: <see cref="IngestionOptions.WorkerConcurrency"/> loops, each claiming one job at a time (of the
+/// kinds whose kill switch is off — held jobs stay queued) with a lease, running it through <see cref="JobExecutor"/>
+/// (one handler per kind), and sleeping on the enqueue signal (or the poll interval) when the queue is empty. A database
+/// outage is waited out with a growing pause and one line per attempt.
+/// </summary>
+public sealed class JobWorker(IJobQueue queue, JobExecutor executor, IJobSignal signal, RolloutGate rollouts,
+    IOptions<IngestionOptions> options, ILogger<JobWorker> logger) : BackgroundService
+{
+    private readonly string _workerId = $"w{Environment.ProcessId}-{Guid.NewGuid():N}"[..20];
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var n = options.Value.WorkerConcurrency;
+        if (n == 0)
+        {
+            logger.LogInformation("Job worker disabled (WorkerConcurrency=0)");
+            return Task.CompletedTask;
+        }
+        logger.LogInformation("Job worker {WorkerId} starting {Count} loop(s) for {Kinds}", _workerId, n,
+            string.Join(", ", executor.Handlers.SelectMany(h => h.Kinds)));
+        return Task.WhenAll(Enumerable.Range(0, n).Select(i => Task.Run(() => LoopAsync($"{_workerId}#{i}", stoppingToken), stoppingToken)));
+    }
+
+    /// <summary>The kinds this worker may claim now: those of handlers whose kill switch (if any) is off.</summary>
+    private async Task<List<string>> ClaimableKindsAsync(CancellationToken ct)
+    {
+        var kinds = new List<string>();
+        foreach (var h in executor.Handlers)
+            if (h.HeldBy is not { } sw || !await rollouts.IsKilledAsync(sw, ct)) kinds.AddRange(h.Kinds);
+        return kinds;
+    }
+
+    private async Task LoopAsync(string loopId, CancellationToken ct)
+    {
+        var opts = options.Value;
+        var lease = TimeSpan.FromMilliseconds(opts.LeaseMs);
+        var outage = TimeSpan.Zero;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                var kinds = await ClaimableKindsAsync(ct);
+                var job = kinds.Count == 0 ? null : await queue.TryClaimAsync(loopId, kinds, lease, ct);
+                outage = TimeSpan.Zero;
+                if (job is null)
+                {
+                    await signal.WaitAsync(TimeSpan.FromMilliseconds(opts.PollIntervalMs), ct);
+                    continue;
+                }
+                await executor.ExecuteAsync(job, loopId, lease, ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (Storage.DatabaseErrors.IsUnavailable(ex))
+            {
+                // Database down: one line per attempt and a growing pause, not a stack trace every poll.
+                outage = outage == TimeSpan.Zero ? TimeSpan.FromMilliseconds(opts.PollIntervalMs) : TimeSpan.FromMilliseconds(Math.Min(outage.TotalMilliseconds * 2, 5_000));
+                logger.LogWarning("Job loop {LoopId}: database unavailable ({Error}); retrying in {Delay} ms", loopId, ex.GetBaseException().Message, outage.TotalMilliseconds);
+                try { await Task.Delay(outage, ct); }
+                catch (OperationCanceledException) { return; }
+            }
+            catch (Exception ex)
+            {
+                // Anything else unexpected: back off and keep the loop alive.
+                logger.LogError(ex, "Job loop {LoopId} failed; retrying", loopId);
+                try { await Task.Delay(TimeSpan.FromMilliseconds(opts.PollIntervalMs), ct); }
+                catch (OperationCanceledException) { return; }
+            }
+        }
+    }
+}
