@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Microsoft.Extensions.DependencyInjection;
-using NexusRag.Core.Ports;
+using NexusRag.Core.Audit;
 using Spectre.Console;
 
 namespace NexusRag.Cli;

@@ -8,7 +8,6 @@ using NexusRag.Core;
 using NexusRag.Core.Auth;
 using NexusRag.Core.Bootstrap;
 using NexusRag.Core.Errors;
-using NexusRag.Core.Ports;
 using NexusRag.Core.Services;
 using NexusRag.Embeddings;
 using NexusRag.Search;

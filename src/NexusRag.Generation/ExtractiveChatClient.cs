@@ -2,8 +2,8 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.RegularExpressions;
 using Microsoft.Extensions.AI;
-using NexusRag.Search;
 using NexusRag.Core.Chat;
+using NexusRag.Search;
 
 namespace NexusRag.Generation;
 

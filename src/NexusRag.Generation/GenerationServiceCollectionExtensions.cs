@@ -1,4 +1,3 @@
-using NexusRag.Core;
 using System.ClientModel;
 using System.ClientModel.Primitives;
 using System.Runtime.CompilerServices;
@@ -7,6 +6,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
+using NexusRag.Core;
 using NexusRag.Core.Chat;
 using OpenAI;
 using Polly;

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using NexusRag.Core.Ports;
+using NexusRag.Core.Documents;
 using NexusRag.Core.Search;
 
 namespace NexusRag.Search;

@@ -1,6 +1,6 @@
-using NexusRag.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using NexusRag.Core;
 using NexusRag.Core.Search;
 
 namespace NexusRag.Search;

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using Npgsql;
 using NexusRag.Core.Ports;
+using Npgsql;
 
 namespace NexusRag.Storage;
 

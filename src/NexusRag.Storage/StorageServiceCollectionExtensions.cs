@@ -1,4 +1,4 @@
-using NexusRag.Core;
+using System.Data.Common;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
@@ -6,9 +6,13 @@ using Microsoft.EntityFrameworkCore.Storage.ValueConversion;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using NexusRag.Core;
+using NexusRag.Core.Audit;
+using NexusRag.Core.Auth;
+using NexusRag.Core.Corpora;
+using NexusRag.Core.Documents;
 using NexusRag.Core.Ports;
 using NexusRag.Storage.Stores;
-using System.Data.Common;
 
 namespace NexusRag.Storage;
 

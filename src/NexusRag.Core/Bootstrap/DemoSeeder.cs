@@ -1,7 +1,7 @@
 using System.Text;
 using NexusRag.Core.Auth;
 using NexusRag.Core.Corpora;
-using NexusRag.Core.Ports;
+using NexusRag.Core.Documents;
 using NexusRag.Core.Services;
 
 namespace NexusRag.Core.Bootstrap;

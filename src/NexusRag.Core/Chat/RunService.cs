@@ -3,9 +3,10 @@ using System.Text.Json;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using NexusRag.Core.Audit;
 using NexusRag.Core.Auth;
+using NexusRag.Core.Corpora;
 using NexusRag.Core.Errors;
-using NexusRag.Core.Ports;
 using NexusRag.Core.Search;
 using NexusRag.Core.Services;
 
@@ -16,7 +17,7 @@ public sealed record RunRequest(string SessionId, string CorpusId, string Messag
 
 /// <summary>What <see cref="RunService.PrepareAsync"/> checked and persisted before the stream opens (top_k resolved).</summary>
 public sealed record RunContext(Principal Principal, RunRequest Request, string RequestId, IReadOnlyList<MessageInfo> History,
-    Model.CorpusInfo Corpus, int TopK);
+    CorpusInfo Corpus, int TopK);
 
 /// <summary>
 /// One typed event of a run's stream. Transports map them their own way: the SSE endpoint onto the seed's event names
@@ -103,7 +104,7 @@ public sealed class RunService(
             request.Message, JsonSerializer.Serialize(new Dictionary<string, object?> { ["request_id"] = requestId, ["corpus_id"] = request.CorpusId }),
             clock.GetUtcNow().UtcDateTime), ct).ConfigureAwait(false);
         // The message itself is never audited (seed redaction policy): only who asked what corpus, in which session.
-        await audit.AppendAsync(new Model.AuditEntry(principal.TenantId, "run.invoked", "success", "api_key", principal.ApiKeyId ?? principal.Actor,
+        await audit.AppendAsync(new AuditEntry(principal.TenantId, "run.invoked", "success", "api_key", principal.ApiKeyId ?? principal.Actor,
             "session", request.SessionId, requestId, new Dictionary<string, object?>
             {
                 ["corpus_id"] = request.CorpusId, ["top_k"] = topK, ["audio"] = request.Audio, ["message_chars"] = request.Message.Length,

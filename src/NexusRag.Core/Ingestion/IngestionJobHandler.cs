@@ -3,11 +3,11 @@ using System.Text.Json;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using NexusRag.Core.Corpora;
+using NexusRag.Core.Documents;
 using NexusRag.Core.Embeddings;
 using NexusRag.Core.Errors;
-using NexusRag.Core.Model;
 using NexusRag.Core.Jobs;
-using NexusRag.Core.Ports;
 
 namespace NexusRag.Core.Ingestion;
 

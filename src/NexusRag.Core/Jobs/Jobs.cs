@@ -1,4 +1,4 @@
-using NexusRag.Core.Model;
+using NexusRag.Core.Documents;
 
 namespace NexusRag.Core.Jobs;
 

@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using NexusRag.Core.Errors;
-using NexusRag.Core.Model;
 
 namespace NexusRag.Core.Pagination;
 

@@ -1,9 +1,9 @@
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
+using NexusRag.Core.Corpora;
+using NexusRag.Core.Documents;
 using NexusRag.Core.Embeddings;
 using NexusRag.Core.Errors;
-using NexusRag.Core.Model;
-using NexusRag.Core.Ports;
 
 namespace NexusRag.Core.Search;
 

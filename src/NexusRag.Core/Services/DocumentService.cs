@@ -2,10 +2,12 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
+using NexusRag.Core.Audit;
 using NexusRag.Core.Auth;
+using NexusRag.Core.Corpora;
+using NexusRag.Core.Documents;
 using NexusRag.Core.Errors;
 using NexusRag.Core.Ingestion;
-using NexusRag.Core.Model;
 using NexusRag.Core.Ports;
 
 namespace NexusRag.Core.Services;

@@ -1,9 +1,8 @@
-using NexusRag.Core.Governance;
 using System.Text.Json;
+using NexusRag.Core.Audit;
 using NexusRag.Core.Auth;
 using NexusRag.Core.Errors;
-using NexusRag.Core.Model;
-using NexusRag.Core.Ports;
+using NexusRag.Core.Governance;
 using NexusRag.Core.Services;
 using NexusRag.Server.Http;
 

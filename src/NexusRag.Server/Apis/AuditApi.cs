@@ -1,11 +1,10 @@
-using NexusRag.Core.Governance;
 using System.Globalization;
 using System.Text.Json;
+using NexusRag.Core.Audit;
 using NexusRag.Core.Auth;
 using NexusRag.Core.Errors;
-using NexusRag.Core.Model;
+using NexusRag.Core.Governance;
 using NexusRag.Core.Pagination;
-using NexusRag.Core.Ports;
 using NexusRag.Server.Http;
 
 namespace NexusRag.Server.Apis;

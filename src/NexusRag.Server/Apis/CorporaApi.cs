@@ -1,14 +1,40 @@
-using NexusRag.Core.Governance;
+using System.Text.Json;
+using NexusRag.Core.Audit;
 using NexusRag.Core.Auth;
 using NexusRag.Core.Corpora;
 using NexusRag.Core.Errors;
-using NexusRag.Core.Model;
-using NexusRag.Core.Ports;
+using NexusRag.Core.Governance;
 using NexusRag.Core.Services;
 using NexusRag.Core.Transactions;
 using NexusRag.Server.Http;
 
 namespace NexusRag.Server.Apis;
+
+public sealed class CreateCorpusRequest
+{
+    public string? Id { get; set; }
+    public string? Name { get; set; }
+    public JsonElement? ProviderConfigJson { get; set; }
+}
+
+public sealed class PatchCorpusRequest
+{
+    public string? Name { get; set; }
+    public JsonElement? ProviderConfigJson { get; set; }
+}
+
+/// <summary><c>embedding</c> is the model that produced the corpus's vectors, recorded at its first ingest (null before).</summary>
+public sealed record CorpusDto(string Id, string Name, JsonElement ProviderConfigJson, EmbeddingDto? Embedding, DateTime CreatedAt, DateTime UpdatedAt)
+{
+    public static CorpusDto From(CorpusInfo c)
+    {
+        using var doc = JsonDocument.Parse(c.ProviderConfigJson);
+        return new(c.Id, c.Name, doc.RootElement.Clone(),
+            c.Embedding is { } e ? new EmbeddingDto(e.Provider, e.Model, e.Dimensions) : null, c.CreatedAt, c.UpdatedAt);
+    }
+}
+
+public sealed record EmbeddingDto(string Provider, string Model, int Dimensions);
 
 public static class CorporaApi
 {

@@ -1,16 +1,65 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using Microsoft.Net.Http.Headers;
 using NexusRag.Core.Auth;
-using NexusRag.Core.Governance;
+using NexusRag.Core.Documents;
 using NexusRag.Core.Errors;
-using NexusRag.Core.Model;
+using NexusRag.Core.Governance;
 using NexusRag.Core.Pagination;
-using NexusRag.Core.Ports;
 using NexusRag.Core.Services;
 using NexusRag.Server.Http;
 
 namespace NexusRag.Server.Apis;
+
+public sealed class IngestTextRequest
+{
+    public string? CorpusId { get; set; }
+    public string? Text { get; set; }
+    public string? DocumentId { get; set; }
+    public string? Filename { get; set; }
+    public bool? Overwrite { get; set; }
+    public JsonElement? Metadata { get; set; }
+    public int? ChunkSizeChars { get; set; }
+    public int? ChunkOverlapChars { get; set; }
+}
+
+public sealed class ReindexRequest
+{
+    public int? ChunkSizeChars { get; set; }
+    public int? ChunkOverlapChars { get; set; }
+}
+
+public sealed record DocumentDto(
+    string Id, string CorpusId, string? Filename, string ContentType, long SizeBytes, string ContentSha256, string Status,
+    string? FailureReason, int NumChunks, int ChunkSizeChars, int ChunkOverlapChars, JsonElement? Metadata, string? LastJobId,
+    DateTime CreatedAt, DateTime UpdatedAt, DateTime? QueuedAt, DateTime? ProcessingStartedAt, DateTime? CompletedAt,
+    DateTime? FailedAt, DateTime? LastReindexedAt)
+{
+    public static DocumentDto From(DocumentInfo d)
+    {
+        JsonElement? meta = null;
+        if (d.MetadataJson is not null)
+        {
+            using var doc = JsonDocument.Parse(d.MetadataJson);
+            meta = doc.RootElement.Clone();
+        }
+        return new(d.Id, d.CorpusId, d.Filename, d.ContentType, d.SizeBytes, d.ContentSha256, d.Status, d.FailureReason,
+            d.NumChunks, d.ChunkSizeChars, d.ChunkOverlapChars, meta, d.LastJobId, d.CreatedAt, d.UpdatedAt, d.QueuedAt,
+            d.ProcessingStartedAt, d.CompletedAt, d.FailedAt, d.LastReindexedAt);
+    }
+}
+
+public sealed record AcceptedDto(string DocumentId, string CorpusId, string JobId, string Status, string StatusUrl, bool Deduplicated);
+
+public sealed record ChunkDto(string Id, string DocumentId, int ChunkIndex, string Text, int StartOffset, int EndOffset, JsonElement Metadata, long Seq)
+{
+    public static ChunkDto From(ChunkInfo c)
+    {
+        using var doc = JsonDocument.Parse(c.MetadataJson);
+        return new(c.Id, c.DocumentId, c.ChunkIndex, c.Text, c.StartOffset, c.EndOffset, doc.RootElement.Clone(), c.Seq);
+    }
+}
 
 public static class DocumentsApi
 {

@@ -1,3 +1,5 @@
+using NexusRag.Core.Auth;
+using NexusRag.Core.Documents;
 using NexusRag.Core.Ports;
 using NexusRag.Server.Hosting;
 using NexusRag.Server.Http;

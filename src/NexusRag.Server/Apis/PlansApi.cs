@@ -1,9 +1,8 @@
 using System.Text.Json;
+using NexusRag.Core.Audit;
 using NexusRag.Core.Auth;
 using NexusRag.Core.Errors;
 using NexusRag.Core.Governance;
-using NexusRag.Core.Model;
-using NexusRag.Core.Ports;
 using NexusRag.Core.Transactions;
 using NexusRag.Server.Http;
 

@@ -1,9 +1,7 @@
 using System.Text.Json;
-using NexusRag.Core.Auth;
+using NexusRag.Core.Audit;
 using NexusRag.Core.Errors;
 using NexusRag.Core.Governance;
-using NexusRag.Core.Model;
-using NexusRag.Core.Ports;
 using NexusRag.Server.Http;
 
 namespace NexusRag.Server.Apis;

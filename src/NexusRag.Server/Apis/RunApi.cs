@@ -4,9 +4,8 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 using NexusRag.Core.Auth;
 using NexusRag.Core.Chat;
-using NexusRag.Core.Governance;
 using NexusRag.Core.Errors;
-using NexusRag.Core.Ports;
+using NexusRag.Core.Governance;
 using NexusRag.Core.Services;
 using NexusRag.Server.Http;
 

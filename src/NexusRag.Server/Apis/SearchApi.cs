@@ -1,13 +1,31 @@
-using NexusRag.Core.Governance;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
 using NexusRag.Core.Auth;
 using NexusRag.Core.Errors;
-using NexusRag.Core.Ports;
+using NexusRag.Core.Governance;
 using NexusRag.Core.Search;
 using NexusRag.Server.Http;
 
 namespace NexusRag.Server.Apis;
+
+public sealed class SearchRequestBody
+{
+    public string? CorpusId { get; set; }
+    public string? Query { get; set; }
+    public int? TopK { get; set; }
+    public string? Mode { get; set; }
+    public JsonElement? Filters { get; set; }
+    public bool? Explain { get; set; }
+}
+
+public sealed record SearchResponseDto(string CorpusId, string Query, string Mode, int TopK, IReadOnlyList<SearchHitDto> Results);
+
+public sealed record SearchHitDto(
+    string ChunkId, string DocumentId, int ChunkIndex, double Score, string Source, string Text,
+    int StartOffset, int EndOffset, JsonElement Metadata, SearchExplainDto? Explain);
+
+/// <summary>Per-leg positions (1-based) and raw scores: BM25 for lexical, cosine for vector.</summary>
+public sealed record SearchExplainDto(int? LexicalRank, double? LexicalScore, int? VectorRank, double? VectorScore);
 
 public static class SearchApi
 {

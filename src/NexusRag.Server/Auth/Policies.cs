@@ -1,9 +1,8 @@
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Authorization.Policy;
+using NexusRag.Core.Audit;
 using NexusRag.Core.Auth;
 using NexusRag.Core.Errors;
-using NexusRag.Core.Model;
-using NexusRag.Core.Ports;
 using NexusRag.Server.Http;
 
 namespace NexusRag.Server.Auth;

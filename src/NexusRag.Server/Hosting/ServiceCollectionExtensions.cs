@@ -2,8 +2,8 @@ using Microsoft.AspNetCore.Http.Json;
 using Microsoft.Extensions.Options;
 using NexusRag.Core;
 using NexusRag.Core.Pagination;
-using NexusRag.Server.Http;
 using NexusRag.Search;
+using NexusRag.Server.Http;
 using NexusRag.Server.Workers;
 using NexusRag.Storage;
 

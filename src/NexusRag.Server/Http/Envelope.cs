@@ -54,3 +54,5 @@ public static class ApiResults
             ApiJson.Options, ctx.RequestAborted).ConfigureAwait(false);
     }
 }
+
+public sealed record DeletedDto(string Id, bool Deleted);

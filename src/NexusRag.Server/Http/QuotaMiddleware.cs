@@ -1,8 +1,7 @@
 using System.Globalization;
+using NexusRag.Core.Audit;
 using NexusRag.Core.Errors;
 using NexusRag.Core.Governance;
-using NexusRag.Core.Model;
-using NexusRag.Core.Ports;
 
 namespace NexusRag.Server.Http;
 

@@ -1,8 +1,8 @@
 using System.Globalization;
 using Microsoft.Extensions.Options;
+using NexusRag.Core.Audit;
 using NexusRag.Core.Errors;
 using NexusRag.Core.Governance;
-using NexusRag.Core.Model;
 using NexusRag.Core.Ports;
 
 namespace NexusRag.Server.Http;

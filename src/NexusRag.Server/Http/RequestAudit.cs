@@ -1,6 +1,6 @@
+using NexusRag.Core.Audit;
+using NexusRag.Core.Auth;
 using NexusRag.Core.Errors;
-using NexusRag.Core.Model;
-using NexusRag.Core.Ports;
 
 namespace NexusRag.Server.Http;
 

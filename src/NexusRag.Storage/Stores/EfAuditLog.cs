@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
-using NexusRag.Core.Model;
+using NexusRag.Core.Audit;
 using NexusRag.Core.Ports;
 using NexusRag.Storage.Entities;
 

@@ -1,5 +1,5 @@
 using Microsoft.EntityFrameworkCore;
-using NexusRag.Core.Ports;
+using NexusRag.Core.Documents;
 
 namespace NexusRag.Storage.Stores;
 

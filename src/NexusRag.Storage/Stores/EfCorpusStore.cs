@@ -1,6 +1,6 @@
 using Microsoft.EntityFrameworkCore;
-using NexusRag.Core.Model;
-using NexusRag.Core.Ports;
+using NexusRag.Core.Corpora;
+using NexusRag.Core.Documents;
 using NexusRag.Storage.Entities;
 
 namespace NexusRag.Storage.Stores;

@@ -1,8 +1,7 @@
 using Microsoft.EntityFrameworkCore;
+using NexusRag.Core.Documents;
 using NexusRag.Core.Errors;
 using NexusRag.Core.Jobs;
-using NexusRag.Core.Model;
-using NexusRag.Core.Ports;
 using NexusRag.Core.Services;
 using NexusRag.Storage.Entities;
 

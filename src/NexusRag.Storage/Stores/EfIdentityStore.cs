@@ -1,7 +1,5 @@
 using Microsoft.EntityFrameworkCore;
 using NexusRag.Core.Auth;
-using NexusRag.Core.Model;
-using NexusRag.Core.Ports;
 using NexusRag.Core.Services;
 using NexusRag.Storage.Entities;
 

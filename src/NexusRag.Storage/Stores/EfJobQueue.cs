@@ -1,9 +1,8 @@
 using Microsoft.EntityFrameworkCore;
+using NexusRag.Core.Documents;
 using NexusRag.Core.Embeddings;
 using NexusRag.Core.Jobs;
 using NexusRag.Core.Services;
-using NexusRag.Core.Model;
-using NexusRag.Core.Ports;
 using NexusRag.Storage.Entities;
 
 namespace NexusRag.Storage.Stores;

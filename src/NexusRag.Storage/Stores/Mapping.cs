@@ -1,5 +1,6 @@
 using NexusRag.Core.Auth;
-using NexusRag.Core.Model;
+using NexusRag.Core.Corpora;
+using NexusRag.Core.Documents;
 using NexusRag.Storage.Entities;
 
 namespace NexusRag.Storage.Stores;

@@ -1,8 +1,7 @@
 using System.Net.Http.Json;
 using Microsoft.EntityFrameworkCore;
+using NexusRag.Core.Audit;
 using NexusRag.Core.Auth;
-using NexusRag.Core.Model;
-using NexusRag.Core.Ports;
 using NexusRag.Storage;
 using NexusRag.Tests.Infrastructure;
 

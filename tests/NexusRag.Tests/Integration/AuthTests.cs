@@ -3,7 +3,6 @@ using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using Microsoft.EntityFrameworkCore;
 using NexusRag.Core.Auth;
-using NexusRag.Core.Ports;
 using NexusRag.Storage;
 using NexusRag.Tests.Infrastructure;
 

@@ -1,6 +1,6 @@
 using System.Net.Http.Json;
 using Microsoft.EntityFrameworkCore;
-using NexusRag.Core.Ports;
+using NexusRag.Core.Documents;
 using NexusRag.Storage;
 using NexusRag.Tests.Infrastructure;
 

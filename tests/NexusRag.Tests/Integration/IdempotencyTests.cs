@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Http.Json;
-using NexusRag.Core.Auth;
 using NexusRag.Tests.Infrastructure;
 
 namespace NexusRag.Tests.Integration;

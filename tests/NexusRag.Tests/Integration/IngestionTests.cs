@@ -3,11 +3,12 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using NexusRag.Core.Auth;
+using NexusRag.Core.Documents;
 using NexusRag.Core.Ingestion;
-using NexusRag.Core.Model;
+using NexusRag.Core.Jobs;
 using NexusRag.Storage;
 using NexusRag.Storage.Entities;
-using NexusRag.Core.Jobs;
 using NexusRag.Tests.Infrastructure;
 
 namespace NexusRag.Tests.Integration;

@@ -80,8 +80,11 @@ public sealed class JobRunnerTests
 
         Assert.Null(await queue.TryClaimAsync("w", [JobKind.Ingest], TimeSpan.FromMinutes(1), default)); // not of the kinds asked for
         // Poison: each claim's worker "dies" (its lease expires) until the attempts exceed the maximum.
-        for (var i = 0; i < 2; i++) Assert.NotNull(await queue.TryClaimAsync($"dying-{i}", ["echo"], TimeSpan.FromMilliseconds(1), default));
-        await Task.Delay(20);
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.NotNull(await queue.TryClaimAsync($"dying-{i}", ["echo"], TimeSpan.FromMilliseconds(1), default));
+            await Task.Delay(20); // the lease expires
+        }
         var third = await queue.TryClaimAsync("survivor", ["echo"], TimeSpan.FromMinutes(1), default);
         Assert.Equal(3, third!.Attempts);
         Assert.Null(await executor.ExecuteAsync(third, "survivor", TimeSpan.FromMinutes(1), default));

@@ -1,10 +1,10 @@
 using System.Net;
 using System.Net.Http.Json;
+using Microsoft.EntityFrameworkCore;
+using NexusRag.Core.Audit;
 using NexusRag.Core.Auth;
-using NexusRag.Core.Ports;
 using NexusRag.Storage;
 using NexusRag.Tests.Infrastructure;
-using Microsoft.EntityFrameworkCore;
 
 namespace NexusRag.Tests.Integration;
 

@@ -1,8 +1,8 @@
 using System.Net;
 using System.Net.Http.Json;
+using NexusRag.Core.Audit;
 using NexusRag.Core.Auth;
 using NexusRag.Core.Governance;
-using NexusRag.Core.Ports;
 using NexusRag.Tests.Infrastructure;
 
 namespace NexusRag.Tests.Integration;

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
+using NexusRag.Core.Audit;
 using NexusRag.Core.Auth;
-using NexusRag.Core.Ports;
 using NexusRag.Tests.Infrastructure;
 
 namespace NexusRag.Tests.Integration;

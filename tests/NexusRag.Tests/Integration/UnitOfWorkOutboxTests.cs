@@ -1,8 +1,8 @@
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
-using NexusRag.Core.Model;
-using NexusRag.Core.Ports;
+using NexusRag.Core.Audit;
+using NexusRag.Core.Corpora;
 using NexusRag.Core.Transactions;
 using NexusRag.Storage;
 using NexusRag.Tests.Infrastructure;

@@ -2,7 +2,6 @@ using System.Text.Json;
 using NexusRag.Core.Auth;
 using NexusRag.Core.Corpora;
 using NexusRag.Core.Errors;
-using NexusRag.Core.Model;
 using NexusRag.Core.Pagination;
 using NexusRag.Core.Services;
 using NexusRag.Storage.Stores;

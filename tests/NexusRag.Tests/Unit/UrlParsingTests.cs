@@ -1,6 +1,6 @@
-using Npgsql;
 using NexusRag.Storage;
 using NexusRag.Storage.Redis;
+using Npgsql;
 
 namespace NexusRag.Tests.Unit;
 

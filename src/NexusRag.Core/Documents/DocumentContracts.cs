@@ -1,0 +1,55 @@
+using NexusRag.Core.Pagination;
+
+namespace NexusRag.Core.Documents;
+
+public static class DocumentStatus
+{
+    public const string Queued = "queued";
+    public const string Processing = "processing";
+    public const string Succeeded = "succeeded";
+    public const string Failed = "failed";
+
+    public static readonly string[] All = [Queued, Processing, Succeeded, Failed];
+    public static bool IsInFlight(string status) => status is Queued or Processing;
+}
+
+public sealed record DocumentInfo(
+    string Id, string TenantId, string CorpusId, string? Filename, string ContentType, long SizeBytes,
+    string ContentSha256, string Status, string? FailureReason, int NumChunks,
+    int ChunkSizeChars, int ChunkOverlapChars, string? MetadataJson, string? LastJobId,
+    DateTime CreatedAt, DateTime UpdatedAt, DateTime? QueuedAt, DateTime? ProcessingStartedAt,
+    DateTime? CompletedAt, DateTime? FailedAt, DateTime? LastReindexedAt);
+
+/// <summary>A document to create or replace, with its raw content and the job that will process it.</summary>
+public sealed record NewDocument(
+    string TenantId, string CorpusId, string DocumentId, string? Filename, string ContentType,
+    byte[] Content, string ContentSha256, int ChunkSizeChars, int ChunkOverlapChars, string? MetadataJson);
+
+/// <summary>A chunk produced by the pipeline, ready to be written (with its L2-normalized vector after the embed step).</summary>
+public sealed record ChunkDraft(string Id, int ChunkIndex, string Text, int StartOffset, int EndOffset, string MetadataJson, float[]? Embedding = null);
+
+public sealed record ChunkInfo(
+    string Id, string TenantId, string CorpusId, string DocumentId, int ChunkIndex, string Text,
+    int StartOffset, int EndOffset, string MetadataJson, long Seq);
+
+/// <summary>Documents and their raw content. Writes that enqueue a job do so in the same transaction.</summary>
+public interface IDocumentStore
+{
+    Task<DocumentInfo?> GetAsync(string tenantId, string documentId, CancellationToken ct);
+    Task<(IReadOnlyList<DocumentInfo> Items, bool HasMore)> ListAsync(DocumentListQuery query, CancellationToken ct);
+    /// <summary>Inserts a new document (or replaces an existing, not in-flight one) and enqueues its ingestion job atomically.</summary>
+    Task<EnqueueResult> UpsertAndEnqueueAsync(NewDocument document, bool replaceExisting, int maxAttempts, CancellationToken ct);
+    /// <summary>Re-queues an existing document with new chunking parameters; null when not found.</summary>
+    Task<EnqueueResult?> EnqueueReindexAsync(string tenantId, string documentId, int chunkSizeChars, int chunkOverlapChars, int maxAttempts, CancellationToken ct);
+    Task<DocumentDeleteResult> DeleteAsync(string tenantId, string documentId, CancellationToken ct);
+    Task<byte[]?> GetContentAsync(string tenantId, string documentId, CancellationToken ct);
+    Task<IReadOnlyList<ChunkInfo>> GetChunksAsync(string tenantId, string documentId, CancellationToken ct);
+    /// <summary>The tenant's chunks with these ids (missing or foreign ids are simply absent).</summary>
+    Task<IReadOnlyList<ChunkInfo>> GetChunksByIdsAsync(string tenantId, IReadOnlyCollection<string> chunkIds, CancellationToken ct);
+}
+
+public enum DocumentDeleteResult { Deleted, NotFound, InFlight }
+
+public sealed record DocumentListQuery(string TenantId, string? CorpusId, string? Status, int Limit, KeysetPosition? After);
+
+public sealed record EnqueueResult(DocumentInfo Document, string JobId, bool Created, bool Deduplicated = false);
