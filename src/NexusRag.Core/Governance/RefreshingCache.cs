@@ -20,6 +20,8 @@ public sealed class RefreshingCache<TValue>(TimeProvider clock, TimeSpan maxAge)
     }
 
     public void Invalidate(string key) => _entries.TryRemove(key, out _);
+
+    public void Clear() => _entries.Clear();
 }
 
 /// <summary>A tenant's quota limits through a 2 s cache (the quota check runs on every authenticated request).</summary>

@@ -8,9 +8,18 @@ public sealed record CreatedApiKey(ApiKeyInfo Key, string Plaintext);
 
 public enum KeyCheck { Valid, Unknown, Expired, Revoked }
 
-/// <summary>Creates, verifies and revokes API keys. Plaintext keys exist only in the creation result.</summary>
+/// <summary>
+/// Creates, verifies and revokes API keys. Plaintext keys exist only in the creation result. Verified keys are cached
+/// by their hash for at most <see cref="Governance.RolloutGate.MaxAge"/> (2 s): a revocation or deactivation made through
+/// this replica applies at once, one made through another replica (or the CLI) within 2 s; expiry is checked on every
+/// request. The read path does no database read for a known key and writes <c>last_used_at</c> at most once a minute.
+/// </summary>
 public sealed class ApiKeyService(IIdentityStore store, IAuditLog audit, TimeProvider clock)
 {
+    private static readonly TimeSpan TouchInterval = TimeSpan.FromMinutes(1);
+    private readonly Governance.RefreshingCache<ApiKeyCredential?> _verified = new(clock, Governance.RolloutGate.MaxAge);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTime> _touched = new(StringComparer.Ordinal);
+
     public async Task<CreatedApiKey> CreateAsync(string tenantId, Role role, string name, TimeSpan? expiresIn, string actor, CancellationToken ct)
     {
         if (!Identifiers.IsValid(tenantId)) throw NexusException.Validation("tenant", Identifiers.Rule);
@@ -46,17 +55,42 @@ public sealed class ApiKeyService(IIdentityStore store, IAuditLog audit, TimePro
     {
         var prefix = ApiKeys.TryGetPrefix(presented);
         if (prefix is null) return (KeyCheck.Unknown, null);
-        var found = await store.FindApiKeyByPrefixAsync(prefix, ct).ConfigureAwait(false);
-        if (found is null || !ApiKeys.HashEquals(found.KeyHash, ApiKeys.Hash(presented))) return (KeyCheck.Unknown, null);
+        var hash = ApiKeys.Hash(presented);
+        var found = await _verified.GetAsync(hash, c => store.FindApiKeyByPrefixAsync(prefix, c), ct).ConfigureAwait(false);
+        if (found is null || !ApiKeys.HashEquals(found.KeyHash, hash)) return (KeyCheck.Unknown, null);
         var key = found.Key;
         if (key.RevokedAt is not null) return (KeyCheck.Revoked, key);
         if (key.ExpiresAt is { } exp && exp <= clock.GetUtcNow().UtcDateTime) return (KeyCheck.Expired, key);
         return (KeyCheck.Valid, key);
     }
 
+    /// <summary>
+    /// Records a use of the key when its last recorded use is over a minute old (on this replica or in the store);
+    /// true when it did (the caller audits <c>auth.access.success</c> then).
+    /// </summary>
+    public async Task<bool> TouchIfDueAsync(ApiKeyInfo key, CancellationToken ct)
+    {
+        var now = clock.GetUtcNow().UtcDateTime;
+        var last = _touched.TryGetValue(key.Id, out var t) && (key.LastUsedAt is null || t > key.LastUsedAt) ? t : key.LastUsedAt;
+        if (last is { } l && now - l <= TouchInterval) return false;
+        _touched[key.Id] = now;
+        await store.TouchApiKeyAsync(key.Id, now, ct).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>Deactivates or reactivates one of the tenant's keys (null when not the tenant's); effective on this replica at once.</summary>
+    public async Task<ApiKeyInfo?> SetActiveAsync(string tenantId, string keyId, bool active, CancellationToken ct)
+    {
+        var key = await store.SetApiKeyActiveAsync(tenantId, keyId, active, clock.GetUtcNow().UtcDateTime, ct).ConfigureAwait(false);
+        _verified.Clear();
+        if (active) _touched.TryRemove(keyId, out _);
+        return key;
+    }
+
     public async Task<ApiKeyInfo?> RevokeAsync(string keyId, string actor, CancellationToken ct)
     {
         var key = await store.RevokeApiKeyAsync(keyId, ct).ConfigureAwait(false);
+        _verified.Clear();
         if (key is not null)
         {
             await audit.AppendAsync(new AuditEntry(key.TenantId, "auth.api_key.revoked", "success", "system", actor, "api_key", key.Id, null), ct).ConfigureAwait(false);

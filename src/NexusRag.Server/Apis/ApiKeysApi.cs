@@ -75,9 +75,9 @@ public static class ApiKeysApi
         return ApiResults.Ok(ctx, items.Select(ApiKeyDto.From).ToList());
     }
 
-    private static async Task<IResult> Revoke(HttpContext ctx, string id, IIdentityStore store, IAuditLog audit, TimeProvider clock)
+    private static async Task<IResult> Revoke(HttpContext ctx, string id, ApiKeyService keys, IAuditLog audit)
     {
-        var key = await store.SetApiKeyActiveAsync(ctx.GetPrincipal().TenantId, id, false, clock.GetUtcNow().UtcDateTime, ctx.RequestAborted)
+        var key = await keys.SetActiveAsync(ctx.GetPrincipal().TenantId, id, false, ctx.RequestAborted)
                   ?? throw NexusException.NotFound("api_key", id);
         await ctx.AuditAsync(audit, "selfserve.api_key.revoked", "api_key", key.Id, new());
         return ApiResults.Ok(ctx, ApiKeyDto.From(key));
@@ -92,11 +92,11 @@ public static class ApiKeysApi
         return ApiResults.Ok(ctx, items.Select(ApiKeyDto.From).ToList());
     }
 
-    private static async Task<IResult> Patch(HttpContext ctx, string id, IIdentityStore store, IAuditLog audit, TimeProvider clock)
+    private static async Task<IResult> Patch(HttpContext ctx, string id, ApiKeyService keys, IAuditLog audit)
     {
         var body = await JsonBody.ReadAsync<PatchApiKeyRequest>(ctx.Request);
         if (body.Active is not { } active) throw NexusException.Validation("active", "is required (true or false)");
-        var key = await store.SetApiKeyActiveAsync(ctx.GetPrincipal().TenantId, id, active, clock.GetUtcNow().UtcDateTime, ctx.RequestAborted)
+        var key = await keys.SetActiveAsync(ctx.GetPrincipal().TenantId, id, active, ctx.RequestAborted)
                   ?? throw NexusException.NotFound("api_key", id);
         await ctx.AuditAsync(audit, active ? "auth.api_key.reactivated" : "auth.api_key.revoked", "api_key", key.Id, new() { ["active"] = active });
         return ApiResults.Ok(ctx, ApiKeyDto.From(key));

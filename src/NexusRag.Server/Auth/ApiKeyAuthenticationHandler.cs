@@ -23,11 +23,10 @@ public sealed class ApiKeyAuthenticationOptions : AuthenticationSchemeOptions;
 /// </summary>
 public sealed class ApiKeyAuthenticationHandler(
     IOptionsMonitor<ApiKeyAuthenticationOptions> schemeOptions, ILoggerFactory loggerFactory, UrlEncoder encoder,
-    IOptions<NexusRagOptions> options, ApiKeyService keys, IIdentityStore identity, IAuditLog audit, TimeProvider clock)
+    IOptions<NexusRagOptions> options, ApiKeyService keys, IAuditLog audit)
     : AuthenticationHandler<ApiKeyAuthenticationOptions>(schemeOptions, loggerFactory, encoder)
 {
     public const string SchemeName = "ApiKey";
-    private static readonly TimeSpan TouchInterval = TimeSpan.FromMinutes(1);
 
     protected override async Task<AuthenticateResult> HandleAuthenticateAsync()
     {
@@ -52,12 +51,10 @@ public sealed class ApiKeyAuthenticationHandler(
         var (result, key) = await keys.VerifyAsync(header[7..].Trim(), Context.RequestAborted).ConfigureAwait(false);
         switch (result)
         {
-            case KeyCheck.Valid:
-                var now = clock.GetUtcNow().UtcDateTime;
-                if (key!.LastUsedAt is null || now - key.LastUsedAt > TouchInterval)
+            case KeyCheck.Valid when key is not null:
+                // Once a minute per key at most (with last_used_at): auditing every request would double the writes.
+                if (await keys.TouchIfDueAsync(key, Context.RequestAborted).ConfigureAwait(false))
                 {
-                    // Once a minute per key at most (with last_used_at): auditing every request would double the writes.
-                    await identity.TouchApiKeyAsync(key.Id, now, Context.RequestAborted).ConfigureAwait(false);
                     await audit.AppendAsync(new AuditEntry(key.TenantId, "auth.access.success", "success", key.IsOperator ? "operator" : "api_key", key.Id,
                         "api_key", key.Id, RequestIdMiddleware.Get(Context)), Context.RequestAborted).ConfigureAwait(false);
                 }

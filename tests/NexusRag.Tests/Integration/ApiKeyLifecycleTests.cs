@@ -15,6 +15,33 @@ public class ApiKeyLifecycleTests
     }
 
     [Fact]
+    public async Task A_key_revoked_through_one_replica_is_refused_there_at_once_and_on_another_replica_shortly_after()
+    {
+        using var dir = new TempDir("nexusrag-key-replicas");
+        using var one = new NexusAppFactory(dataDir: dir.Path);
+        using var two = new NexusAppFactory(dataDir: dir.Path);
+        var admin = one.ClientWithKey(await one.CreateKeyAsync("acme", Core.Auth.Role.Admin));
+        var created = await (await admin.PostAsJsonAsync("/v1/self-serve/api-keys", new { name = "bot", role = "reader" })).DataAsync(201);
+        var key = created.GetProperty("api_key").GetString()!;
+        var onOne = With(one, key);
+        var onTwo = With(two, key);
+        Assert.Equal(HttpStatusCode.OK, (await onOne.GetAsync("/v1/corpora")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await onTwo.GetAsync("/v1/corpora")).StatusCode); // now cached on both replicas
+
+        await (await admin.PostAsync($"/v1/self-serve/api-keys/{created.GetProperty("key").GetProperty("id").GetString()}/revoke", null)).DataAsync();
+        await (await onOne.GetAsync("/v1/corpora")).AssertErrorAsync(401, "AUTH_REVOKED_KEY");
+        HttpResponseMessage resp;
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (true)
+        {
+            resp = await onTwo.GetAsync("/v1/corpora");
+            if (resp.StatusCode == HttpStatusCode.Unauthorized || DateTime.UtcNow > deadline) break;
+            await Task.Delay(100);
+        }
+        await resp.AssertErrorAsync(401, "AUTH_REVOKED_KEY");
+    }
+
+    [Fact]
     public async Task Self_serve_create_list_revoke_and_admin_deactivate_reactivate()
     {
         using var app = new NexusAppFactory();
