@@ -14,7 +14,7 @@ public enum KeyCheck { Valid, Unknown, Expired, Revoked }
 /// this replica applies at once, one made through another replica (or the CLI) within 2 s; expiry is checked on every
 /// request. The read path does no database read for a known key and writes <c>last_used_at</c> at most once a minute.
 /// </summary>
-public sealed class ApiKeyService(IIdentityStore store, IAuditLog audit, TimeProvider clock)
+public sealed class ApiKeyService(IIdentityStore store, IAuditLog audit, Transactions.IUnitOfWork uow, TimeProvider clock)
 {
     private static readonly TimeSpan TouchInterval = TimeSpan.FromMinutes(1);
     private readonly Governance.RefreshingCache<ApiKeyCredential?> _verified = new(clock, Governance.RolloutGate.MaxAge);
@@ -26,12 +26,16 @@ public sealed class ApiKeyService(IIdentityStore store, IAuditLog audit, TimePro
         if (string.IsNullOrWhiteSpace(name) || name.Length > 200) throw NexusException.Validation("name", "must be 1-200 characters");
         if (expiresIn is { } e && e <= TimeSpan.Zero) throw NexusException.Validation("expires_in", "must be positive");
 
-        await store.EnsureTenantAsync(tenantId, ct).ConfigureAwait(false);
         var generated = ApiKeys.Generate();
         DateTime? expiresAt = expiresIn is { } span ? clock.GetUtcNow().UtcDateTime.Add(span) : null;
-        var key = await store.CreateApiKeyAsync(tenantId, name.Trim(), role, generated.Prefix, generated.Hash, expiresAt, false, ct).ConfigureAwait(false);
-        await audit.AppendAsync(new AuditEntry(tenantId, "auth.api_key.created", "success", "system", actor, "api_key", key.Id, null,
-            new Dictionary<string, object?> { ["role"] = role.ToWire(), ["name"] = key.Name }), ct).ConfigureAwait(false);
+        var key = await uow.RunAsync(async c =>
+        {
+            await store.EnsureTenantAsync(tenantId, c).ConfigureAwait(false);
+            var k = await store.CreateApiKeyAsync(tenantId, name.Trim(), role, generated.Prefix, generated.Hash, expiresAt, false, c).ConfigureAwait(false);
+            await audit.AppendAsync(new AuditEntry(tenantId, "auth.api_key.created", "success", "system", actor, "api_key", k.Id, null,
+                new Dictionary<string, object?> { ["role"] = role.ToWire(), ["name"] = k.Name }), c).ConfigureAwait(false);
+            return k;
+        }, ct).ConfigureAwait(false);
         return new CreatedApiKey(key, generated.Plaintext);
     }
 
@@ -45,9 +49,13 @@ public sealed class ApiKeyService(IIdentityStore store, IAuditLog audit, TimePro
         if (expiresIn is { } e && e <= TimeSpan.Zero) throw NexusException.Validation("expires_in", "must be positive");
         var generated = ApiKeys.Generate();
         DateTime? expiresAt = expiresIn is { } span ? clock.GetUtcNow().UtcDateTime.Add(span) : null;
-        var key = await store.CreateApiKeyAsync(Principal.PlatformTenant, name.Trim(), Role.Reader, generated.Prefix, generated.Hash, expiresAt, true, ct).ConfigureAwait(false);
-        await audit.AppendAsync(new AuditEntry(Principal.PlatformTenant, "auth.operator_key.created", "success", "system", actor, "api_key", key.Id, null,
-            new Dictionary<string, object?> { ["name"] = key.Name }), ct).ConfigureAwait(false);
+        var key = await uow.RunAsync(async c =>
+        {
+            var k = await store.CreateApiKeyAsync(Principal.PlatformTenant, name.Trim(), Role.Reader, generated.Prefix, generated.Hash, expiresAt, true, c).ConfigureAwait(false);
+            await audit.AppendAsync(new AuditEntry(Principal.PlatformTenant, "auth.operator_key.created", "success", "system", actor, "api_key", k.Id, null,
+                new Dictionary<string, object?> { ["name"] = k.Name }), c).ConfigureAwait(false);
+            return k;
+        }, ct).ConfigureAwait(false);
         return new CreatedApiKey(key, generated.Plaintext);
     }
 
@@ -82,19 +90,24 @@ public sealed class ApiKeyService(IIdentityStore store, IAuditLog audit, TimePro
     public async Task<ApiKeyInfo?> SetActiveAsync(string tenantId, string keyId, bool active, CancellationToken ct)
     {
         var key = await store.SetApiKeyActiveAsync(tenantId, keyId, active, clock.GetUtcNow().UtcDateTime, ct).ConfigureAwait(false);
-        _verified.Clear();
+        _verified.Clear(); // callers audit the change in the same unit of work
         if (active) _touched.TryRemove(keyId, out _);
         return key;
     }
 
+    /// <summary>Drops every cached verification on this replica (after a key's state changed).</summary>
+    public void ForgetVerifiedKeys() => _verified.Clear();
+
     public async Task<ApiKeyInfo?> RevokeAsync(string keyId, string actor, CancellationToken ct)
     {
-        var key = await store.RevokeApiKeyAsync(keyId, ct).ConfigureAwait(false);
-        _verified.Clear();
-        if (key is not null)
+        var key = await uow.RunAsync(async c =>
         {
-            await audit.AppendAsync(new AuditEntry(key.TenantId, "auth.api_key.revoked", "success", "system", actor, "api_key", key.Id, null), ct).ConfigureAwait(false);
-        }
+            var k = await store.RevokeApiKeyAsync(keyId, c).ConfigureAwait(false);
+            if (k is not null)
+                await audit.AppendAsync(new AuditEntry(k.TenantId, "auth.api_key.revoked", "success", "system", actor, "api_key", k.Id, null), c).ConfigureAwait(false);
+            return k;
+        }, ct).ConfigureAwait(false);
+        _verified.Clear();
         return key;
     }
 

@@ -27,6 +27,7 @@ public sealed class DocumentService(
     IDocumentStore documents,
     ICorpusStore corpora,
     IAuditLog audit,
+    Transactions.IUnitOfWork uow,
     IJobSignal signal,
     ContentExtractorRegistry extractors,
     IOptions<IngestionOptions> options)
@@ -69,17 +70,22 @@ public sealed class DocumentService(
             return new EnqueueResult(existing, existing.LastJobId ?? "", Created: false, Deduplicated: true);
         }
 
-        var result = await documents.UpsertAndEnqueueAsync(
-            new NewDocument(principal.TenantId, request.CorpusId, documentId, request.Filename, request.ContentType,
-                request.Content, sha, size, overlap, request.MetadataJson),
-            replaceExisting: request.Overwrite, opts.MaxAttempts, ct).ConfigureAwait(false);
+        // The document, its job and the audit event commit together.
+        var result = await uow.RunAsync(async c =>
+        {
+            var r = await documents.UpsertAndEnqueueAsync(
+                new NewDocument(principal.TenantId, request.CorpusId, documentId, request.Filename, request.ContentType,
+                    request.Content, sha, size, overlap, request.MetadataJson),
+                replaceExisting: request.Overwrite, opts.MaxAttempts, c).ConfigureAwait(false);
+            await audit.AppendAsync(new AuditEntry(principal.TenantId, "documents.ingest.enqueued", "success", principal.ActorType, principal.ActorId,
+                "document", documentId, requestId, new Dictionary<string, object?>
+                {
+                    ["corpus_id"] = request.CorpusId, ["job_id"] = r.JobId, ["bytes"] = request.Content.Length,
+                    ["media_type"] = request.ContentType, ["overwrite"] = request.Overwrite,
+                }), c).ConfigureAwait(false);
+            return r;
+        }, ct).ConfigureAwait(false);
         signal.Notify();
-        await audit.AppendAsync(new AuditEntry(principal.TenantId, "documents.ingest.enqueued", "success", "api_key", principal.ApiKeyId ?? principal.Actor,
-            "document", documentId, requestId, new Dictionary<string, object?>
-            {
-                ["corpus_id"] = request.CorpusId, ["job_id"] = result.JobId, ["bytes"] = request.Content.Length,
-                ["media_type"] = request.ContentType, ["overwrite"] = request.Overwrite,
-            }), ct).ConfigureAwait(false);
         return result;
     }
 
@@ -92,14 +98,18 @@ public sealed class DocumentService(
         ValidateChunking(size, overlap, errors);
         if (errors.Count > 0) throw NexusException.Validation(errors);
 
-        var result = await documents.EnqueueReindexAsync(principal.TenantId, documentId, size, overlap, options.Value.MaxAttempts, ct).ConfigureAwait(false)
-                     ?? throw NexusException.NotFound("document", documentId);
+        var result = await uow.RunAsync(async c =>
+        {
+            var r = await documents.EnqueueReindexAsync(principal.TenantId, documentId, size, overlap, options.Value.MaxAttempts, c).ConfigureAwait(false)
+                    ?? throw NexusException.NotFound("document", documentId);
+            await audit.AppendAsync(new AuditEntry(principal.TenantId, "documents.reindex.enqueued", "success", principal.ActorType, principal.ActorId,
+                "document", documentId, requestId, new Dictionary<string, object?>
+                {
+                    ["job_id"] = r.JobId, ["chunk_size_chars"] = size, ["chunk_overlap_chars"] = overlap,
+                }), c).ConfigureAwait(false);
+            return r;
+        }, ct).ConfigureAwait(false);
         signal.Notify();
-        await audit.AppendAsync(new AuditEntry(principal.TenantId, "documents.reindex.enqueued", "success", "api_key", principal.ApiKeyId ?? principal.Actor,
-            "document", documentId, requestId, new Dictionary<string, object?>
-            {
-                ["job_id"] = result.JobId, ["chunk_size_chars"] = size, ["chunk_overlap_chars"] = overlap,
-            }), ct).ConfigureAwait(false);
         return result;
     }
 
@@ -113,16 +123,19 @@ public sealed class DocumentService(
     public async Task DeleteAsync(Principal principal, string documentId, string? requestId, CancellationToken ct)
     {
         if (!Identifiers.IsValid(documentId)) throw NexusException.NotFound("document", Text.Clip(documentId, 64));
-        var result = await documents.DeleteAsync(principal.TenantId, documentId, ct).ConfigureAwait(false);
-        switch (result)
+        await uow.RunAsync(async c =>
         {
-            case DocumentDeleteResult.NotFound: throw NexusException.NotFound("document", documentId);
-            case DocumentDeleteResult.InFlight:
-                throw NexusException.Conflict(ErrorCodes.DocumentInFlight, "Document is queued or processing; retry when ingestion has finished",
-                    new Dictionary<string, object?> { ["document_id"] = documentId });
-        }
-        await audit.AppendAsync(new AuditEntry(principal.TenantId, "documents.deleted", "success", "api_key", principal.ApiKeyId ?? principal.Actor,
-            "document", documentId, requestId), ct).ConfigureAwait(false);
+            switch (await documents.DeleteAsync(principal.TenantId, documentId, c).ConfigureAwait(false))
+            {
+                case DocumentDeleteResult.NotFound: throw NexusException.NotFound("document", documentId);
+                case DocumentDeleteResult.InFlight:
+                    throw NexusException.Conflict(ErrorCodes.DocumentInFlight, "Document is queued or processing; retry when ingestion has finished",
+                        new Dictionary<string, object?> { ["document_id"] = documentId });
+            }
+            await audit.AppendAsync(new AuditEntry(principal.TenantId, "documents.deleted", "success", principal.ActorType, principal.ActorId,
+                "document", documentId, requestId), c).ConfigureAwait(false);
+            return 0;
+        }, ct).ConfigureAwait(false);
     }
 
     private void ValidateChunking(int size, int overlap, Dictionary<string, string[]> errors)

@@ -4,6 +4,7 @@ using NexusRag.Core.Auth;
 using NexusRag.Core.Errors;
 using NexusRag.Core.Governance;
 using NexusRag.Core.Services;
+using NexusRag.Core.Transactions;
 using NexusRag.Server.Http;
 
 namespace NexusRag.Server.Apis;
@@ -49,7 +50,7 @@ public static class ApiKeysApi
         return app;
     }
 
-    private static async Task<IResult> Create(HttpContext ctx, ApiKeyService keys, IAuditLog audit)
+    private static async Task<IResult> Create(HttpContext ctx, ApiKeyService keys, IAuditLog audit, IUnitOfWork uow)
     {
         var body = await JsonBody.ReadAsync<CreateApiKeyRequest>(ctx.Request);
         var errors = new Dictionary<string, string[]>();
@@ -63,8 +64,12 @@ public static class ApiKeysApi
         }
         if (errors.Count > 0) throw NexusException.Validation(errors);
         var p = ctx.GetPrincipal();
-        var created = await keys.CreateAsync(p.TenantId, role, body.Name!, expires, p.ApiKeyId ?? p.Actor, ctx.RequestAborted);
-        await ctx.AuditAsync(audit, "selfserve.api_key.created", "api_key", created.Key.Id, new() { ["role"] = role.ToWire(), ["name"] = created.Key.Name });
+        var created = await uow.RunAsync(async ct =>
+        {
+            var c = await keys.CreateAsync(p.TenantId, role, body.Name!, expires, p.ActorId, ct);
+            await ctx.AuditAsync(audit, "selfserve.api_key.created", "api_key", c.Key.Id, new() { ["role"] = role.ToWire(), ["name"] = c.Key.Name });
+            return c;
+        }, ctx.RequestAborted);
         return ApiResults.Ok(ctx, new CreatedApiKeyDto(ApiKeyDto.From(created.Key), created.Plaintext), StatusCodes.Status201Created);
     }
 
@@ -75,11 +80,15 @@ public static class ApiKeysApi
         return ApiResults.Ok(ctx, items.Select(ApiKeyDto.From).ToList());
     }
 
-    private static async Task<IResult> Revoke(HttpContext ctx, string id, ApiKeyService keys, IAuditLog audit)
+    private static async Task<IResult> Revoke(HttpContext ctx, string id, ApiKeyService keys, IAuditLog audit, IUnitOfWork uow)
     {
-        var key = await keys.SetActiveAsync(ctx.GetPrincipal().TenantId, id, false, ctx.RequestAborted)
-                  ?? throw NexusException.NotFound("api_key", id);
-        await ctx.AuditAsync(audit, "selfserve.api_key.revoked", "api_key", key.Id, new());
+        var key = await uow.RunAsync(async ct =>
+        {
+            var k = await keys.SetActiveAsync(ctx.GetPrincipal().TenantId, id, false, ct) ?? throw NexusException.NotFound("api_key", id);
+            await ctx.AuditAsync(audit, "selfserve.api_key.revoked", "api_key", k.Id, new());
+            return k;
+        }, ctx.RequestAborted);
+        keys.ForgetVerifiedKeys(); // again after the commit: no request in between re-cached the old state
         return ApiResults.Ok(ctx, ApiKeyDto.From(key));
     }
 
@@ -92,13 +101,17 @@ public static class ApiKeysApi
         return ApiResults.Ok(ctx, items.Select(ApiKeyDto.From).ToList());
     }
 
-    private static async Task<IResult> Patch(HttpContext ctx, string id, ApiKeyService keys, IAuditLog audit)
+    private static async Task<IResult> Patch(HttpContext ctx, string id, ApiKeyService keys, IAuditLog audit, IUnitOfWork uow)
     {
         var body = await JsonBody.ReadAsync<PatchApiKeyRequest>(ctx.Request);
         if (body.Active is not { } active) throw NexusException.Validation("active", "is required (true or false)");
-        var key = await keys.SetActiveAsync(ctx.GetPrincipal().TenantId, id, active, ctx.RequestAborted)
-                  ?? throw NexusException.NotFound("api_key", id);
-        await ctx.AuditAsync(audit, active ? "auth.api_key.reactivated" : "auth.api_key.revoked", "api_key", key.Id, new() { ["active"] = active });
+        var key = await uow.RunAsync(async ct =>
+        {
+            var k = await keys.SetActiveAsync(ctx.GetPrincipal().TenantId, id, active, ct) ?? throw NexusException.NotFound("api_key", id);
+            await ctx.AuditAsync(audit, active ? "auth.api_key.reactivated" : "auth.api_key.revoked", "api_key", k.Id, new() { ["active"] = active });
+            return k;
+        }, ctx.RequestAborted);
+        keys.ForgetVerifiedKeys(); // again after the commit: no request in between re-cached the old state
         return ApiResults.Ok(ctx, ApiKeyDto.From(key));
     }
 }

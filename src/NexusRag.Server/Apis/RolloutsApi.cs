@@ -2,6 +2,7 @@ using System.Text.Json;
 using NexusRag.Core.Audit;
 using NexusRag.Core.Errors;
 using NexusRag.Core.Governance;
+using NexusRag.Core.Transactions;
 using NexusRag.Server.Http;
 
 namespace NexusRag.Server.Apis;
@@ -43,7 +44,7 @@ public static class RolloutsApi
     private static async Task<IResult> GetCanary(HttpContext ctx, IRolloutStore store) =>
         ApiResults.Ok(ctx, new CanaryDto((await store.GetAsync(ctx.RequestAborted)).CanaryPercentages));
 
-    private static async Task<IResult> PatchKill(HttpContext ctx, IRolloutStore store, RolloutGate gate, IAuditLog audit)
+    private static async Task<IResult> PatchKill(HttpContext ctx, IRolloutStore store, RolloutGate gate, IAuditLog audit, IUnitOfWork uow)
     {
         var body = await JsonBody.ReadAsync<KillSwitchPatch>(ctx.Request);
         if (body.KillSwitches is not { Count: > 0 } patch) throw NexusException.Validation("kill_switches", "must be a non-empty object of switch: true|false");
@@ -56,13 +57,17 @@ public static class RolloutsApi
             else values[name] = v.GetBoolean();
         }
         if (errors.Count > 0) throw NexusException.Validation(errors);
-        await store.SetKillSwitchesAsync(values, ctx.RequestAborted);
+        await uow.RunAsync(async ct =>
+        {
+            await store.SetKillSwitchesAsync(values, ct);
+            await ctx.AuditAsync(audit, "rollouts.killswitches.updated", "rollouts", "killswitches", new() { ["changes"] = values.ToDictionary(kv => kv.Key, kv => (object?)kv.Value) });
+            return 0;
+        }, ctx.RequestAborted);
         gate.Invalidate();
-        await ctx.AuditAsync(audit, "rollouts.killswitches.updated", "rollouts", "killswitches", new() { ["changes"] = values.ToDictionary(kv => kv.Key, kv => (object?)kv.Value) });
         return ApiResults.Ok(ctx, new KillSwitchesDto((await store.GetAsync(ctx.RequestAborted)).KillSwitches));
     }
 
-    private static async Task<IResult> PatchCanary(HttpContext ctx, IRolloutStore store, RolloutGate gate, IAuditLog audit)
+    private static async Task<IResult> PatchCanary(HttpContext ctx, IRolloutStore store, RolloutGate gate, IAuditLog audit, IUnitOfWork uow)
     {
         var body = await JsonBody.ReadAsync<CanaryPatch>(ctx.Request);
         if (body.CanaryPercentages is not { Count: > 0 } patch) throw NexusException.Validation("canary_percentages", "must be a non-empty object of rollout: 0..100");
@@ -75,9 +80,13 @@ public static class RolloutsApi
             else values[name] = p;
         }
         if (errors.Count > 0) throw NexusException.Validation(errors);
-        await store.SetCanaryAsync(values, ctx.RequestAborted);
+        await uow.RunAsync(async ct =>
+        {
+            await store.SetCanaryAsync(values, ct);
+            await ctx.AuditAsync(audit, "rollouts.canary.updated", "rollouts", "canary", new() { ["changes"] = values.ToDictionary(kv => kv.Key, kv => (object?)kv.Value) });
+            return 0;
+        }, ctx.RequestAborted);
         gate.Invalidate();
-        await ctx.AuditAsync(audit, "rollouts.canary.updated", "rollouts", "canary", new() { ["changes"] = values.ToDictionary(kv => kv.Key, kv => (object?)kv.Value) });
         return ApiResults.Ok(ctx, new CanaryDto((await store.GetAsync(ctx.RequestAborted)).CanaryPercentages));
     }
 }

@@ -11,16 +11,11 @@ public sealed class EfIdentityStore(IDbContextFactory<NexusDbContext> factory, T
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         if (await db.Tenants.AnyAsync(t => t.Id == tenantId, ct).ConfigureAwait(false)) return false;
-        db.Tenants.Add(new TenantRow { Id = tenantId, Name = tenantId, CreatedAt = clock.GetUtcNow().UtcDateTime });
-        try
-        {
-            await db.SaveChangesAsync(ct).ConfigureAwait(false);
-            return true;
-        }
-        catch (DbUpdateException)
-        {
-            return false; // created concurrently
-        }
+        // ON CONFLICT DO NOTHING rather than catching a unique violation: inside a unit of work on PostgreSQL a failed
+        // statement would abort the whole transaction.
+        var now = clock.GetUtcNow().UtcDateTime;
+        return await db.Database.ExecuteSqlInterpolatedAsync(
+            $"INSERT INTO tenants (id, name, created_at) VALUES ({tenantId}, {tenantId}, {now}) ON CONFLICT (id) DO NOTHING", ct).ConfigureAwait(false) == 1;
     }
 
     public async Task<bool> TenantExistsAsync(string tenantId, CancellationToken ct)
