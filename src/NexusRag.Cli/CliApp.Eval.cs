@@ -172,33 +172,32 @@ public sealed partial class CliApp
         Core.Embeddings.EmbeddingIdentity embedderId, CancellationToken ct)
     {
         var index = sp.GetRequiredService<ISearchIndex>();
-        var o = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<SearchOptions>>().Value; // the instance the index reads
+        var o = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<SearchOptions>>().Value; // read only: the grid travels with each query
         var embedder = sp.GetRequiredService<Microsoft.Extensions.AI.IEmbeddingGenerator<string, Microsoft.Extensions.AI.Embedding<float>>>();
         var vectors = await Core.Embeddings.EmbeddingBatches.EmbedAsync(embedder, queries.Select(q => ds.Queries[q]).ToList(), 64, embedderId.Dimensions, ct);
-        double Ndcg(SearchMode mode) => queries.Select((q, i) =>
+        double Ndcg(SearchMode mode, Bm25Parameters bm25, double lexicalWeight, double vectorWeight) => queries.Select((q, i) =>
         {
-            var hits = index.Search(new IndexQuery(EvalTenant, EvalCorpus, ds.Queries[q], vectors[i], 100, mode, null, o.LexicalWeight, o.VectorWeightFor(embedderId.Provider)));
+            var hits = index.Search(new IndexQuery(EvalTenant, EvalCorpus, ds.Queries[q], vectors[i], 100, mode, null, lexicalWeight, vectorWeight, bm25));
             return RetrievalMetrics.NdcgAt(10, hits.Select(h => toBeir.GetValueOrDefault(h.DocumentId, h.DocumentId)).Distinct().ToList(), ds.Qrels[q]);
         }).Average();
 
         var table = new Table().AddColumns("setting", "nDCG@10");
+        var configuredVectorWeight = o.VectorWeightFor(embedderId.Provider);
         var best = (K1: o.Bm25K1, B: o.Bm25B, Score: -1.0);
         foreach (var k1 in new[] { 0.5, 0.7, 0.9, 1.2, 1.5, 1.8 })
             foreach (var b in new[] { 0.3, 0.5, 0.6, 0.75, 0.9, 1.0 })
             {
-                (o.Bm25K1, o.Bm25B) = (k1, b);
-                var score = Ndcg(SearchMode.Lexical);
+                var score = Ndcg(SearchMode.Lexical, new Bm25Parameters(k1, b), o.LexicalWeight, configuredVectorWeight);
                 if (score > best.Score) best = (k1, b, score);
             }
-        (o.Bm25K1, o.Bm25B) = (best.K1, best.B);
+        var bestBm25 = new Bm25Parameters(best.K1, best.B);
         table.AddRow($"lexical k1={best.K1} b={best.B}", $"{best.Score:F4}");
-        table.AddRow("vector", $"{Ndcg(SearchMode.Vector):F4}");
+        table.AddRow("vector", $"{Ndcg(SearchMode.Vector, bestBm25, o.LexicalWeight, configuredVectorWeight):F4}");
         // RRF k stays at its configured value (60 by default); the vector leg's weight is what depends on the embedder.
         var bestHybrid = (Weight: 1.0, Score: -1.0);
         foreach (var w in new[] { 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0 })
         {
-            (o.LexicalWeight, o.VectorWeight) = (1.0, w);
-            var score = Ndcg(SearchMode.Hybrid);
+            var score = Ndcg(SearchMode.Hybrid, bestBm25, 1.0, w);
             table.AddRow($"hybrid rrf_k={o.RrfK} lexical_weight=1 vector_weight={w}", $"{score:F4}");
             if (score > bestHybrid.Score) bestHybrid = (w, score);
         }

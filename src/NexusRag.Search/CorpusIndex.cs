@@ -140,7 +140,7 @@ internal sealed class CorpusIndex
             var accept = Filter(q.Filters);
             var depth = Math.Max(q.TopK, _options.CandidatesPerLeg);
             List<(float Score, int Slot)> lexical = [], vector = [];
-            if (q.Mode != SearchMode.Vector) lexical = Lexical(queryTokens, accept, q.Mode == SearchMode.Lexical ? q.TopK : depth);
+            if (q.Mode != SearchMode.Vector) lexical = Lexical(queryTokens, accept, q.Mode == SearchMode.Lexical ? q.TopK : depth, q.Bm25);
             if (q.Mode != SearchMode.Lexical && q.QueryVector is { } qv && _vectors is not null && qv.Length == _vectors.Dimensions)
                 vector = Vector(qv, accept, q.Mode == SearchMode.Vector ? q.TopK : depth);
 
@@ -183,7 +183,7 @@ internal sealed class CorpusIndex
         return c != 0 ? c : x.ChunkIndex.CompareTo(y.ChunkIndex);
     }
 
-    private List<(float, int)> Lexical(IReadOnlyList<string> tokens, Func<int, bool> accept, int k)
+    private List<(float, int)> Lexical(IReadOnlyList<string> tokens, Func<int, bool> accept, int k, Bm25Parameters? bm25)
     {
         if (tokens.Count == 0) return [];
         var acc = System.Buffers.ArrayPool<float>.Shared.Rent(_slots.Count);
@@ -191,7 +191,7 @@ internal sealed class CorpusIndex
         try
         {
             Array.Clear(acc, 0, _slots.Count);
-            _bm25.Accumulate(tokens, _options.Bm25K1, _options.Bm25B, _options.Bm25LuceneNorms, accept, acc, touched);
+            _bm25.Accumulate(tokens, bm25?.K1 ?? _options.Bm25K1, bm25?.B ?? _options.Bm25B, _options.Bm25LuceneNorms, accept, acc, touched);
             var top = new TopK(k, TieBreak);
             foreach (var slot in touched) top.Add(acc[slot], slot);
             return top.ToSortedList();

@@ -14,7 +14,10 @@ public sealed record SearchFilters(IReadOnlyList<string>? DocumentIds, IReadOnly
 /// <summary>One query against one corpus's index. <see cref="QueryVector"/> is required for the vector leg.</summary>
 public sealed record IndexQuery(
     string TenantId, string CorpusId, string Text, float[]? QueryVector, int TopK, SearchMode Mode, SearchFilters? Filters,
-    double LexicalWeight = 1.0, double VectorWeight = 1.0);
+    double LexicalWeight = 1.0, double VectorWeight = 1.0, Bm25Parameters? Bm25 = null);
+
+/// <summary>BM25 parameters for one query (evaluation grids); null means the configured <c>Bm25K1</c> / <c>Bm25B</c>.</summary>
+public sealed record Bm25Parameters(double K1, double B);
 
 /// <summary>A ranked chunk. Ranks are 1-based positions in each leg's list (null when the leg did not return it).</summary>
 public sealed record IndexHit(

@@ -18,7 +18,7 @@ public sealed class EndpointPolicyTests
         using var app = new NexusAppFactory();
         _ = app.CreateClient();
         var endpoints = app.Service<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>().ToList();
-        Assert.True(endpoints.Count >= 35, $"only {endpoints.Count} endpoints found");
+        Assert.True(endpoints.Count >= 37, $"only {endpoints.Count} endpoints found");
         Assert.Empty(EndpointPolicyCheck.Violations(endpoints));
         foreach (var e in endpoints)
         {

@@ -49,6 +49,16 @@ public class Bm25Tests
     }
 
     [Fact]
+    public void Per_query_bm25_parameters_apply_to_that_query_only()
+    {
+        var index = TinyIndex();
+        // banana·d2 with b = 0 ignores length: 0.470004 · 2.2 / (1 + 1.2) = 0.470004 (0.544215 with the configured b 0.75).
+        var tuned = index.Search(new IndexQuery("t", "c", "banana", null, 10, SearchMode.Lexical, null, Bm25: new Bm25Parameters(1.2, 0.0)), ["banana"]);
+        Assert.Equal(0.470004, tuned.Single(h => h.DocumentId == "d2").Score, 4);
+        Assert.Equal(0.544215, Lexical(index, "banana").Single(h => h.DocumentId == "d2").Score, 4);
+    }
+
+    [Fact]
     public void A_repeated_query_term_counts_twice_like_a_repeated_clause()
     {
         var hit = Assert.Single(Lexical(TinyIndex(), "apple", "apple"));
