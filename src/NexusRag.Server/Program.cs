@@ -35,7 +35,7 @@ builder.Services
     .AddNexusRagGeneration(builder.Configuration)
     .AddNexusRagHttp()
     .AddNexusRagAuth();
-if (role.RunsWorker()) builder.Services.AddIngestionWorker();
+if (role.RunsWorker()) builder.Services.AddWorkers();
 
 var app = builder.Build();
 if (Startup.ValidateConfiguration(app.Services) is { } refusal)
@@ -43,7 +43,6 @@ if (Startup.ValidateConfiguration(app.Services) is { } refusal)
     Console.Error.WriteLine(refusal);
     return 2;
 }
-await Startup.PrepareAsync(app.Services, app.Lifetime.ApplicationStopping);
 
 app.UseMiddleware<RequestIdMiddleware>();
 app.UseMiddleware<ErrorEnvelopeMiddleware>();
@@ -78,6 +77,7 @@ if (EndpointPolicyCheck.Violations(((IEndpointRouteBuilder)app).DataSources.Sele
     return 2;
 }
 
+await Startup.PrepareAsync(app.Services, app.Lifetime.ApplicationStopping); // migrations, first-start bootstrap
 await app.RunAsync();
 return 0;
 

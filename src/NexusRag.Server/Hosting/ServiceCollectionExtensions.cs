@@ -41,7 +41,8 @@ public static class ServiceCollectionExtensions
     public static IServiceCollection AddSearchIndex(this IServiceCollection services, IConfiguration config, bool followChanges = true) =>
         services.AddHybridSearchIndex(config, sp => sp.GetRequiredService<IOptions<StorageOptions>>().Value.IndexSnapshotPath(), followChanges);
 
-    public static IServiceCollection AddIngestionWorker(this IServiceCollection services)
+    /// <summary>The worker role: the job runner (one handler per job kind) and the outbox dispatcher.</summary>
+    public static IServiceCollection AddWorkers(this IServiceCollection services)
     {
         services.AddHostedService<JobWorker>();
         services.AddHostedService<OutboxWorker>();
