@@ -10,8 +10,8 @@ namespace NexusRag.Core.Jobs;
 /// after the job's max attempts, on a <see cref="PermanentJobFailure"/>, or for a poison job whose lease kept
 /// expiring (its workers died on it more often than it may be attempted).
 /// </summary>
-public sealed class JobExecutor(IJobQueue queue, IEnumerable<IJobHandler> handlers, IOptions<IngestionOptions> options, TimeProvider clock,
-    ILogger<JobExecutor> logger)
+public sealed class JobExecutor(IJobQueue queue, IEnumerable<IJobHandler> handlers, Governance.RolloutGate rollouts, IOptions<IngestionOptions> options,
+    TimeProvider clock, ILogger<JobExecutor> logger)
 {
     private readonly Dictionary<string, IJobHandler> _byKind = handlers.SelectMany(h => h.Kinds.Select(k => (k, h)))
         .ToDictionary(x => x.k, x => x.h, StringComparer.Ordinal);
@@ -23,6 +23,12 @@ public sealed class JobExecutor(IJobQueue queue, IEnumerable<IJobHandler> handle
         if (!_byKind.TryGetValue(job.Kind, out var handler))
         {
             await queue.FailAttemptAsync(job, workerId, $"no handler for job kind '{job.Kind}'", null, ct).ConfigureAwait(false);
+            return null;
+        }
+        if (handler.HeldBy is { } killSwitch && await rollouts.IsKilledForAsync(killSwitch, job.TenantId, ct).ConfigureAwait(false))
+        {
+            // Held (the job's tenant paused it, or the platform switch flipped after the claim): back to the queue, not an attempt.
+            await queue.ReleaseAsync(job, workerId, clock.GetUtcNow().UtcDateTime.Add(Governance.RolloutGate.MaxAge), ct).ConfigureAwait(false);
             return null;
         }
         if (job.Attempts > job.MaxAttempts)

@@ -47,6 +47,8 @@ public interface IJobQueue
     /// document follows (queued again, or failed with the reason).
     /// </summary>
     Task<bool> FailAttemptAsync(Job job, string workerId, string reason, DateTime? retryAt, CancellationToken ct);
+    /// <summary>Puts a claimed job back unrun (a hold, not a failure): queued again at <paramref name="availableAt"/>, the attempt not counted.</summary>
+    Task<bool> ReleaseAsync(Job job, string workerId, DateTime availableAt, CancellationToken ct);
 }
 
 /// <summary>What a handler reports back to the runner.</summary>
@@ -67,7 +69,7 @@ public enum JobResult
 public interface IJobHandler
 {
     IReadOnlyCollection<string> Kinds { get; }
-    /// <summary>The kill switch that holds this handler's jobs in the queue while it is on (null: none).</summary>
+    /// <summary>The kill switch that holds this handler's jobs in the queue while it is on, platform-wide or for the job's tenant (null: none).</summary>
     string? HeldBy { get; }
     Task<JobResult> HandleAsync(Job job, string workerId, CancellationToken ct);
 }

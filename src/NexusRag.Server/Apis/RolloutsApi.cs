@@ -1,5 +1,6 @@
 using System.Text.Json;
 using NexusRag.Core.Audit;
+using NexusRag.Core.Auth;
 using NexusRag.Core.Errors;
 using NexusRag.Core.Governance;
 using NexusRag.Core.Transactions;
@@ -35,18 +36,37 @@ public static class RolloutsApi
         g.MapGet("/canary", GetCanary).RequireAdminOrOperator().WithRateClass(RouteClasses.Read).Produces<Envelope<CanaryDto>>();
         g.MapPatch("/canary", PatchCanary).RequireOperator().WithRateClass(RouteClasses.Mutation).WithIdempotency()
             .Accepts<CanaryPatch>("application/json").Produces<Envelope<CanaryDto>>();
+
+        // A tenant admin pausing its own tenant: affects that tenant only (ingestion endpoints and held jobs, or /v1/run).
+        var own = app.MapGroup("/v1/self-serve/killswitches").WithTags("Rollouts").WithAuditCategory("self-serve");
+        own.MapGet("/", GetOwnKill).RequireRole(Role.Admin).WithRateClass(RouteClasses.Read).Produces<Envelope<KillSwitchesDto>>();
+        own.MapPatch("/", PatchOwnKill).RequireRole(Role.Admin).WithRateClass(RouteClasses.Mutation).WithIdempotency()
+            .Accepts<KillSwitchPatch>("application/json").Produces<Envelope<KillSwitchesDto>>();
         return app;
     }
 
-    private static async Task<IResult> GetKill(HttpContext ctx, IRolloutStore store) =>
-        ApiResults.Ok(ctx, new KillSwitchesDto((await store.GetAsync(ctx.RequestAborted)).KillSwitches));
+    private static KillSwitchesDto OwnDto(RolloutState state, string tenant) =>
+        new(KillSwitches.Known.ToDictionary(k => k, k => state.TenantKillSwitches?.GetValueOrDefault(tenant)?.Contains(k) == true));
 
-    private static async Task<IResult> GetCanary(HttpContext ctx, IRolloutStore store) =>
-        ApiResults.Ok(ctx, new CanaryDto((await store.GetAsync(ctx.RequestAborted)).CanaryPercentages));
+    private static async Task<IResult> GetOwnKill(HttpContext ctx, IRolloutStore store) =>
+        ApiResults.Ok(ctx, OwnDto(await store.GetAsync(ctx.RequestAborted), ctx.GetPrincipal().TenantId));
 
-    private static async Task<IResult> PatchKill(HttpContext ctx, IRolloutStore store, RolloutGate gate, IAuditLog audit, IUnitOfWork uow)
+    private static async Task<IResult> PatchOwnKill(HttpContext ctx, IRolloutStore store, RolloutGate gate, IAuditLog audit, IUnitOfWork uow)
     {
-        var body = await JsonBody.ReadAsync<KillSwitchPatch>(ctx.Request);
+        var values = ParseKillSwitches(await JsonBody.ReadAsync<KillSwitchPatch>(ctx.Request));
+        var tenant = ctx.GetPrincipal().TenantId;
+        await uow.RunAsync(async ct =>
+        {
+            await store.SetTenantKillSwitchesAsync(tenant, values, ct);
+            await ctx.AuditAsync(audit, "rollouts.tenant_killswitches.updated", "tenant", tenant, new() { ["changes"] = values.ToDictionary(kv => kv.Key, kv => (object?)kv.Value) });
+            return 0;
+        }, ctx.RequestAborted);
+        gate.Invalidate();
+        return ApiResults.Ok(ctx, OwnDto(await store.GetAsync(ctx.RequestAborted), tenant));
+    }
+
+    private static Dictionary<string, bool> ParseKillSwitches(KillSwitchPatch body)
+    {
         if (body.KillSwitches is not { Count: > 0 } patch) throw NexusException.Validation("kill_switches", "must be a non-empty object of switch: true|false");
         var errors = new Dictionary<string, string[]>();
         var values = new Dictionary<string, bool>();
@@ -57,6 +77,18 @@ public static class RolloutsApi
             else values[name] = v.GetBoolean();
         }
         if (errors.Count > 0) throw NexusException.Validation(errors);
+        return values;
+    }
+
+    private static async Task<IResult> GetKill(HttpContext ctx, IRolloutStore store) =>
+        ApiResults.Ok(ctx, new KillSwitchesDto((await store.GetAsync(ctx.RequestAborted)).KillSwitches));
+
+    private static async Task<IResult> GetCanary(HttpContext ctx, IRolloutStore store) =>
+        ApiResults.Ok(ctx, new CanaryDto((await store.GetAsync(ctx.RequestAborted)).CanaryPercentages));
+
+    private static async Task<IResult> PatchKill(HttpContext ctx, IRolloutStore store, RolloutGate gate, IAuditLog audit, IUnitOfWork uow)
+    {
+        var values = ParseKillSwitches(await JsonBody.ReadAsync<KillSwitchPatch>(ctx.Request));
         await uow.RunAsync(async ct =>
         {
             await store.SetKillSwitchesAsync(values, ct);
@@ -93,11 +125,12 @@ public static class RolloutsApi
 
 public static class KillSwitchEndpointExtensions
 {
-    /// <summary>Answers 503 <c>FEATURE_DISABLED</c> while the kill switch is on (checked before the handler runs).</summary>
+    /// <summary>Answers 503 <c>FEATURE_DISABLED</c> while the switch is on for the platform or the caller's tenant (checked before the handler runs).</summary>
     public static TBuilder RequireNotKilled<TBuilder>(this TBuilder builder, string killSwitch, string what) where TBuilder : IEndpointConventionBuilder =>
         builder.AddEndpointFilter(async (ic, next) =>
         {
-            await ic.HttpContext.RequestServices.GetRequiredService<RolloutGate>().EnsureEnabledAsync(killSwitch, what, ic.HttpContext.RequestAborted);
+            await ic.HttpContext.RequestServices.GetRequiredService<RolloutGate>()
+                .EnsureEnabledAsync(killSwitch, what, ic.HttpContext.GetPrincipal().TenantId, ic.HttpContext.RequestAborted);
             return await next(ic);
         });
 }

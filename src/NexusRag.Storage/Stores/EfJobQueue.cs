@@ -184,6 +184,21 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
         return true;
     }
 
+    public async Task<bool> ReleaseAsync(Job job, string workerId, DateTime availableAt, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        var now = clock.GetUtcNow().UtcDateTime;
+        return await db.Jobs
+            .Where(j => j.Id == job.Id && j.LeaseOwner == workerId && j.Status == JobStatus.Processing)
+            .ExecuteUpdateAsync(s => s
+                .SetProperty(j => j.Status, JobStatus.Queued)
+                .SetProperty(j => j.Attempts, j => j.Attempts - 1)
+                .SetProperty(j => j.AvailableAt, availableAt)
+                .SetProperty(j => j.LeaseOwner, (string?)null)
+                .SetProperty(j => j.LeaseExpiresAt, (DateTime?)null)
+                .SetProperty(j => j.UpdatedAt, now), ct).ConfigureAwait(false) == 1;
+    }
+
     public async Task<bool> FailAttemptAsync(Job job, string workerId, string reason, DateTime? retryAt, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);

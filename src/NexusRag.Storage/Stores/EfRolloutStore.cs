@@ -12,8 +12,19 @@ public sealed class EfRolloutStore(IDbContextFactory<NexusDbContext> factory, Ti
         var rows = await db.RolloutSettings.AsNoTracking().ToListAsync(ct).ConfigureAwait(false);
         var kills = KillSwitches.Known.ToDictionary(k => k, k => rows.Any(r => r.Kind == "kill" && r.Name == k && r.Value != 0));
         var canary = rows.Where(r => r.Kind == "canary").OrderBy(r => r.Name, StringComparer.Ordinal).ToDictionary(r => r.Name, r => r.Value);
-        return new RolloutState(kills, canary);
+        // Tenant switches are named tenant:{tenant_id}:{switch}; tenant ids may contain ':', switch names do not.
+        var tenantKills = rows.Where(r => r.Kind == TenantKind && r.Value != 0 && r.Name.StartsWith(TenantPrefix, StringComparison.Ordinal))
+            .Select(r => (Tenant: r.Name[TenantPrefix.Length..r.Name.LastIndexOf(':')], Switch: r.Name[(r.Name.LastIndexOf(':') + 1)..]))
+            .GroupBy(x => x.Tenant, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => (IReadOnlySet<string>)g.Select(x => x.Switch).ToHashSet(StringComparer.Ordinal), StringComparer.Ordinal);
+        return new RolloutState(kills, canary, tenantKills);
     }
+
+    private const string TenantKind = "tenant_kill";
+    private const string TenantPrefix = "tenant:";
+
+    public Task SetTenantKillSwitchesAsync(string tenantId, IReadOnlyDictionary<string, bool> switches, CancellationToken ct) =>
+        UpsertAsync(TenantKind, switches.ToDictionary(kv => $"{TenantPrefix}{tenantId}:{kv.Key}", kv => kv.Value ? 1 : 0), ct);
 
     public Task SetKillSwitchesAsync(IReadOnlyDictionary<string, bool> switches, CancellationToken ct) =>
         UpsertAsync("kill", switches.ToDictionary(kv => kv.Key, kv => kv.Value ? 1 : 0), ct);
