@@ -7,9 +7,10 @@ namespace NexusRag.Server.Http;
 
 /// <summary>
 /// Daily and monthly request caps per tenant (seed "Usage Quotas"), for tenants with quotas set through
-/// <c>/v1/admin/quotas/{tenant}</c>. Runs after rate limiting, so throttled requests do not count; the endpoint's <see cref="QuotaCost"/>
-/// (1 unless declared; <c>/v1/run</c> declares 3). The platform operator is not a tenant and is not counted. Over a hard cap: 402 <c>QUOTA_EXCEEDED</c> (enforce) or an overage event (observe). Successful
-/// responses carry every <c>X-Quota-*</c> header; soft-cap and overage events fire once per period.
+/// <c>/v1/admin/quotas/{tenant}</c>. Runs after rate limiting, so throttled requests do not count. A request counts the
+/// endpoint's <see cref="QuotaCost"/> (1 unless declared; <c>/v1/run</c> declares 3); the platform operator is not a
+/// tenant and is not counted. Over a hard cap: 402 <c>QUOTA_EXCEEDED</c> (enforce) or an overage event (observe).
+/// Successful responses carry every <c>X-Quota-*</c> header; soft-cap and overage events fire once per period.
 /// </summary>
 public sealed class QuotaMiddleware(RequestDelegate next, IQuotaStore store, QuotaLimitsProvider quotaLimits, IAuditLog audit, TimeProvider clock)
 {

@@ -9,11 +9,7 @@ public static class RequestAudit
     /// <summary>Appends an audit event for the calling principal and this request.</summary>
     public static Task AuditAsync(this HttpContext ctx, IAuditLog audit, string eventType, string? resourceType, string? resourceId,
         Dictionary<string, object?>? metadata = null, string outcome = "success")
-    {
-        var p = ctx.GetPrincipal();
-        return audit.AppendAsync(new AuditEntry(p.TenantId, eventType, outcome, p.ActorType, p.ActorId, resourceType, resourceId,
-            RequestIdMiddleware.Get(ctx), metadata), ctx.RequestAborted);
-    }
+        => ctx.AuditForAsync(audit, ctx.GetPrincipal().TenantId, eventType, resourceType, resourceId, metadata, outcome);
 
     /// <summary>Appends an audit event to <paramref name="tenantId"/>'s chain (an operator acting on a tenant is recorded there).</summary>
     public static Task AuditForAsync(this HttpContext ctx, IAuditLog audit, string tenantId, string eventType, string? resourceType, string? resourceId,
