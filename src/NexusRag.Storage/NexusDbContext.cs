@@ -31,6 +31,9 @@ public abstract class NexusDbContext(DbContextOptions options) : DbContext(optio
     /// <summary>Set while a unit of work shares this context with the stores: their disposal must not close it.</summary>
     internal bool HeldByUnitOfWork { get; set; }
 
+    /// <summary>What the unit of work holding this context runs once it has committed.</summary>
+    internal List<Action> AfterCommitActions { get; } = [];
+
     public override void Dispose()
     {
         if (!HeldByUnitOfWork) base.Dispose();

@@ -36,17 +36,25 @@ internal sealed class EfUnitOfWork(IRawDbContextFactory factory, AmbientDbContex
         await using var tx = await db.Database.BeginTransactionAsync(ct).ConfigureAwait(false);
         db.HeldByUnitOfWork = true;
         ambient.Current = db;
+        T result;
         try
         {
-            var result = await work(ct).ConfigureAwait(false);
+            result = await work(ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
-            return result;
         }
         finally
         {
             ambient.Current = null;
             db.HeldByUnitOfWork = false;
         }
+        foreach (var action in db.AfterCommitActions) action();
+        return result;
+    }
+
+    public void AfterCommit(Action action)
+    {
+        if (ambient.Current is { } db) db.AfterCommitActions.Add(action);
+        else action();
     }
 }
 

@@ -90,13 +90,11 @@ public sealed class ApiKeyService(IIdentityStore store, IAuditLog audit, Transac
     public async Task<ApiKeyInfo?> SetActiveAsync(string tenantId, string keyId, bool active, CancellationToken ct)
     {
         var key = await store.SetApiKeyActiveAsync(tenantId, keyId, active, clock.GetUtcNow().UtcDateTime, ct).ConfigureAwait(false);
-        _verified.Clear(); // callers audit the change in the same unit of work
+        // Once the change is committed (callers audit it in the same unit of work): no request re-caches the old state.
+        uow.AfterCommit(_verified.Clear);
         if (active) _touched.TryRemove(keyId, out _);
         return key;
     }
-
-    /// <summary>Drops every cached verification on this replica (after a key's state changed).</summary>
-    public void ForgetVerifiedKeys() => _verified.Clear();
 
     public async Task<ApiKeyInfo?> RevokeAsync(string keyId, string actor, CancellationToken ct)
     {
@@ -105,9 +103,9 @@ public sealed class ApiKeyService(IIdentityStore store, IAuditLog audit, Transac
             var k = await store.RevokeApiKeyAsync(keyId, c).ConfigureAwait(false);
             if (k is not null)
                 await audit.AppendAsync(new AuditEntry(k.TenantId, "auth.api_key.revoked", "success", "system", actor, "api_key", k.Id, null), c).ConfigureAwait(false);
+            uow.AfterCommit(_verified.Clear);
             return k;
         }, ct).ConfigureAwait(false);
-        _verified.Clear();
         return key;
     }
 

@@ -8,6 +8,12 @@ namespace NexusRag.Core.Transactions;
 public interface IUnitOfWork
 {
     Task<T> RunAsync<T>(Func<CancellationToken, Task<T>> work, CancellationToken ct);
+
+    /// <summary>
+    /// Runs <paramref name="action"/> once the current unit of work has committed (dropped if it rolls back), or at once
+    /// when none is open: for effects outside the database, such as forgetting cached state.
+    /// </summary>
+    void AfterCommit(Action action);
 }
 
 /// <summary>A message to deliver at least once after the transaction that wrote it commits.</summary>

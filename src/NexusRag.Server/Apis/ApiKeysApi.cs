@@ -88,7 +88,6 @@ public static class ApiKeysApi
             await ctx.AuditAsync(audit, "selfserve.api_key.revoked", "api_key", k.Id, new());
             return k;
         }, ctx.RequestAborted);
-        keys.ForgetVerifiedKeys(); // again after the commit: no request in between re-cached the old state
         return ApiResults.Ok(ctx, ApiKeyDto.From(key));
     }
 
@@ -111,7 +110,6 @@ public static class ApiKeysApi
             await ctx.AuditAsync(audit, active ? "auth.api_key.reactivated" : "auth.api_key.revoked", "api_key", k.Id, new() { ["active"] = active });
             return k;
         }, ctx.RequestAborted);
-        keys.ForgetVerifiedKeys(); // again after the commit: no request in between re-cached the old state
         return ApiResults.Ok(ctx, ApiKeyDto.From(key));
     }
 }

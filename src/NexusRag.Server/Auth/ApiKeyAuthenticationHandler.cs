@@ -72,12 +72,7 @@ public sealed class ApiKeyAuthenticationHandler(
     }
 
     /// <summary>401 in the seed's envelope with the code the authentication failure recorded.</summary>
-    protected override Task HandleChallengeAsync(AuthenticationProperties properties)
-    {
-        var failure = Context.Features.Get<AuthenticationFailureFeature>()
-                      ?? new AuthenticationFailureFeature(ErrorCodes.Unauthorized, "Authentication required");
-        throw new NexusException(ErrorKind.Unauthorized, failure.Code, failure.Message);
-    }
+    protected override Task HandleChallengeAsync(AuthenticationProperties properties) => throw AuthenticationFailureFeature.Unauthorized(Context);
 
     private AuthenticateResult Success(Principal principal) =>
         AuthenticateResult.Success(new AuthenticationTicket(new ClaimsPrincipal(new NexusIdentity(principal, SchemeName)), SchemeName));
@@ -105,7 +100,15 @@ public sealed class ApiKeyAuthenticationHandler(
 }
 
 /// <summary>Why authentication failed, kept for the challenge (a seed error code and message).</summary>
-public sealed record AuthenticationFailureFeature(string Code, string Message);
+public sealed record AuthenticationFailureFeature(string Code, string Message)
+{
+    /// <summary>The 401 for this request: the recorded failure, or "authentication required".</summary>
+    public static NexusException Unauthorized(HttpContext ctx)
+    {
+        var f = ctx.Features.Get<AuthenticationFailureFeature>() ?? new AuthenticationFailureFeature(ErrorCodes.Unauthorized, "Authentication required");
+        return new NexusException(ErrorKind.Unauthorized, f.Code, f.Message);
+    }
+}
 
 /// <summary>The authenticated identity: claims for the framework, the typed <see cref="Principal"/> for our code.</summary>
 public sealed class NexusIdentity : ClaimsIdentity

@@ -80,11 +80,7 @@ public sealed class EnvelopeAuthorizationResultHandler(IAuditLog audit) : IAutho
             await next(ctx).ConfigureAwait(false);
             return;
         }
-        if (result.Challenged || ctx.User.Identity is not NexusIdentity { Principal: var principal })
-        {
-            var failure = ctx.Features.Get<AuthenticationFailureFeature>() ?? new AuthenticationFailureFeature(ErrorCodes.Unauthorized, "Authentication required");
-            throw new NexusException(ErrorKind.Unauthorized, failure.Code, failure.Message);
-        }
+        if (result.Challenged || ctx.User.Identity is not NexusIdentity { Principal: var principal }) throw AuthenticationFailureFeature.Unauthorized(ctx);
         var required = policy.Requirements.OfType<PrincipalRequirement>().Select(r => r.Describe()).FirstOrDefault() ?? "another role";
         var held = principal.IsOperator ? "operator" : principal.Role.ToWire();
         var endpoint = ctx.GetEndpoint();

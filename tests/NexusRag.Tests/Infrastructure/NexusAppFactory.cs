@@ -115,6 +115,22 @@ public sealed class TempDir : IDisposable
     }
 }
 
+/// <summary>Waits out eventual consistency (caches, replicas, background workers) without asserting on timing.</summary>
+public static class Eventually
+{
+    /// <summary>Reads until <paramref name="done"/> holds or <paramref name="timeoutSeconds"/> pass; returns the last value read.</summary>
+    public static async Task<T> ReadAsync<T>(Func<Task<T>> read, Func<T, bool> done, int timeoutSeconds = 15, int pollMs = 50)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+        while (true)
+        {
+            var value = await read();
+            if (done(value) || DateTime.UtcNow > deadline) return value;
+            await Task.Delay(pollMs);
+        }
+    }
+}
+
 public static class Http
 {
     public static async Task<JsonElement> JsonAsync(this HttpResponseMessage resp)

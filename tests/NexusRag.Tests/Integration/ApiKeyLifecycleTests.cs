@@ -30,14 +30,7 @@ public class ApiKeyLifecycleTests
 
         await (await admin.PostAsync($"/v1/self-serve/api-keys/{created.GetProperty("key").GetProperty("id").GetString()}/revoke", null)).DataAsync();
         await (await onOne.GetAsync("/v1/corpora")).AssertErrorAsync(401, "AUTH_REVOKED_KEY");
-        HttpResponseMessage resp;
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        while (true)
-        {
-            resp = await onTwo.GetAsync("/v1/corpora");
-            if (resp.StatusCode == HttpStatusCode.Unauthorized || DateTime.UtcNow > deadline) break;
-            await Task.Delay(100);
-        }
+        var resp = await Eventually.ReadAsync(() => onTwo.GetAsync("/v1/corpora"), r => r.StatusCode == HttpStatusCode.Unauthorized);
         await resp.AssertErrorAsync(401, "AUTH_REVOKED_KEY");
     }
 

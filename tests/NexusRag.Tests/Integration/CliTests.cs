@@ -60,14 +60,7 @@ public sealed class CliTests : IDisposable
             (code, _) = await Run("keys", "revoke", keyId);
             Assert.Equal(0, code);
             // The CLI is another process: the server's verified-key cache (2 s) lets the revocation through shortly.
-            HttpResponseMessage after;
-            var deadline = DateTime.UtcNow.AddSeconds(15);
-            do
-            {
-                after = await client.GetAsync("/v1/corpora");
-                if (after.StatusCode == System.Net.HttpStatusCode.Unauthorized || DateTime.UtcNow > deadline) break;
-                await Task.Delay(100);
-            } while (true);
+            var after = await Eventually.ReadAsync(() => client.GetAsync("/v1/corpora"), r => r.StatusCode == System.Net.HttpStatusCode.Unauthorized);
             await after.AssertErrorAsync(401, "AUTH_REVOKED_KEY");
         }
 

@@ -36,16 +36,8 @@ public sealed class JobRunnerTests
         return await db.Jobs.AsNoTracking().SingleAsync(j => j.Id == id);
     }
 
-    private static async Task<JobRow> WaitForAsync(NexusAppFactory app, string id, string status)
-    {
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        while (true)
-        {
-            var row = await RowAsync(app, id);
-            if (row.Status == status || DateTime.UtcNow > deadline) return row;
-            await Task.Delay(25);
-        }
-    }
+    private static Task<JobRow> WaitForAsync(NexusAppFactory app, string id, string status) =>
+        Eventually.ReadAsync(() => RowAsync(app, id), row => row.Status == status);
 
     [Fact]
     public async Task A_job_of_another_kind_runs_through_the_hosted_runner_with_retries_and_a_permanent_failure_is_final_at_once()

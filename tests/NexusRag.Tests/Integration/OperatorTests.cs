@@ -133,15 +133,11 @@ public sealed class OperatorTests : IClassFixture<OperatorTests.Fixture>
             p => p.Contains(req.GetProperty("id").GetString()!, StringComparison.Ordinal));
 
         // The worker's outbox dispatcher delivers it (to the log subscriber) and marks it delivered.
-        var deadline = DateTime.UtcNow.AddSeconds(15);
-        string? status = null;
-        while (DateTime.UtcNow < deadline)
+        var status = await Eventually.ReadAsync(async () =>
         {
             await using var poll = await _f.App.Service<IDbContextFactory<NexusDbContext>>().CreateDbContextAsync();
-            status = await poll.Outbox.Where(o => o.TenantId == "tenant-b" && o.Topic == "plan.upgrade_requested").Select(o => o.Status).FirstAsync();
-            if (status == "delivered") break;
-            await Task.Delay(100);
-        }
+            return await poll.Outbox.Where(o => o.TenantId == "tenant-b" && o.Topic == "plan.upgrade_requested").Select(o => o.Status).FirstAsync();
+        }, s => s == "delivered");
         Assert.Equal("delivered", status);
 
         await (await _f.B.PostAsJsonAsync("/v1/self-serve/plan/upgrade-request", new { target_plan = "free" })).AssertErrorAsync(422, "VALIDATION_ERROR");

@@ -9,19 +9,24 @@ namespace NexusRag.Tests.Integration;
 
 public class StartupTests
 {
-    /// <summary>Starts the real server binary as a process and returns its exit code and output.</summary>
-    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunServerAsync(Dictionary<string, string> env, int timeoutMs = 30000)
+    /// <summary>The real server binary, started in <paramref name="dir"/> with its data there and these settings.</summary>
+    private static Process StartServer(string dir, IEnumerable<KeyValuePair<string, string?>> env)
     {
         var dll = Path.Combine(AppContext.BaseDirectory, "NexusRag.Server.dll");
-        using var tmp = new TempDir("nexusrag-startup");
-        var dir = tmp.Path;
         var psi = new ProcessStartInfo("dotnet", [dll, "--urls", "http://127.0.0.1:0"])
         {
             RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = dir, UseShellExecute = false,
         };
         psi.Environment["NEXUSRAG_DATA_DIR"] = dir;
         foreach (var (k, v) in env) psi.Environment[k] = v;
-        using var p = Process.Start(psi)!;
+        return Process.Start(psi)!;
+    }
+
+    /// <summary>Starts the real server binary as a process and returns its exit code and output.</summary>
+    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunServerAsync(Dictionary<string, string> env, int timeoutMs = 30000)
+    {
+        using var tmp = new TempDir("nexusrag-startup");
+        using var p = StartServer(tmp.Path, env!);
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(timeoutMs);
@@ -130,14 +135,7 @@ public class StartupTests
     public async Task The_real_binary_prints_both_bootstrap_keys_once_and_stores_them()
     {
         using var tmp = new TempDir("nexusrag-boot-bin");
-        var dll = Path.Combine(AppContext.BaseDirectory, "NexusRag.Server.dll");
-        var psi = new ProcessStartInfo("dotnet", [dll, "--urls", "http://127.0.0.1:0"])
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = tmp.Path, UseShellExecute = false,
-        };
-        foreach (var (k, v) in TestStore.SettingsFor(tmp.Path)) psi.Environment[k] = v;
-        psi.Environment["NexusRag__Ingestion__WorkerConcurrency"] = "0";
-        using var p = Process.Start(psi)!;
+        using var p = StartServer(tmp.Path, TestStore.SettingsFor(tmp.Path).Append(new("NexusRag__Ingestion__WorkerConcurrency", "0")));
         _ = p.StandardError.ReadToEndAsync();
         var printed = new System.Text.StringBuilder();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));

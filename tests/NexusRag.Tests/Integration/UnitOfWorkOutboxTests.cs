@@ -50,6 +50,28 @@ public sealed class UnitOfWorkOutboxTests : IDisposable
     }
 
     [Fact]
+    public async Task After_commit_actions_run_once_the_unit_commits_never_on_rollback_and_at_once_outside_one()
+    {
+        _ = _app.CreateClient();
+        var uow = _app.Service<IUnitOfWork>();
+        var ran = new List<string>();
+        await uow.RunAsync(async ct =>
+        {
+            uow.AfterCommit(() => ran.Add("committed"));
+            await _app.Service<IOutbox>().EnqueueAsync(new OutboxMessage("ac", "after.commit", "{}"), ct);
+            Assert.Empty(ran); // not before the commit
+            return 0;
+        }, default);
+        await Assert.ThrowsAsync<Boom>(() => uow.RunAsync<int>(_ =>
+        {
+            uow.AfterCommit(() => ran.Add("rolled back"));
+            throw new Boom();
+        }, default));
+        uow.AfterCommit(() => ran.Add("no unit"));
+        Assert.Equal(["committed", "no unit"], ran);
+    }
+
+    [Fact]
     public async Task A_refused_create_over_http_leaves_no_audit_event_behind()
     {
         // The audit event is written in the create's unit of work: a create refused with CORPUS_EXISTS commits nothing.
