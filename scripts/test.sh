@@ -2,7 +2,7 @@
 # Runs every test of the solution. Usage: scripts/test.sh [extra dotnet test args]
 #
 # Runs the whole suite twice: on the embedded SQLite store, then on PostgreSQL (NEXUSRAG_TEST_STORE=postgres).
-# It installs what is missing from Debian packages when run as root (postgresql, redis-server, python3-onnx),
+# It installs what is missing from Debian packages when run as root (postgresql, redis-server, python3-onnx, tesseract-ocr),
 # starts a throwaway PostgreSQL and redis-server on free loopback ports in a temp dir, exports their addresses
 # (NEXUSRAG_TEST_POSTGRES, NEXUSRAG_TEST_REDIS) and stops them on exit, on failure too.
 # NEXUSRAG_TEST_STORES=sqlite runs only the SQLite pass, without external servers.
@@ -56,6 +56,11 @@ start_redis() {
 
 # The ONNX embedder tests generate a tiny BERT-shaped model with Debian's python3-onnx (/usr/bin/python3 sees it).
 /usr/bin/python3 -c 'import onnx' 2>/dev/null || apt_install python3-onnx
+# The OCR tests run the real Tesseract (Debian tesseract-ocr); without it they are reported as skipped, with the reason.
+if ! command -v tesseract >/dev/null; then
+  if [[ $(id -u) -eq 0 ]]; then apt_install tesseract-ocr tesseract-ocr-eng
+  else echo "test.sh: tesseract is not installed and this is not root: the OCR tests will be skipped"; fi
+fi
 
 [[ "$STORES" == *postgres* ]] && start_postgres
 [[ "$STORES" == *redis* ]] && start_redis

@@ -70,7 +70,7 @@ public sealed partial class CliApp
                 toBeir[docId] = id;
                 var content = Encoding.UTF8.GetBytes(string.IsNullOrEmpty(title) ? text : title + "\n\n" + text);
                 if (content.Length == 0) continue;
-                await documents.IngestAsync(principal, new IngestRequest(EvalCorpus, docId, null, "text/plain", content, false, chunkSize, 0, null), null, ct);
+                await documents.IngestBytesAsync(principal, EvalCorpus, docId, null, "text/plain", content, false, chunkSize, 0, null, null, ct);
             }
             var executor = sp.GetRequiredService<Core.Jobs.JobExecutor>();
             var queue = sp.GetRequiredService<Core.Jobs.IJobQueue>();

@@ -22,6 +22,26 @@ public static class CoreServiceCollectionExtensions
             .Validate(o => o.DefaultChunkSizeChars <= o.MaxChunkSizeChars, "DefaultChunkSizeChars must not exceed MaxChunkSizeChars")
             .ValidateOnStart();
 
+        services.AddOptions<ExtractionOptions>()
+            .Bind(config.GetSection(ExtractionOptions.Section))
+            .Configure(o =>
+            {
+                if (config["MAX_UPLOAD_BYTES"] is { Length: > 0 } max)
+                {
+                    if (long.TryParse(max, out var n)) o.MaxUploadBytes = n;
+                    else o.ParseErrors.Add($"MAX_UPLOAD_BYTES must be an integer, got '{max}'");
+                }
+                FlatSettings.Int(config, "MAX_PAGES", v => o.MaxPages = v, o.ParseErrors);
+                FlatSettings.Int(config, "EXTRACT_TIMEOUT_S", v => o.TimeoutSeconds = v, o.ParseErrors);
+                FlatSettings.Bool(config, "OCR_ENABLED", v => o.OcrEnabled = v, o.ParseErrors);
+                if (config["OCR_LANGUAGES"] is { Length: > 0 } langs) o.OcrLanguages = langs.Trim();
+                if (config["EML_ATTACHMENTS"] is { Length: > 0 } att) o.EmlAttachments = att.Trim().ToLowerInvariant();
+            })
+            .ValidateParseErrors()
+            .ValidateSettings(ExtractionOptions.Section)
+            .Validate(o => ExtractionOptions.AttachmentModes.Contains(o.EmlAttachments), "EML_ATTACHMENTS must be ingest or skip")
+            .ValidateOnStart();
+
         services.AddOptions<Chat.RunOptions>()
             .Bind(config.GetSection(Chat.RunOptions.Section))
             .Configure(o =>
@@ -56,9 +76,12 @@ public static class CoreServiceCollectionExtensions
 
         // Ingestion pipeline: extract → chunk → embed → write (the embedder comes from AddNexusRagEmbeddings). Later registrations of an extractor win per media type.
         services.AddSingleton<IContentExtractor, PlainTextExtractor>();
+        services.AddSingleton<IContentExtractor, MarkdownExtractor>();
         services.AddSingleton<IContentExtractor, JsonTextExtractor>();
         services.AddSingleton<ContentExtractorRegistry>();
         services.AddSingleton<IChunker, SlidingWindowChunker>();
+        services.AddSingleton<IDocumentChunker, StructuredChunker>();
+        services.AddSingleton<Documents.OriginalLocks>();
         services.AddSingleton<IJobSignal, InProcessJobSignal>();
         services.AddSingleton<Jobs.IJobHandler, IngestionJobHandler>();
         services.AddSingleton<Jobs.JobExecutor>();

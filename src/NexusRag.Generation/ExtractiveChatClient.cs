@@ -77,7 +77,10 @@ public sealed partial class ExtractiveChatClient(int maxSentences = 3) : IChatCl
             chosen.Add((pick.Sentence, pick.Number, pick.Terms));
         }
         // Read in document order within the answer: by block number, then as chosen.
-        return string.Join(" ", chosen.OrderBy(x => x.Number).Select(x => $"{x.Sentence.TrimEnd()} [{x.Number}]"));
+        // A block that knows where it is in its document says so after its number: "[2] (p. 3)".
+        var locators = blocks.ToDictionary(b => b.Number, b => b.Locator);
+        return string.Join(" ", chosen.OrderBy(x => x.Number).Select(x =>
+            $"{x.Sentence.TrimEnd()} [{x.Number}]" + (locators.GetValueOrDefault(x.Number) is { } loc ? $" ({loc})" : "")));
     }
 
     private static double Jaccard(HashSet<string> a, HashSet<string> b) =>

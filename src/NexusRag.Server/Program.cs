@@ -1,3 +1,4 @@
+using NexusRag.Documents;
 using NexusRag.Embeddings;
 using NexusRag.Generation;
 using NexusRag.Server.Apis;
@@ -31,6 +32,7 @@ builder.Services
     .AddNexusRagStore(builder.Configuration)
     .AddNexusRagSharedState(builder.Configuration)
     .AddNexusRagEmbeddings(builder.Configuration)
+    .AddNexusRagDocuments()
     .AddSearchIndex(builder.Configuration, followChanges: role.ServesApi())
     .AddNexusRagGeneration(builder.Configuration)
     .AddNexusRagHttp()
@@ -46,8 +48,8 @@ if (Startup.ValidateConfiguration(app.Services) is { } refusal)
 
 app.UseMiddleware<RequestIdMiddleware>();
 app.UseMiddleware<ErrorEnvelopeMiddleware>();
-app.UseMiddleware<BodySizeLimitMiddleware>();
 app.UseRouting();
+app.UseMiddleware<BodySizeLimitMiddleware>();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseMiddleware<RateLimitMiddleware>();

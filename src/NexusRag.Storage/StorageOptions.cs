@@ -15,7 +15,12 @@ public sealed class StorageOptions
     /// <summary>Seconds a command waits on a locked SQLite database before failing.</summary>
     [Range(1, 600)] public int BusyTimeoutSeconds { get; set; } = 30;
 
+    /// <summary>Where original files are kept (<c>ORIGINALS_DIR</c>; default <c>{data dir}/originals</c>). Shared by every replica that runs workers.</summary>
+    [Core.FlatName("ORIGINALS_DIR")] public string? OriginalsDir { get; set; }
+
     public string ResolveDataDir() => Path.GetFullPath(DataDir);
+
+    public string ResolveOriginalsDir() => Path.GetFullPath(string.IsNullOrWhiteSpace(OriginalsDir) ? Path.Combine(ResolveDataDir(), "originals") : OriginalsDir);
 
     /// <summary>Where the search index keeps its snapshot (derived data; safe to delete).</summary>
     public string IndexSnapshotPath() => Path.Combine(ResolveDataDir(), "index", "search.snapshot");

@@ -27,6 +27,7 @@ public static class StorageServiceCollectionExtensions
             {
                 if (config["NEXUSRAG_DATA_DIR"] is { Length: > 0 } dir) o.DataDir = dir;
                 if (config["DATABASE_URL"] is { Length: > 0 } url) o.DatabaseUrl = url;
+                if (config["ORIGINALS_DIR"] is { Length: > 0 } originals) o.OriginalsDir = originals;
             })
             .ValidateSettings(StorageOptions.Section)
             .Validate(o => o.UnsupportedScheme() is null,
@@ -102,6 +103,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IIdentityStore, EfIdentityStore>();
         services.AddSingleton<ICorpusStore, EfCorpusStore>();
         services.AddSingleton<IDocumentStore, EfDocumentStore>();
+        services.AddSingleton<IOriginalStore, Originals.LocalOriginalStore>();
         services.AddSingleton<EfJobQueue>();
         services.AddSingleton<NexusRag.Core.Jobs.IJobQueue>(sp => sp.GetRequiredService<EfJobQueue>());
         services.AddSingleton<NexusRag.Core.Jobs.IIngestionJobStore>(sp => sp.GetRequiredService<EfJobQueue>());

@@ -26,8 +26,8 @@ public sealed class DemoSeeder(IIdentityStore identity, ICorpusStore corpora, ID
         foreach (var doc in DemoData.Documents)
         {
             if (await documents.GetAsync(DemoData.TenantId, doc.Id, ct).ConfigureAwait(false) is not null) continue;
-            await documentService.IngestAsync(principal, new IngestRequest(DemoData.CorpusId, doc.Id, doc.Filename, "text/markdown",
-                Encoding.UTF8.GetBytes(doc.Text), Overwrite: false, DemoData.ChunkSizeChars, DemoData.ChunkOverlapChars, null), null, ct).ConfigureAwait(false);
+            await documentService.IngestBytesAsync(principal, DemoData.CorpusId, doc.Id, doc.Filename, "text/markdown",
+                Encoding.UTF8.GetBytes(doc.Text), overwrite: false, DemoData.ChunkSizeChars, DemoData.ChunkOverlapChars, null, null, ct).ConfigureAwait(false);
             queued++;
         }
         return new SeedResult(queued == 0, queued);

@@ -2,8 +2,11 @@ using System.ComponentModel.DataAnnotations;
 
 namespace NexusRag.Core.Chat;
 
-/// <summary>A retrieved chunk as the generator sees it: numbered [n] in the prompt and in the answer.</summary>
-public sealed record ContextBlock(int Number, string Text, string Source, double Score);
+/// <summary>
+/// A retrieved chunk as the generator sees it: numbered [n] in the prompt and in the answer, with a short locator a
+/// reader can follow (<c>p. 3</c>, <c>slide 2</c>, <c>Sales, rows 2–9</c>, or the heading path) when the document has one.
+/// </summary>
+public sealed record ContextBlock(int Number, string Text, string Source, double Score, string? Locator = null, string? HeadingPath = null);
 
 /// <summary>Keys shared between the run service and generators.</summary>
 public static class ChatKeys

@@ -45,21 +45,31 @@ public sealed record RunFailed(string Code, string Message) : RunEvent;
 public sealed record RunCompleted : RunEvent;
 
 /// <summary>A retrieved chunk cited as [<see cref="N"/>] in the answer.</summary>
-public sealed record Citation(int N, string ChunkId, string DocumentId, int ChunkIndex, int StartOffset, int EndOffset, double Score)
+public sealed record Citation(int N, string ChunkId, string DocumentId, int ChunkIndex, int StartOffset, int EndOffset, double Score,
+    Ingestion.ChunkLocation? Location = null)
 {
     public string Source => $"document://{DocumentId}";
 
     /// <summary>The seed's citation object (also how an assistant message keeps its citations).</summary>
-    public Dictionary<string, object?> ToSeedShape() => new()
+    public Dictionary<string, object?> ToSeedShape()
     {
-        ["source"] = Source,
-        ["score"] = Score,
-        ["metadata"] = new Dictionary<string, object?>
+        var metadata = new Dictionary<string, object?>
         {
             ["n"] = N, ["chunk_id"] = ChunkId, ["document_id"] = DocumentId, ["chunk_index"] = ChunkIndex,
             ["start_offset"] = StartOffset, ["end_offset"] = EndOffset,
-        },
-    };
+        };
+        // Where the passage is in its document, where that applies (PDF pages, slides, sheets and rows, headings).
+        void Put(string key, object? value) { if (value is not null) metadata[key] = value; }
+        Put("page_start", Location?.PageStart);
+        Put("page_end", Location?.PageEnd);
+        Put("slide", Location?.Slide);
+        Put("heading_path", Location?.HeadingPath);
+        Put("sheet", Location?.Sheet);
+        Put("row_start", Location?.RowStart);
+        Put("row_end", Location?.RowEnd);
+        Put("locator", Location?.Locator());
+        return new() { ["source"] = Source, ["score"] = Score, ["metadata"] = metadata };
+    }
 }
 
 /// <summary>A generator failed, timed out or broke its stream.</summary>
@@ -85,7 +95,7 @@ public sealed class RunService(
     public const string SystemPrompt =
         "You are NexusRAG, an assistant that answers questions from a document collection. " +
         "Answer using only the numbered context blocks below. Cite every block you use with its number in square brackets, " +
-        "like [1] or [2][3]. If the context does not contain the answer, say plainly that the documents do not cover it.";
+        "like [1] or [2][3]; when a block names its page, slide or rows, add them after the number, like [2] (p. 3). If the context does not contain the answer, say plainly that the documents do not cover it.";
 
     public async Task<RunContext> PrepareAsync(Principal principal, RunRequest request, string requestId, CancellationToken ct)
     {
@@ -128,7 +138,9 @@ public sealed class RunService(
                     .ConfigureAwait(false);
             }
 
-            var blocks = results.Select((x, i) => new ContextBlock(i + 1, x.Chunk.Text, $"document://{x.Chunk.DocumentId}", x.Hit.Score)).ToList();
+            var locations = results.Select(x => Ingestion.ChunkLocation.FromMetadata(x.Chunk.MetadataJson)).ToList();
+            var blocks = results.Select((x, i) => new ContextBlock(i + 1, x.Chunk.Text, $"document://{x.Chunk.DocumentId}", x.Hit.Score,
+                locations[i]?.Locator(), locations[i]?.HeadingPath)).ToList();
             var llm = llmOptions.Value;
             var options = new ChatOptions
             {
@@ -154,7 +166,7 @@ public sealed class RunService(
             }
 
             var citations = results.Select((x, i) =>
-                new Citation(i + 1, x.Chunk.Id, x.Chunk.DocumentId, x.Chunk.ChunkIndex, x.Chunk.StartOffset, x.Chunk.EndOffset, x.Hit.Score)).ToList();
+                new Citation(i + 1, x.Chunk.Id, x.Chunk.DocumentId, x.Chunk.ChunkIndex, x.Chunk.StartOffset, x.Chunk.EndOffset, x.Hit.Score, locations[i])).ToList();
             var text = answer.ToString();
             await emit(new AnswerFinal(text, citations)).ConfigureAwait(false);
             // The answer exists once message.final is out: keep it even if the client leaves now.
@@ -192,7 +204,13 @@ public sealed class RunService(
     {
         var system = new StringBuilder(SystemPrompt).Append("\n\nContext:\n");
         if (blocks.Count == 0) system.Append("(no documents matched the question)\n");
-        foreach (var b in blocks) system.Append('[').Append(b.Number).Append("] (").Append(b.Source).Append(")\n").Append(b.Text.Trim()).Append("\n\n");
+        foreach (var b in blocks)
+        {
+            system.Append('[').Append(b.Number).Append("] (").Append(b.Source);
+            if (b.Locator is not null) system.Append(", ").Append(b.Locator);
+            if (b.HeadingPath is not null) system.Append(", section: ").Append(b.HeadingPath);
+            system.Append(")\n").Append(b.Text.Trim()).Append("\n\n");
+        }
         var messages = new List<ChatMessage> { new(ChatRole.System, system.ToString().TrimEnd()) };
         foreach (var m in history)
             messages.Add(new ChatMessage(m.Role == MessageRoles.Assistant ? ChatRole.Assistant : ChatRole.User, m.Content));

@@ -18,12 +18,12 @@ public sealed record DocumentInfo(
     string ContentSha256, string Status, string? FailureReason, int NumChunks,
     int ChunkSizeChars, int ChunkOverlapChars, string? MetadataJson, string? LastJobId,
     DateTime CreatedAt, DateTime UpdatedAt, DateTime? QueuedAt, DateTime? ProcessingStartedAt,
-    DateTime? CompletedAt, DateTime? FailedAt, DateTime? LastReindexedAt);
+    DateTime? CompletedAt, DateTime? FailedAt, DateTime? LastReindexedAt, string? ExtractionJson = null);
 
-/// <summary>A document to create or replace, with its raw content and the job that will process it.</summary>
+/// <summary>A document to create or replace; its bytes are the tenant's original with <see cref="ContentSha256"/> (<see cref="IOriginalStore"/>).</summary>
 public sealed record NewDocument(
     string TenantId, string CorpusId, string DocumentId, string? Filename, string ContentType,
-    byte[] Content, string ContentSha256, int ChunkSizeChars, int ChunkOverlapChars, string? MetadataJson);
+    long SizeBytes, string ContentSha256, int ChunkSizeChars, int ChunkOverlapChars, string? MetadataJson);
 
 /// <summary>A chunk produced by the pipeline, ready to be written (with its L2-normalized vector after the embed step).</summary>
 public sealed record ChunkDraft(string Id, int ChunkIndex, string Text, int StartOffset, int EndOffset, string MetadataJson, float[]? Embedding = null);
@@ -42,7 +42,10 @@ public interface IDocumentStore
     /// <summary>Re-queues an existing document with new chunking parameters; null when not found.</summary>
     Task<EnqueueResult?> EnqueueReindexAsync(string tenantId, string documentId, int chunkSizeChars, int chunkOverlapChars, int maxAttempts, CancellationToken ct);
     Task<DocumentDeleteResult> DeleteAsync(string tenantId, string documentId, CancellationToken ct);
-    Task<byte[]?> GetContentAsync(string tenantId, string documentId, CancellationToken ct);
+    /// <summary>Content kept in the database by versions before originals had their own store (null for newer documents).</summary>
+    Task<byte[]?> GetLegacyContentAsync(string tenantId, string documentId, CancellationToken ct);
+    /// <summary>Whether any document of the tenant still refers to the original with this hash.</summary>
+    Task<bool> IsOriginalReferencedAsync(string tenantId, string sha256, CancellationToken ct);
     Task<IReadOnlyList<ChunkInfo>> GetChunksAsync(string tenantId, string documentId, CancellationToken ct);
     /// <summary>The tenant's chunks with these ids (missing or foreign ids are simply absent).</summary>
     Task<IReadOnlyList<ChunkInfo>> GetChunksByIdsAsync(string tenantId, IReadOnlyCollection<string> chunkIds, CancellationToken ct);

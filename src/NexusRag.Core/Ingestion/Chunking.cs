@@ -3,7 +3,8 @@ using System.Text;
 
 namespace NexusRag.Core.Ingestion;
 
-public sealed record ChunkSpan(int Index, int Start, int End, string Text);
+/// <summary>A chunk: its position, its offsets in the extracted text, its text, and where in the document it comes from.</summary>
+public sealed record ChunkSpan(int Index, int Start, int End, string Text, ChunkLocation? Location = null);
 
 /// <summary>Pipeline step 2: splits extracted text into chunks.</summary>
 public interface IChunker

@@ -86,5 +86,6 @@ public interface IIngestionJobStore
     /// With vectors, the corpus's embedding identity is recorded if it has none, and the commit is refused
     /// (<see cref="Errors.ErrorCodes.EmbeddingModelMismatch"/>) if it has another.
     /// </summary>
-    Task<bool> CompleteIngestionAsync(Job job, string workerId, IReadOnlyList<ChunkDraft> chunks, Embeddings.EmbeddingIdentity? embedding, CancellationToken ct);
+    Task<bool> CompleteIngestionAsync(Job job, string workerId, IReadOnlyList<ChunkDraft> chunks, Embeddings.EmbeddingIdentity? embedding,
+        string? extractionJson, CancellationToken ct);
 }

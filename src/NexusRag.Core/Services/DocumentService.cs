@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.Options;
@@ -12,8 +11,12 @@ using NexusRag.Core.Ports;
 
 namespace NexusRag.Core.Services;
 
+/// <summary>
+/// A document to ingest. <see cref="DeclaredType"/> is what the client said (Content-Type or file name); the type used
+/// is detected from the staged bytes.
+/// </summary>
 public sealed record IngestRequest(
-    string CorpusId, string? DocumentId, string? Filename, string ContentType, byte[] Content,
+    string CorpusId, string? DocumentId, string? Filename, string? DeclaredType, StagedOriginal Content,
     bool Overwrite, int? ChunkSizeChars, int? ChunkOverlapChars, string? MetadataJson);
 
 /// <summary>
@@ -30,8 +33,23 @@ public sealed class DocumentService(
     Transactions.IUnitOfWork uow,
     IJobSignal signal,
     ContentExtractorRegistry extractors,
-    IOptions<IngestionOptions> options)
+    IOriginalStore originals,
+    OriginalLocks originalLocks,
+    IOptions<IngestionOptions> options,
+    IOptions<ExtractionOptions> extraction)
 {
+    /// <summary>Text formats small enough are extracted at upload, so an empty or malformed one is a 422 at once.</summary>
+    private const long ValidateAtUploadBytes = 16L * 1024 * 1024;
+
+    /// <summary>Stages <paramref name="content"/> as an original and ingests it (text endpoints, seeding, tools).</summary>
+    public async Task<EnqueueResult> IngestBytesAsync(Principal principal, string corpusId, string? documentId, string? filename, string? declaredType,
+        byte[] content, bool overwrite, int? chunkSize, int? chunkOverlap, string? metadataJson, string? requestId, CancellationToken ct)
+    {
+        using var staged = await originals.StageAsync(new MemoryStream(content, writable: false), extraction.Value.MaxUploadBytes, ct).ConfigureAwait(false);
+        return await IngestAsync(principal, new IngestRequest(corpusId, documentId, filename, declaredType, staged, overwrite, chunkSize, chunkOverlap, metadataJson),
+            requestId, ct).ConfigureAwait(false);
+    }
+
     public async Task<EnqueueResult> IngestAsync(Principal principal, IngestRequest request, string? requestId, CancellationToken ct)
     {
         var opts = options.Value;
@@ -43,49 +61,62 @@ public sealed class DocumentService(
         ValidateChunking(size, overlap, errors);
         if (errors.Count > 0) throw NexusException.Validation(errors);
 
-        if (!extractors.Supports(request.ContentType))
+        string mediaType;
+        await using (var head = request.Content.OpenRead())
+            mediaType = MediaTypeDetector.Detect(head, request.DeclaredType, request.Filename);
+        if (!extractors.Supports(mediaType)) throw extractors.Unsupported(mediaType, request.DeclaredType);
+        if (request.Content.Length == 0) throw NexusException.Validation("file", "must not be empty");
+        if (mediaType is MediaTypes.Text or MediaTypes.Markdown or MediaTypes.Json && request.Content.Length <= ValidateAtUploadBytes)
         {
-            throw new NexusException(ErrorKind.UnsupportedMediaType, ErrorCodes.UnsupportedMediaType, $"Unsupported document type '{Text.Clip(request.ContentType, 64)}'",
-                new Dictionary<string, object?> { ["supported"] = extractors.SupportedMediaTypes.Order().ToArray() });
+            // Reject text that can never be extracted now, rather than as a failed job later.
+            ExtractedDocument extracted;
+            try
+            {
+                await using var stream = request.Content.OpenRead();
+                extracted = await extractors.ExtractAsync(stream, new ExtractionContext(mediaType, request.Filename, extraction.Value), ct).ConfigureAwait(false);
+            }
+            catch (ExtractionException ex) { throw NexusException.Validation("file", ex.Detail); }
+            if (!extracted.HasText) throw NexusException.Validation(mediaType == MediaTypes.Json ? "text" : "file", "must not be empty");
         }
-        // Reject content that can never be extracted now, rather than as a failed job later.
-        string text;
-        try { text = extractors.Extract(request.Content, request.ContentType); }
-        catch (ExtractionException ex) { throw NexusException.Validation("file", ex.Message); }
-        if (string.IsNullOrWhiteSpace(text)) throw NexusException.Validation(request.ContentType == "application/json" ? "text" : "file", "must not be empty");
 
         _ = await corpora.GetAsync(principal.TenantId, request.CorpusId, ct).ConfigureAwait(false)
             ?? throw NexusException.NotFound("corpus", request.CorpusId);
 
-        var sha = Convert.ToHexStringLower(SHA256.HashData(request.Content));
+        var sha = request.Content.Sha256;
         var documentId = request.DocumentId ?? Identifiers.NewId("doc");
 
         // Idempotent re-ingest: the same document again is answered from what exists and queues nothing.
         // Every conflict rule (other corpus, other content, in flight) lives in the store's transaction.
-        if (request.DocumentId is not null && !request.Overwrite
-            && await documents.GetAsync(principal.TenantId, documentId, ct).ConfigureAwait(false) is { } existing
+        var existing = request.DocumentId is null ? null : await documents.GetAsync(principal.TenantId, documentId, ct).ConfigureAwait(false);
+        if (existing is not null && !request.Overwrite
             && existing.CorpusId == request.CorpusId && existing.ContentSha256 == sha
             && existing.ChunkSizeChars == size && existing.ChunkOverlapChars == overlap)
         {
             return new EnqueueResult(existing, existing.LastJobId ?? "", Created: false, Deduplicated: true);
         }
 
-        // The document, its job and the audit event commit together.
-        var result = await uow.RunAsync(async c =>
+        EnqueueResult result;
+        using (await originalLocks.AcquireAsync(principal.TenantId, sha, ct).ConfigureAwait(false))
         {
-            var r = await documents.UpsertAndEnqueueAsync(
-                new NewDocument(principal.TenantId, request.CorpusId, documentId, request.Filename, request.ContentType,
-                    request.Content, sha, size, overlap, request.MetadataJson),
-                replaceExisting: request.Overwrite, opts.MaxAttempts, c).ConfigureAwait(false);
-            await audit.AppendAsync(new AuditEntry(principal.TenantId, "documents.ingest.enqueued", "success", principal.ActorType, principal.ActorId,
-                "document", documentId, requestId, new Dictionary<string, object?>
-                {
-                    ["corpus_id"] = request.CorpusId, ["job_id"] = r.JobId, ["bytes"] = request.Content.Length,
-                    ["media_type"] = request.ContentType, ["overwrite"] = request.Overwrite,
-                }), c).ConfigureAwait(false);
-            return r;
-        }, ct).ConfigureAwait(false);
+            // The original is in place before anything refers to it; the document, its job and the audit event commit together.
+            await originals.CommitAsync(principal.TenantId, request.Content, ct).ConfigureAwait(false);
+            result = await uow.RunAsync(async c =>
+            {
+                var r = await documents.UpsertAndEnqueueAsync(
+                    new NewDocument(principal.TenantId, request.CorpusId, documentId, request.Filename, mediaType,
+                        request.Content.Length, sha, size, overlap, request.MetadataJson),
+                    replaceExisting: request.Overwrite, opts.MaxAttempts, c).ConfigureAwait(false);
+                await audit.AppendAsync(new AuditEntry(principal.TenantId, "documents.ingest.enqueued", "success", principal.ActorType, principal.ActorId,
+                    "document", documentId, requestId, new Dictionary<string, object?>
+                    {
+                        ["corpus_id"] = request.CorpusId, ["job_id"] = r.JobId, ["bytes"] = request.Content.Length,
+                        ["media_type"] = mediaType, ["declared_type"] = request.DeclaredType, ["overwrite"] = request.Overwrite,
+                    }), c).ConfigureAwait(false);
+                return r;
+            }, ct).ConfigureAwait(false);
+        }
         signal.Notify();
+        if (existing is not null && existing.ContentSha256 != sha) await ReleaseOriginalAsync(principal.TenantId, existing.ContentSha256, ct).ConfigureAwait(false);
         return result;
     }
 
@@ -120,9 +151,31 @@ public sealed class DocumentService(
                ?? throw NexusException.NotFound("document", documentId);
     }
 
+    /// <summary>The document's original file, or null when there is none (a document from before originals were kept, whose bytes are then returned).</summary>
+    public async Task<(DocumentInfo Document, Stream Content)> OpenOriginalAsync(Principal principal, string documentId, CancellationToken ct)
+    {
+        var doc = await GetAsync(principal, documentId, ct).ConfigureAwait(false);
+        var stream = await originals.OpenReadAsync(doc.TenantId, doc.ContentSha256, ct).ConfigureAwait(false);
+        if (stream is null && await documents.GetLegacyContentAsync(doc.TenantId, doc.Id, ct).ConfigureAwait(false) is { } legacy)
+            stream = new MemoryStream(legacy, writable: false);
+        return (doc, stream ?? throw new NexusException(ErrorKind.NotFound, ErrorCodes.NotFound, "The original file of this document is not available",
+            new Dictionary<string, object?> { ["resource"] = "original", ["id"] = documentId }));
+    }
+
+    /// <summary>Deletes the tenant's original with this hash when no document refers to it any more.</summary>
+    private async Task ReleaseOriginalAsync(string tenantId, string sha256, CancellationToken ct)
+    {
+        using (await originalLocks.AcquireAsync(tenantId, sha256, ct).ConfigureAwait(false))
+        {
+            if (!await documents.IsOriginalReferencedAsync(tenantId, sha256, ct).ConfigureAwait(false))
+                await originals.DeleteAsync(tenantId, sha256, ct).ConfigureAwait(false);
+        }
+    }
+
     public async Task DeleteAsync(Principal principal, string documentId, string? requestId, CancellationToken ct)
     {
         if (!Identifiers.IsValid(documentId)) throw NexusException.NotFound("document", Text.Clip(documentId, 64));
+        var sha = (await documents.GetAsync(principal.TenantId, documentId, ct).ConfigureAwait(false))?.ContentSha256;
         await uow.RunAsync(async c =>
         {
             switch (await documents.DeleteAsync(principal.TenantId, documentId, c).ConfigureAwait(false))
@@ -136,6 +189,7 @@ public sealed class DocumentService(
                 "document", documentId, requestId), c).ConfigureAwait(false);
             return 0;
         }, ct).ConfigureAwait(false);
+        if (sha is not null) await ReleaseOriginalAsync(principal.TenantId, sha, ct).ConfigureAwait(false);
     }
 
     private void ValidateChunking(int size, int overlap, Dictionary<string, string[]> errors)

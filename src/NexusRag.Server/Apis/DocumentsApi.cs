@@ -6,6 +6,9 @@ using NexusRag.Core.Auth;
 using NexusRag.Core.Documents;
 using NexusRag.Core.Errors;
 using NexusRag.Core.Governance;
+using NexusRag.Core.Ingestion;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Extensions.Options;
 using NexusRag.Core.Pagination;
 using NexusRag.Core.Services;
 using NexusRag.Server.Http;
@@ -34,19 +37,18 @@ public sealed record DocumentDto(
     string Id, string CorpusId, string? Filename, string ContentType, long SizeBytes, string ContentSha256, string Status,
     string? FailureReason, int NumChunks, int ChunkSizeChars, int ChunkOverlapChars, JsonElement? Metadata, string? LastJobId,
     DateTime CreatedAt, DateTime UpdatedAt, DateTime? QueuedAt, DateTime? ProcessingStartedAt, DateTime? CompletedAt,
-    DateTime? FailedAt, DateTime? LastReindexedAt)
+    DateTime? FailedAt, DateTime? LastReindexedAt, JsonElement? Extraction)
 {
-    public static DocumentDto From(DocumentInfo d)
+    public static DocumentDto From(DocumentInfo d) =>
+        new(d.Id, d.CorpusId, d.Filename, d.ContentType, d.SizeBytes, d.ContentSha256, d.Status, d.FailureReason,
+            d.NumChunks, d.ChunkSizeChars, d.ChunkOverlapChars, Parse(d.MetadataJson), d.LastJobId, d.CreatedAt, d.UpdatedAt, d.QueuedAt,
+            d.ProcessingStartedAt, d.CompletedAt, d.FailedAt, d.LastReindexedAt, Parse(d.ExtractionJson));
+
+    private static JsonElement? Parse(string? json)
     {
-        JsonElement? meta = null;
-        if (d.MetadataJson is not null)
-        {
-            using var doc = JsonDocument.Parse(d.MetadataJson);
-            meta = doc.RootElement.Clone();
-        }
-        return new(d.Id, d.CorpusId, d.Filename, d.ContentType, d.SizeBytes, d.ContentSha256, d.Status, d.FailureReason,
-            d.NumChunks, d.ChunkSizeChars, d.ChunkOverlapChars, meta, d.LastJobId, d.CreatedAt, d.UpdatedAt, d.QueuedAt,
-            d.ProcessingStartedAt, d.CompletedAt, d.FailedAt, d.LastReindexedAt);
+        if (json is null) return null;
+        using var doc = JsonDocument.Parse(json);
+        return doc.RootElement.Clone();
     }
 }
 
@@ -70,60 +72,126 @@ public static class DocumentsApi
     {
         var g = app.MapGroup("/v1/documents").WithTags("Documents").WithAuditCategory("documents");
         g.MapPost("/", Upload).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation).WithIdempotency().RequireNotKilled(KillSwitches.Ingest, "Document ingestion").DisableAntiforgery()
-            .Accepts<IFormFile>("multipart/form-data").Produces<Envelope<AcceptedDto>>(202);
+            .WithFileUpload().Accepts<IFormFile>("multipart/form-data").Produces<Envelope<AcceptedDto>>(202)
+            .WithSummary("Upload a file (PDF, DOCX, PPTX, XLSX, HTML, CSV, EML, PNG/JPEG/TIFF, text, markdown, JSON); its type is detected from its bytes.");
         g.MapPost("/text", IngestText).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation).WithIdempotency().RequireNotKilled(KillSwitches.Ingest, "Document ingestion").Accepts<IngestTextRequest>("application/json").Produces<Envelope<AcceptedDto>>(202);
         g.MapGet("/", List).RequireRole(Role.Reader).WithRateClass(RouteClasses.Read).Produces<Envelope<PagedItems<DocumentDto>>>();
         g.MapGet("/{id}", Get).RequireRole(Role.Reader).WithRateClass(RouteClasses.Read).Produces<Envelope<DocumentDto>>();
+        g.MapGet("/{id}/content", Content).RequireRole(Role.Reader).WithRateClass(RouteClasses.Read)
+            .Produces(200, contentType: "application/octet-stream").WithSummary("Download the document's original file, as uploaded.");
         g.MapGet("/{id}/chunks", Chunks).RequireRole(Role.Reader).WithRateClass(RouteClasses.Read).Produces<Envelope<IReadOnlyList<ChunkDto>>>();
         g.MapPost("/{id}/reindex", Reindex).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation).WithIdempotency().RequireNotKilled(KillSwitches.Ingest, "Document ingestion").Accepts<ReindexRequest>("application/json").Produces<Envelope<AcceptedDto>>(202);
         g.MapDelete("/{id}", Delete).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation).WithIdempotency().Produces<Envelope<DeletedDto>>();
         return g;
     }
 
-    private static async Task<IResult> Upload(HttpContext ctx, DocumentService service)
+    /// <summary>
+    /// Streams the multipart body: the file part goes straight to the original store's staging area (hashed on the way,
+    /// at most <c>MAX_UPLOAD_BYTES</c>), never into memory; the small form fields are read as text.
+    /// </summary>
+    private static async Task<IResult> Upload(HttpContext ctx, DocumentService service, IOriginalStore originals, IOptions<ExtractionOptions> extraction)
     {
-        if (!ctx.Request.HasFormContentType || !ctx.Request.ContentType!.StartsWith("multipart/form-data", StringComparison.OrdinalIgnoreCase))
+        if (!MediaTypeHeaderValue.TryParse(ctx.Request.ContentType, out var contentType)
+            || !contentType.MediaType.Equals("multipart/form-data", StringComparison.OrdinalIgnoreCase))
             throw new NexusException(ErrorKind.UnsupportedMediaType, ErrorCodes.UnsupportedMediaType, "Content-Type must be multipart/form-data with a 'file' part");
-        IFormCollection form;
+        var boundary = HeaderUtilities.RemoveQuotes(contentType.Boundary).Value;
+        if (string.IsNullOrEmpty(boundary) || boundary.Length > 200) throw new NexusException(ErrorKind.BadRequest, ErrorCodes.BadRequest, "Malformed multipart body: no boundary");
+
+        var fields = new Dictionary<string, string>(StringComparer.Ordinal);
+        var unknown = new List<string>();
+        StagedOriginal? staged = null;
+        string? fileName = null, fileType = null;
+        var fileParts = 0;
         try
         {
-            form = await ctx.Request.ReadFormAsync(ctx.RequestAborted);
-        }
-        catch (IOException) when (!ctx.RequestAborted.IsCancellationRequested)
-        {
-            throw new NexusException(ErrorKind.BadRequest, ErrorCodes.BadRequest, "Malformed multipart body");
-        }
-        var unknown = form.Keys.Concat(form.Files.Select(f => f.Name)).Distinct()
-            .Where(k => k != "file" && !FormFields.Contains(k)).ToList();
-        if (unknown.Any(k => k.Equals("tenant_id", StringComparison.OrdinalIgnoreCase)))
-            throw new NexusException(ErrorKind.BadRequest, ErrorCodes.TenantIdNotAllowed, "tenant_id must not be sent; the tenant comes from the API key");
-        if (unknown.Count > 0)
-            throw new NexusException(ErrorKind.BadRequest, ErrorCodes.UnknownField, $"Unknown form field(s): {string.Join(", ", unknown.Take(10).Select(k => Text.Clip(k)))}",
-                new Dictionary<string, object?> { ["fields"] = unknown.Take(50).Select(k => Text.Clip(k)).ToArray() });
+            try
+            {
+                var reader = new MultipartReader(boundary, ctx.Request.Body);
+                while (await reader.ReadNextSectionAsync(ctx.RequestAborted) is { } section)
+                {
+                    if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition) || !disposition.IsFormDisposition() && !disposition.IsFileDisposition())
+                        throw new NexusException(ErrorKind.BadRequest, ErrorCodes.BadRequest, "Malformed multipart body: a part has no form-data Content-Disposition");
+                    var name = HeaderUtilities.RemoveQuotes(disposition.Name).Value ?? "";
+                    if (name == "file")
+                    {
+                        if (++fileParts > 1 || !disposition.IsFileDisposition()) { await section.Body.CopyToAsync(Stream.Null, ctx.RequestAborted); continue; }
+                        fileName = HeaderUtilities.RemoveQuotes(disposition.FileNameStar.HasValue ? disposition.FileNameStar : disposition.FileName).Value;
+                        fileType = section.ContentType;
+                        staged = await originals.StageAsync(section.Body, extraction.Value.MaxUploadBytes, ctx.RequestAborted);
+                    }
+                    else if (FormFields.Contains(name) && !disposition.IsFileDisposition())
+                    {
+                        fields[name] = await ReadFieldAsync(section.Body, ctx.RequestAborted);
+                    }
+                    else
+                    {
+                        unknown.Add(name);
+                        await section.Body.CopyToAsync(Stream.Null, ctx.RequestAborted);
+                    }
+                }
+            }
+            catch (OriginalTooLargeException ex)
+            {
+                throw new NexusException(ErrorKind.PayloadTooLarge, ErrorCodes.PayloadTooLarge, $"The file exceeds the upload limit of {ex.MaxBytes} bytes (MAX_UPLOAD_BYTES)",
+                    new Dictionary<string, object?> { ["max_bytes"] = ex.MaxBytes });
+            }
+            catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                throw BodySizeLimitMiddleware.TooLarge(extraction.Value.MaxUploadBytes);
+            }
+            catch (Exception ex) when (ex is IOException or InvalidDataException && !ctx.RequestAborted.IsCancellationRequested)
+            {
+                throw new NexusException(ErrorKind.BadRequest, ErrorCodes.BadRequest, "Malformed multipart body");
+            }
 
-        var errors = new Dictionary<string, string[]>();
-        var file = form.Files.GetFile("file");
-        if (file is null || form.Files.Count(f => f.Name == "file") != 1) errors["file"] = ["exactly one file part named 'file' is required"];
-        var corpusId = form["corpus_id"].ToString();
-        if (corpusId.Length == 0) errors["corpus_id"] = ["is required"];
-        var overwrite = ParseBool(form["overwrite"].ToString(), "overwrite", errors);
-        var size = ParseInt(form["chunk_size_chars"].ToString(), "chunk_size_chars", errors);
-        var overlap = ParseInt(form["chunk_overlap_chars"].ToString(), "chunk_overlap_chars", errors);
-        var documentId = form["document_id"].ToString() is { Length: > 0 } d ? d : null;
-        if (errors.Count > 0) throw NexusException.Validation(errors);
+            unknown = unknown.Distinct().ToList();
+            if (unknown.Any(k => k.Equals("tenant_id", StringComparison.OrdinalIgnoreCase)))
+                throw new NexusException(ErrorKind.BadRequest, ErrorCodes.TenantIdNotAllowed, "tenant_id must not be sent; the tenant comes from the API key");
+            if (unknown.Count > 0)
+                throw new NexusException(ErrorKind.BadRequest, ErrorCodes.UnknownField, $"Unknown form field(s): {string.Join(", ", unknown.Take(10).Select(k => Text.Clip(k)))}",
+                    new Dictionary<string, object?> { ["fields"] = unknown.Take(50).Select(k => Text.Clip(k)).ToArray() });
 
-        var mediaType = ResolveMediaType(file!);
-        byte[] content;
-        using (var ms = new MemoryStream())
-        {
-            await file!.CopyToAsync(ms, ctx.RequestAborted);
-            content = ms.ToArray();
+            var errors = new Dictionary<string, string[]>();
+            if (staged is null || fileParts != 1) errors["file"] = ["exactly one file part named 'file' is required"];
+            var corpusId = fields.GetValueOrDefault("corpus_id") ?? "";
+            if (corpusId.Length == 0) errors["corpus_id"] = ["is required"];
+            var overwrite = ParseBool(fields.GetValueOrDefault("overwrite") ?? "", "overwrite", errors);
+            var size = ParseInt(fields.GetValueOrDefault("chunk_size_chars") ?? "", "chunk_size_chars", errors);
+            var overlap = ParseInt(fields.GetValueOrDefault("chunk_overlap_chars") ?? "", "chunk_overlap_chars", errors);
+            var documentId = fields.GetValueOrDefault("document_id") is { Length: > 0 } d ? d : null;
+            if (errors.Count > 0) throw NexusException.Validation(errors);
+
+            var filename = Path.GetFileName(fileName ?? "");
+            var declared = MediaTypeHeaderValue.TryParse(fileType, out var mt) ? mt.MediaType.Value?.ToLowerInvariant() : null;
+            var result = await service.IngestAsync(ctx.GetPrincipal(),
+                new IngestRequest(corpusId, documentId, filename.Length == 0 ? null : filename, declared, staged!, overwrite ?? false, size, overlap, null),
+                RequestIdMiddleware.Get(ctx), ctx.RequestAborted);
+            return Accepted(ctx, result);
         }
-        var filename = Path.GetFileName(file.FileName);
-        var result = await service.IngestAsync(ctx.GetPrincipal(),
-            new IngestRequest(corpusId, documentId, filename.Length == 0 ? null : filename, mediaType, content, overwrite ?? false, size, overlap, null),
-            RequestIdMiddleware.Get(ctx), ctx.RequestAborted);
-        return Accepted(ctx, result);
+        finally
+        {
+            staged?.Dispose();
+        }
+    }
+
+    /// <summary>A form field's value (UTF-8, at most 4 KiB).</summary>
+    private static async Task<string> ReadFieldAsync(Stream body, CancellationToken ct)
+    {
+        var buffer = new byte[4097];
+        var n = await body.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, ct);
+        if (n > 4096) throw new NexusException(ErrorKind.BadRequest, ErrorCodes.BadRequest, "A form field is longer than 4 KiB");
+        return System.Text.Encoding.UTF8.GetString(buffer, 0, n);
+    }
+
+    /// <summary>The original file as uploaded, with its detected media type; served as an attachment so a browser never renders it.</summary>
+    private static async Task<IResult> Content(HttpContext ctx, string id, DocumentService service)
+    {
+        var (doc, stream) = await service.OpenOriginalAsync(ctx.GetPrincipal(), id, ctx.RequestAborted);
+        var name = doc.Filename ?? doc.Id + (MediaTypes.ExtensionOf(doc.ContentType) ?? "");
+        ctx.Response.Headers.XContentTypeOptions = "nosniff";
+        ctx.Response.Headers.ContentSecurityPolicy = "sandbox; default-src 'none'";
+        ctx.Response.Headers.ETag = $"\"{doc.ContentSha256}\"";
+        return Results.Stream(stream, doc.ContentType, name, enableRangeProcessing: stream.CanSeek);
     }
 
     private static async Task<IResult> IngestText(HttpContext ctx, DocumentService service)
@@ -137,12 +205,8 @@ public static class DocumentsApi
 
         var metadata = DocumentService.SerializeMetadata(body.Metadata);
         var filename = body.Filename is null ? null : Path.GetFileName(body.Filename);
-        var mediaType = filename is not null && (filename.EndsWith(".md", StringComparison.OrdinalIgnoreCase) || filename.EndsWith(".markdown", StringComparison.OrdinalIgnoreCase))
-            ? "text/markdown" : "text/plain";
-        var result = await service.IngestAsync(ctx.GetPrincipal(),
-            new IngestRequest(body.CorpusId!, body.DocumentId, filename, mediaType, Encoding.UTF8.GetBytes(body.Text!),
-                body.Overwrite ?? false, body.ChunkSizeChars, body.ChunkOverlapChars, metadata),
-            RequestIdMiddleware.Get(ctx), ctx.RequestAborted);
+        var result = await service.IngestBytesAsync(ctx.GetPrincipal(), body.CorpusId!, body.DocumentId, filename, MediaTypes.Text, Encoding.UTF8.GetBytes(body.Text!),
+            body.Overwrite ?? false, body.ChunkSizeChars, body.ChunkOverlapChars, metadata, RequestIdMiddleware.Get(ctx), ctx.RequestAborted);
         return Accepted(ctx, result);
     }
 
@@ -211,23 +275,6 @@ public static class DocumentsApi
         var statusUrl = $"/v1/documents/{Uri.EscapeDataString(doc.Id)}";
         ctx.Response.Headers.Location = statusUrl;
         return ApiResults.Ok(ctx, new AcceptedDto(doc.Id, doc.CorpusId, result.JobId, doc.Status, statusUrl, result.Deduplicated), StatusCodes.Status202Accepted);
-    }
-
-    private static string ResolveMediaType(IFormFile file)
-    {
-        var declared = MediaTypeHeaderValue.TryParse(file.ContentType, out var mt) ? mt.MediaType.Value?.ToLowerInvariant() : null;
-        if (declared is null or "application/octet-stream" or "")
-        {
-            var ext = Path.GetExtension(file.FileName).ToLowerInvariant();
-            return ext switch
-            {
-                ".txt" or ".text" => "text/plain",
-                ".md" or ".markdown" => "text/markdown",
-                ".json" => "application/json",
-                _ => declared ?? "application/octet-stream",
-            };
-        }
-        return declared == "text/x-markdown" ? "text/markdown" : declared;
     }
 
     private static bool? ParseBool(string raw, string field, Dictionary<string, string[]> errors)

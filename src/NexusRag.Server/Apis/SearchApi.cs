@@ -20,9 +20,11 @@ public sealed class SearchRequestBody
 
 public sealed record SearchResponseDto(string CorpusId, string Query, string Mode, int TopK, IReadOnlyList<SearchHitDto> Results);
 
+/// <summary>A ranked chunk; page, slide, heading path, sheet and rows say where it is in its document (null where they do not apply).</summary>
 public sealed record SearchHitDto(
     string ChunkId, string DocumentId, int ChunkIndex, double Score, string Source, string Text,
-    int StartOffset, int EndOffset, JsonElement Metadata, SearchExplainDto? Explain);
+    int StartOffset, int EndOffset, int? PageStart, int? PageEnd, int? Slide, string? HeadingPath, string? Sheet, int? RowStart, int? RowEnd,
+    JsonElement Metadata, SearchExplainDto? Explain);
 
 /// <summary>Per-leg positions (1-based) and raw scores: BM25 for lexical, cosine for vector.</summary>
 public sealed record SearchExplainDto(int? LexicalRank, double? LexicalScore, int? VectorRank, double? VectorScore);
@@ -65,8 +67,10 @@ public static class SearchApi
         var dto = new SearchResponseDto(body.CorpusId!, query, mode.Value.ToString().ToLowerInvariant(), topK, results.Select(r =>
         {
             using var meta = JsonDocument.Parse(r.Chunk.MetadataJson);
+            var at = NexusRag.Core.Ingestion.ChunkLocation.FromMetadata(r.Chunk.MetadataJson);
             return new SearchHitDto(r.Chunk.Id, r.Chunk.DocumentId, r.Chunk.ChunkIndex, r.Hit.Score, $"document://{r.Chunk.DocumentId}",
-                r.Chunk.Text, r.Chunk.StartOffset, r.Chunk.EndOffset, meta.RootElement.Clone(),
+                r.Chunk.Text, r.Chunk.StartOffset, r.Chunk.EndOffset, at?.PageStart, at?.PageEnd, at?.Slide, at?.HeadingPath, at?.Sheet, at?.RowStart, at?.RowEnd,
+                meta.RootElement.Clone(),
                 explain ? new SearchExplainDto(r.Hit.LexicalRank, r.Hit.LexicalScore, r.Hit.VectorRank, r.Hit.VectorScore) : null);
         }).ToList());
         return ApiResults.Ok(ctx, dto);

@@ -19,6 +19,9 @@ public sealed record IdempotentWrite;
 /// <summary>Endpoint metadata: the audit category of the area (named in <c>rbac.forbidden</c> events).</summary>
 public sealed record AuditCategory(string Name);
 
+/// <summary>Endpoint metadata: the body is a file upload, capped by <c>MAX_UPLOAD_BYTES</c> instead of the JSON body cap.</summary>
+public sealed record FileUpload;
+
 /// <summary>
 /// Policy is declared on the endpoint, never derived from its URL: who may call it, its rate class, its quota cost,
 /// whether it takes part in idempotency and its audit category. <see cref="EndpointPolicyCheck"/> refuses to start a
@@ -29,6 +32,10 @@ public static class EndpointPolicyExtensions
     /// <summary>A tenant principal with at least this role.</summary>
     public static TBuilder RequireRole<TBuilder>(this TBuilder builder, Role role) where TBuilder : IEndpointConventionBuilder =>
         builder.RequireAuthorization(Policies.For(role));
+
+    /// <summary>The body is a file upload (<see cref="FileUpload"/>).</summary>
+    public static TBuilder WithFileUpload<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(new FileUpload());
 
     /// <summary>The platform operator only.</summary>
     public static TBuilder RequireOperator<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>

@@ -112,14 +112,21 @@ public sealed class ErrorEnvelopeMiddleware(RequestDelegate next, ILogger<ErrorE
 }
 
 /// <summary>
-/// Caps request bodies (default 10 MiB, <c>MAX_REQUEST_BODY_BYTES</c>): a declared Content-Length over the
-/// cap is refused before reading; a chunked body is cut off when it crosses the cap. Both → 413.
+/// Caps request bodies (default 10 MiB, <c>MAX_REQUEST_BODY_BYTES</c>; file uploads <c>MAX_UPLOAD_BYTES</c> plus room for
+/// the form fields): a declared Content-Length over the cap is refused before reading; a chunked body is cut off when it
+/// crosses the cap. Both → 413. Runs after routing, so the endpoint's metadata decides which cap applies.
 /// </summary>
-public sealed class BodySizeLimitMiddleware(RequestDelegate next, Microsoft.Extensions.Options.IOptions<Hosting.NexusRagOptions> options)
+public sealed class BodySizeLimitMiddleware(RequestDelegate next, Microsoft.Extensions.Options.IOptions<Hosting.NexusRagOptions> options,
+    Microsoft.Extensions.Options.IOptions<Core.Ingestion.ExtractionOptions> extraction)
 {
+    /// <summary>What a multipart body may carry besides the file: boundaries, part headers and the small form fields.</summary>
+    private const long FormOverheadBytes = 64 * 1024;
+
     public Task InvokeAsync(HttpContext ctx)
     {
-        var max = options.Value.MaxRequestBodyBytes;
+        var max = ctx.GetEndpoint()?.Metadata.GetMetadata<FileUpload>() is not null
+            ? extraction.Value.MaxUploadBytes + FormOverheadBytes
+            : options.Value.MaxRequestBodyBytes;
         if (ctx.Request.ContentLength is { } len && len > max) throw TooLarge(max);
         var feature = ctx.Features.Get<IHttpMaxRequestBodySizeFeature>();
         if (feature is { IsReadOnly: false }) feature.MaxRequestBodySize = max;

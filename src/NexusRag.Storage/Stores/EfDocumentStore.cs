@@ -61,8 +61,9 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
         row.CorpusId = doc.CorpusId;
         row.Filename = doc.Filename;
         row.ContentType = doc.ContentType;
-        row.Content = doc.Content;
-        row.SizeBytes = doc.Content.LongLength;
+        row.Content = []; // the bytes live in the original store
+        row.SizeBytes = doc.SizeBytes;
+        row.ExtractionJson = null;
         row.ContentSha256 = doc.ContentSha256;
         row.ChunkSizeChars = doc.ChunkSizeChars;
         row.ChunkOverlapChars = doc.ChunkOverlapChars;
@@ -116,11 +117,18 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
         return DocumentDeleteResult.Deleted;
     }
 
-    public async Task<byte[]?> GetContentAsync(string tenantId, string documentId, CancellationToken ct)
+    public async Task<byte[]?> GetLegacyContentAsync(string tenantId, string documentId, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        return await db.Documents.Where(d => d.TenantId == tenantId && d.Id == documentId)
+        var content = await db.Documents.Where(d => d.TenantId == tenantId && d.Id == documentId)
             .Select(d => d.Content).FirstOrDefaultAsync(ct).ConfigureAwait(false);
+        return content is { Length: > 0 } ? content : null;
+    }
+
+    public async Task<bool> IsOriginalReferencedAsync(string tenantId, string sha256, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        return await db.Documents.AnyAsync(d => d.TenantId == tenantId && d.ContentSha256 == sha256, ct).ConfigureAwait(false);
     }
 
     public async Task<IReadOnlyList<ChunkInfo>> GetChunksAsync(string tenantId, string documentId, CancellationToken ct)
@@ -170,6 +178,6 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
         NumChunks = d.NumChunks, ChunkSizeChars = d.ChunkSizeChars, ChunkOverlapChars = d.ChunkOverlapChars,
         MetadataJson = d.MetadataJson, LastJobId = d.LastJobId, CreatedAt = d.CreatedAt, UpdatedAt = d.UpdatedAt,
         QueuedAt = d.QueuedAt, ProcessingStartedAt = d.ProcessingStartedAt, CompletedAt = d.CompletedAt,
-        FailedAt = d.FailedAt, LastReindexedAt = d.LastReindexedAt,
+        FailedAt = d.FailedAt, LastReindexedAt = d.LastReindexedAt, ExtractionJson = d.ExtractionJson,
     });
 }

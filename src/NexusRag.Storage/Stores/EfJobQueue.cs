@@ -130,7 +130,8 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
                 .SetProperty(d => d.UpdatedAt, now), ct).ConfigureAwait(false);
     }
 
-    public async Task<bool> CompleteIngestionAsync(Job job, string workerId, IReadOnlyList<ChunkDraft> chunks, EmbeddingIdentity? embedding, CancellationToken ct)
+    public async Task<bool> CompleteIngestionAsync(Job job, string workerId, IReadOnlyList<ChunkDraft> chunks, EmbeddingIdentity? embedding,
+        string? extractionJson, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         await using var tx = await db.BeginStoreTransactionAsync(ct).ConfigureAwait(false);
@@ -177,6 +178,7 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
                 .SetProperty(d => d.Status, DocumentStatus.Succeeded)
                 .SetProperty(d => d.NumChunks, chunks.Count)
                 .SetProperty(d => d.FailureReason, (string?)null)
+                .SetProperty(d => d.ExtractionJson, extractionJson)
                 .SetProperty(d => d.CompletedAt, now)
                 .SetProperty(d => d.LastReindexedAt, d => isReindex ? now : d.LastReindexedAt)
                 .SetProperty(d => d.UpdatedAt, now), ct).ConfigureAwait(false);

@@ -10,7 +10,7 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.Fixture>
 {
     public sealed class Fixture : IAsyncLifetime
     {
-        public NexusAppFactory App { get; } = new(new() { ["MAX_REQUEST_BODY_BYTES"] = "65536" });
+        public NexusAppFactory App { get; } = new(new() { ["MAX_REQUEST_BODY_BYTES"] = "65536", ["MAX_UPLOAD_BYTES"] = "65536" });
         public HttpClient Admin { get; private set; } = null!;
 
         public async Task InitializeAsync()
@@ -224,7 +224,7 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.Fixture>
     }
 
     [Theory]
-    [InlineData("text/plain", new byte[] { 0xff, 0xfe, 0xfd })]
+    [InlineData("text/plain", new byte[] { (byte)' ', (byte)'\n', (byte)'\t' })]
     [InlineData("application/json", new byte[] { (byte)'[', (byte)']' })]
     [InlineData("application/json", new byte[] { (byte)'{' })]
     public async Task Unextractable_files_are_422(string type, byte[] bytes)
@@ -234,6 +234,20 @@ public sealed class BadInputTests : IClassFixture<BadInputTests.Fixture>
         file.Headers.ContentType = new MediaTypeHeaderValue(type);
         form.Add(file, "file", "f");
         await (await _f.Admin.PostAsync("/v1/documents", form)).AssertErrorAsync(422, "VALIDATION_ERROR");
+    }
+
+    [Fact]
+    public async Task Bytes_that_are_not_the_text_they_claim_are_415_naming_what_was_detected()
+    {
+        var form = new MultipartFormDataContent { { new StringContent("c1"), "corpus_id" } };
+        var file = new ByteArrayContent([0xff, 0xfe, 0xfd]);
+        file.Headers.ContentType = new MediaTypeHeaderValue("text/plain");
+        form.Add(file, "file", "f.txt");
+        var resp = await _f.Admin.PostAsync("/v1/documents", form);
+        var body = await resp.Content.ReadAsStringAsync();
+        await resp.AssertErrorAsync(415, "UNSUPPORTED_MEDIA_TYPE");
+        Assert.Contains("\"detected\":\"application/octet-stream\"", body);
+        Assert.Contains("\"declared\":\"text/plain\"", body);
     }
 
     [Fact]

@@ -232,11 +232,12 @@ public sealed class DurableQueueTests
     {
         public int Calls;
         public IReadOnlyCollection<string> MediaTypes { get; } = ["text/plain", "text/markdown"];
-        public string Extract(ReadOnlySpan<byte> content, string mediaType)
+        public Task<ExtractedDocument> ExtractAsync(Stream content, ExtractionContext context, CancellationToken ct)
         {
-            // Upload-time validation calls the extractor once; every worker attempt after that fails.
-            if (Interlocked.Increment(ref Calls) == 1) return "ok";
-            throw new ExtractionException("simulated extractor crash");
+            // Upload-time validation calls the extractor once; every worker attempt after that fails with an I/O error,
+            // which may be transient (a shared original store), so it is retried.
+            if (Interlocked.Increment(ref Calls) == 1) return Task.FromResult(ExtractedDocument.PlainText("text", "ok"));
+            throw new IOException("simulated storage hiccup");
         }
     }
 
@@ -249,7 +250,7 @@ public sealed class DurableQueueTests
         var client = await app.AdminForTenantAsync("fail", "c1");
         await client.IngestTextAsync("c1", "boom", "doomed");
         var doc = await client.WaitForDocumentAsync("doomed", expected: "failed");
-        Assert.Equal("simulated extractor crash", doc.GetProperty("failure_reason").GetString());
+        Assert.Equal("IOException: simulated storage hiccup", doc.GetProperty("failure_reason").GetString());
         Assert.Equal(JsonValueKind.String, doc.GetProperty("failed_at").ValueKind);
         Assert.Equal(4, extractor.Calls); // 1 validation + 3 attempts
 
@@ -257,7 +258,7 @@ public sealed class DurableQueueTests
         var job = await db.Jobs.SingleAsync(j => j.DocumentId == "doomed");
         Assert.Equal(JobStatus.Failed, job.Status);
         Assert.Equal(3, job.Attempts);
-        Assert.Equal("simulated extractor crash", job.LastError);
+        Assert.Equal("IOException: simulated storage hiccup", job.LastError);
 
         // A failed document can be deleted (not in flight) and re-ingested with overwrite.
         await (await client.DeleteAsync("/v1/documents/doomed")).DataAsync();
@@ -313,9 +314,9 @@ public sealed class DurableQueueTests
 
         var draft = new ChunkDraft("chk_x", 0, "contested", 0, 9, "{}");
         var ingestion = app.Service<Core.Jobs.IIngestionJobStore>();
-        Assert.False(await ingestion.CompleteIngestionAsync(first, "worker-a", [draft], null, default));
+        Assert.False(await ingestion.CompleteIngestionAsync(first, "worker-a", [draft], null, null, default));
         Assert.False(await queue.RenewLeaseAsync(first.Id, "worker-a", TimeSpan.FromMinutes(1), default));
-        Assert.True(await ingestion.CompleteIngestionAsync(second, "worker-b", [draft], null, default));
+        Assert.True(await ingestion.CompleteIngestionAsync(second, "worker-b", [draft], null, null, default));
         var doc = await (await client.GetAsync("/v1/documents/contested")).DataAsync();
         Assert.Equal("succeeded", doc.GetProperty("status").GetString());
         Assert.Equal(1, doc.GetProperty("num_chunks").GetInt32());

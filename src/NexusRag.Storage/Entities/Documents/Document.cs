@@ -12,7 +12,10 @@ public sealed class DocumentRow
     public string ContentType { get; set; } = "";
     public long SizeBytes { get; set; }
     public string ContentSha256 { get; set; } = "";
+    /// <summary>Raw content of documents written before originals had their own store; empty for newer ones.</summary>
     public byte[] Content { get; set; } = [];
+    /// <summary>What extraction recorded: format, pages, OCR pages, skipped pages, extracted metadata, child documents.</summary>
+    public string? ExtractionJson { get; set; }
     public string Status { get; set; } = "";
     public string? FailureReason { get; set; }
     public int NumChunks { get; set; }
@@ -37,5 +40,6 @@ internal sealed class DocumentConfiguration : IEntityTypeConfiguration<DocumentR
         e.HasKey(x => new { x.TenantId, x.Id });
         e.HasIndex(x => new { x.TenantId, x.CreatedAt, x.Id });
         e.HasIndex(x => new { x.TenantId, x.CorpusId, x.Status });
+        e.HasIndex(x => new { x.TenantId, x.ContentSha256 });
     }
 }

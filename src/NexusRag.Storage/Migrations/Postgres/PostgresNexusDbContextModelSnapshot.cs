@@ -383,6 +383,10 @@ namespace NexusRag.Storage.Migrations.Postgres
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("created_at");
 
+                    b.Property<string>("ExtractionJson")
+                        .HasColumnType("text")
+                        .HasColumnName("extraction_json");
+
                     b.Property<DateTime?>("FailedAt")
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("failed_at");
@@ -434,6 +438,9 @@ namespace NexusRag.Storage.Migrations.Postgres
 
                     b.HasKey("TenantId", "Id")
                         .HasName("pk_documents");
+
+                    b.HasIndex("TenantId", "ContentSha256")
+                        .HasDatabaseName("ix_documents_tenant_id_content_sha256");
 
                     b.HasIndex("TenantId", "CorpusId", "Status")
                         .HasDatabaseName("ix_documents_tenant_id_corpus_id_status");

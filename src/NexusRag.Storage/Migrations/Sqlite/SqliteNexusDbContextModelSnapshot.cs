@@ -376,6 +376,10 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("created_at");
 
+                    b.Property<string>("ExtractionJson")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("extraction_json");
+
                     b.Property<DateTime?>("FailedAt")
                         .HasColumnType("TEXT")
                         .HasColumnName("failed_at");
@@ -427,6 +431,9 @@ namespace NexusRag.Storage.Migrations.Sqlite
 
                     b.HasKey("TenantId", "Id")
                         .HasName("pk_documents");
+
+                    b.HasIndex("TenantId", "ContentSha256")
+                        .HasDatabaseName("ix_documents_tenant_id_content_sha256");
 
                     b.HasIndex("TenantId", "CorpusId", "Status")
                         .HasDatabaseName("ix_documents_tenant_id_corpus_id_status");
