@@ -90,8 +90,14 @@ public sealed class NexusAppFactory : WebApplicationFactory<Program>
         base.Dispose(disposing);
         if (disposing)
         {
-            // A shared folder outlives this server (restart tests); release its pooled SQLite handles either way.
+            // A shared folder outlives this server (restart tests); release its pooled SQLite handles either way,
+            // and on PostgreSQL this database's idle pooled connections.
             Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            if (_settings.GetValueOrDefault("DATABASE_URL") is { Length: > 0 } pg && pg.Contains("Host=", StringComparison.Ordinal))
+            {
+                using var conn = new Npgsql.NpgsqlConnection(pg);
+                Npgsql.NpgsqlConnection.ClearPool(conn);
+            }
             _ownedDir?.Dispose();
         }
     }

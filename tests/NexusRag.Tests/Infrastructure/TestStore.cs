@@ -43,7 +43,11 @@ public static class TestStore
                 create.ExecuteNonQuery();
             }
         }
-        // Many servers run side by side in one test process: keep each pool small.
-        return new NpgsqlConnectionStringBuilder(AdminConnectionString) { Database = name, MaxPoolSize = 20 }.ConnectionString;
+        // Many servers run side by side in one test process: keep each pool small, and let idle connections go soon,
+        // so the servers of finished tests do not hold the throwaway server's connection slots.
+        return new NpgsqlConnectionStringBuilder(AdminConnectionString)
+        {
+            Database = name, MaxPoolSize = 20, ConnectionIdleLifetime = 5, ConnectionPruningInterval = 2,
+        }.ConnectionString;
     }
 }
