@@ -2,7 +2,7 @@ namespace NexusRag.Core.Documents;
 
 /// <summary>
 /// An uploaded file staged on disk before it is known to be wanted: its SHA-256 and length were computed while it
-/// streamed in. Disposing it removes the staged copy (a committed original has been moved or copied away by then).
+/// streamed in. Disposing it removes the staged file if it is still there (a committed one has been moved into place).
 /// </summary>
 public sealed class StagedOriginal(string path, string sha256, long length) : IDisposable
 {
@@ -33,7 +33,7 @@ public interface IOriginalStore
 {
     /// <summary>Streams <paramref name="content"/> to a staging file, hashing it on the way; more than <paramref name="maxBytes"/> throws <see cref="OriginalTooLargeException"/>.</summary>
     Task<StagedOriginal> StageAsync(Stream content, long maxBytes, CancellationToken ct);
-    /// <summary>Makes the staged file the tenant's original for its hash (nothing to do when it is already there).</summary>
+    /// <summary>Makes the staged file the tenant's original for its hash (nothing to do when it is already there); the staged file is consumed.</summary>
     Task CommitAsync(string tenantId, StagedOriginal staged, CancellationToken ct);
     /// <summary>A seekable stream over the original, or null when there is none.</summary>
     Task<Stream?> OpenReadAsync(string tenantId, string sha256, CancellationToken ct);

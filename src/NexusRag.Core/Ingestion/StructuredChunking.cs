@@ -31,12 +31,14 @@ public sealed record ChunkLocation(
     /// <summary>Reads the location back from a chunk's metadata JSON (null when it has none).</summary>
     public static ChunkLocation? FromMetadata(string metadataJson)
     {
-        if (string.IsNullOrEmpty(metadataJson) || !metadataJson.Contains("\"page_start\"", StringComparison.Ordinal)
-            && !metadataJson.Contains("\"heading_path\"", StringComparison.Ordinal) && !metadataJson.Contains("\"sheet\"", StringComparison.Ordinal)
-            && !metadataJson.Contains("\"row_start\"", StringComparison.Ordinal) && !metadataJson.Contains("\"slide\"", StringComparison.Ordinal))
-            return null;
+        if (string.IsNullOrEmpty(metadataJson)) return null;
         using var doc = JsonDocument.Parse(metadataJson);
-        var r = doc.RootElement;
+        return FromMetadata(doc.RootElement);
+    }
+
+    /// <summary>Reads the location from chunk metadata the caller has already parsed.</summary>
+    public static ChunkLocation? FromMetadata(JsonElement r)
+    {
         if (r.ValueKind != JsonValueKind.Object) return null;
         int? Int(string name) => r.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) ? n : null;
         string? Str(string name) => r.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
@@ -189,7 +191,7 @@ public sealed class StructuredChunker(IChunker window) : IDocumentChunker
     private static int Length(int[] starts, List<TextBlock> blocks, List<int> unit) =>
         starts[unit[^1]] + blocks[unit[^1]].Text.Length - starts[unit[0]];
 
-    private static void SplitTable(List<ChunkSpan> result, string text, int[] starts, List<TextBlock> blocks, List<int> rows, int size, int overlap)
+    private void SplitTable(List<ChunkSpan> result, string text, int[] starts, List<TextBlock> blocks, List<int> rows, int size, int overlap)
     {
         var header = blocks[rows[0]].IsHeaderRow ? rows[0] : (int?)null;
         var headerLength = header is { } h ? blocks[h].Text.Length + 1 : 0;
@@ -208,7 +210,7 @@ public sealed class StructuredChunker(IChunker window) : IDocumentChunker
             {
                 // A single row longer than a chunk: its own pieces, by the window.
                 FlushPart();
-                foreach (var piece in new SlidingWindowChunker().Chunk(blocks[r].Text, size, overlap))
+                foreach (var piece in window.Chunk(blocks[r].Text, size, overlap))
                     result.Add(new ChunkSpan(result.Count, starts[r] + piece.Start, starts[r] + piece.End, piece.Text, LocationOf(blocks, [r])));
                 continue;
             }

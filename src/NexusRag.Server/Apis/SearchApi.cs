@@ -67,7 +67,7 @@ public static class SearchApi
         var dto = new SearchResponseDto(body.CorpusId!, query, mode.Value.ToString().ToLowerInvariant(), topK, results.Select(r =>
         {
             using var meta = JsonDocument.Parse(r.Chunk.MetadataJson);
-            var at = NexusRag.Core.Ingestion.ChunkLocation.FromMetadata(r.Chunk.MetadataJson);
+            var at = NexusRag.Core.Ingestion.ChunkLocation.FromMetadata(meta.RootElement);
             return new SearchHitDto(r.Chunk.Id, r.Chunk.DocumentId, r.Chunk.ChunkIndex, r.Hit.Score, $"document://{r.Chunk.DocumentId}",
                 r.Chunk.Text, r.Chunk.StartOffset, r.Chunk.EndOffset, at?.PageStart, at?.PageEnd, at?.Slide, at?.HeadingPath, at?.Sheet, at?.RowStart, at?.RowEnd,
                 meta.RootElement.Clone(),

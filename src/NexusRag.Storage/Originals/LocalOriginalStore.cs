@@ -6,7 +6,7 @@ namespace NexusRag.Storage.Originals;
 
 /// <summary>
 /// Originals in a folder (default <c>{data dir}/originals</c>): <c>{tenant}/{sha[0..2]}/{sha}</c>, written once and never
-/// changed. Uploads stream into <c>.staging/</c> on the same file system and are moved into place, so a reader never sees
+/// changed. Uploads stream into <c>.staging/</c> on the same file system and are renamed into place, so a reader never sees
 /// a partial file. Replicas on several hosts share it through a common mount.
 /// </summary>
 public sealed class LocalOriginalStore(IOptions<StorageOptions> options) : IOriginalStore
@@ -48,16 +48,14 @@ public sealed class LocalOriginalStore(IOptions<StorageOptions> options) : IOrig
         var target = PathOf(tenantId, staged.Sha256);
         if (File.Exists(target)) return Task.CompletedTask;
         Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-        // Copy to a temporary name beside the target and rename: the staged file stays usable to its owner until disposed.
-        var temp = target + "." + Guid.NewGuid().ToString("N") + ".tmp";
+        // Staging is on the same file system: a rename, atomic, with no copy of the bytes. The staged file is consumed.
         try
         {
-            File.Copy(staged.Path, temp);
-            File.Move(temp, target, overwrite: true);
+            File.Move(staged.Path, target, overwrite: false);
         }
-        finally
+        catch (IOException) when (File.Exists(target))
         {
-            TryDelete(temp);
+            // Another upload of the same bytes got there first; its file is this one.
         }
         return Task.CompletedTask;
     }
