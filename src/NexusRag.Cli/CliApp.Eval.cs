@@ -118,7 +118,7 @@ public sealed partial class CliApp
         foreach (var q in queries)
         {
             var vector = mode == SearchMode.Lexical ? null
-                : (await Core.Embeddings.EmbeddingBatches.EmbedAsync(embedder, [ds.Queries[q]], 1, embedderId.Dimensions, ct))[0];
+                : (await Core.Embeddings.EmbeddingBatches.EmbedAsync(embedder, [ds.Queries[q]], 1, embedderId.Dimensions, ct, Core.Embeddings.EmbeddingInput.QueryOptionsFor(embedder)))[0];
             var sw = Stopwatch.GetTimestamp();
             index.Search(new IndexQuery(EvalTenant, EvalCorpus, ds.Queries[q], vector, 100, mode, null, searchOptions.LexicalWeight, searchOptions.VectorWeightFor(embedderId.Provider)));
             if (pass == "measured") indexLatencies.Add(Stopwatch.GetElapsedTime(sw).TotalMilliseconds);
@@ -174,10 +174,10 @@ public sealed partial class CliApp
         var index = sp.GetRequiredService<ISearchIndex>();
         var o = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<SearchOptions>>().Value; // read only: the grid travels with each query
         var embedder = sp.GetRequiredService<Microsoft.Extensions.AI.IEmbeddingGenerator<string, Microsoft.Extensions.AI.Embedding<float>>>();
-        var vectors = await Core.Embeddings.EmbeddingBatches.EmbedAsync(embedder, queries.Select(q => ds.Queries[q]).ToList(), 64, embedderId.Dimensions, ct);
-        double Ndcg(SearchMode mode, Bm25Parameters bm25, double lexicalWeight, double vectorWeight) => queries.Select((q, i) =>
+        var vectors = await Core.Embeddings.EmbeddingBatches.EmbedAsync(embedder, queries.Select(q => ds.Queries[q]).ToList(), 64, embedderId.Dimensions, ct, Core.Embeddings.EmbeddingInput.QueryOptionsFor(embedder));
+        double Ndcg(SearchMode mode, Bm25Parameters bm25, double lexicalWeight, double vectorWeight, FusionMethod? fusion = null, int? rrfK = null) => queries.Select((q, i) =>
         {
-            var hits = index.Search(new IndexQuery(EvalTenant, EvalCorpus, ds.Queries[q], vectors[i], 100, mode, null, lexicalWeight, vectorWeight, bm25));
+            var hits = index.Search(new IndexQuery(EvalTenant, EvalCorpus, ds.Queries[q], vectors[i], 100, mode, null, lexicalWeight, vectorWeight, bm25, fusion, rrfK));
             return RetrievalMetrics.NdcgAt(10, hits.Select(h => toBeir.GetValueOrDefault(h.DocumentId, h.DocumentId)).Distinct().ToList(), ds.Qrels[q]);
         }).Average();
 
@@ -193,15 +193,19 @@ public sealed partial class CliApp
         var bestBm25 = new Bm25Parameters(best.K1, best.B);
         table.AddRow($"lexical k1={best.K1} b={best.B}", $"{best.Score:F4}");
         table.AddRow("vector", $"{Ndcg(SearchMode.Vector, bestBm25, o.LexicalWeight, configuredVectorWeight):F4}");
-        // RRF k stays at its configured value (60 by default); the vector leg's weight is what depends on the embedder.
-        var bestHybrid = (Weight: 1.0, Score: -1.0);
-        foreach (var w in new[] { 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0 })
+        // Fusion: weighted RRF over k and the vector leg's weight, and a normalized score fusion over its weight.
+        var bestHybrid = (Setting: "", Score: -1.0);
+        void Try(string setting, double score)
         {
-            var score = Ndcg(SearchMode.Hybrid, bestBm25, 1.0, w);
-            table.AddRow($"hybrid rrf_k={o.RrfK} lexical_weight=1 vector_weight={w}", $"{score:F4}");
-            if (score > bestHybrid.Score) bestHybrid = (w, score);
+            table.AddRow(setting, $"{score:F4}");
+            if (score > bestHybrid.Score) bestHybrid = (setting, score);
         }
-        table.AddRow($"[bold]best hybrid: vector_weight={bestHybrid.Weight}[/]", $"{bestHybrid.Score:F4}");
+        foreach (var k in new[] { 10, 20, 40, 60, 100 })
+            foreach (var w in new[] { 0.005, 0.01, 0.05, 0.1, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0 })
+                Try($"fusion=rrf rrf_k={k} lexical_weight=1 vector_weight={w}", Ndcg(SearchMode.Hybrid, bestBm25, 1.0, w, FusionMethod.Rrf, k));
+        foreach (var w in new[] { 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9 })
+            Try($"fusion=convex lexical_weight={1 - w:0.0} vector_weight={w}", Ndcg(SearchMode.Hybrid, bestBm25, 1 - w, w, FusionMethod.Convex, null));
+        table.AddRow($"[bold]best hybrid: {bestHybrid.Setting}[/]", $"{bestHybrid.Score:F4}");
         _console.Write(table);
         return 0;
     }

@@ -17,7 +17,7 @@ public static class EmbeddingsServiceCollectionExtensions
     public const string HttpClientName = "nexusrag-embeddings";
 
     /// <summary>
-    /// Registers the configured <see cref="IEmbeddingGenerator{TInput,TEmbedding}"/>: hash (default), openai, onnx, or
+    /// Registers the configured <see cref="IEmbeddingGenerator{TInput,TEmbedding}"/>: hash (default), local (built-in model), openai, onnx, or
     /// the sha256 baseline. Options are validated at startup, so a bad provider configuration refuses to start.
     /// </summary>
     public static IServiceCollection AddNexusRagEmbeddings(this IServiceCollection services, IConfiguration config)
@@ -34,6 +34,8 @@ public static class EmbeddingsServiceCollectionExtensions
             .Validate(o => o.Provider != "openai" || o.Dimensions is > 0, "EMBEDDINGS_PROVIDER=openai needs EMBEDDINGS_DIMENSIONS (the model's vector size)")
             .Validate(o => o.Provider != "onnx" || (o.ModelPath is { Length: > 0 } p && File.Exists(Path.Combine(p, "model.onnx"))),
                 "EMBEDDINGS_PROVIDER=onnx needs EMBEDDINGS_MODEL_PATH, a folder with model.onnx and vocab.txt or tokenizer.json")
+            .Validate(o => o.Provider != "local" || BuiltInModels.Find(o.Model) is not null,
+                $"EMBEDDINGS_MODEL for EMBEDDINGS_PROVIDER=local must be one of: {string.Join(", ", BuiltInModels.Names)}")
             .ValidateParseErrors()
             .ValidateOnStart();
 
@@ -70,7 +72,8 @@ public static class EmbeddingsServiceCollectionExtensions
             return o.Provider switch
             {
                 "openai" => CreateOpenAi(o, sp.GetRequiredService<IHttpClientFactory>().CreateClient(HttpClientName)),
-                "onnx" => new OnnxEmbedder(o.ModelPath!, o.Model, o.MaxSequenceLength, o.BatchSize),
+                "local" => BuiltInModels.Create(o.Model, o.MaxSequenceLength, o.InferenceBatchSize, o.InferenceThreads),
+                "onnx" => new OnnxEmbedder(o.ModelPath!, o.Model, o.MaxSequenceLength ?? 256, o.InferenceBatchSize, o.InferenceThreads),
                 "sha256" => new Sha256Embedder(o.Dimensions ?? 384),
                 _ => new HashEmbedder(o.Dimensions ?? 384),
             };
@@ -107,6 +110,8 @@ public static class EmbeddingsServiceCollectionExtensions
         Int("EMBEDDINGS_TIMEOUT_MS", v => o.TimeoutMs = v);
         Int("EMBEDDINGS_MAX_RETRIES", v => o.MaxRetries = v);
         Int("EMBEDDINGS_MAX_SEQUENCE_LENGTH", v => o.MaxSequenceLength = v);
+        Int("EMBEDDINGS_INFERENCE_THREADS", v => o.InferenceThreads = v);
+        Int("EMBEDDINGS_INFERENCE_BATCH", v => o.InferenceBatchSize = v);
 
         void Int(string name, Action<int> set) => Core.FlatSettings.Int(config, name, set, o.ParseErrors);
     }

@@ -150,7 +150,10 @@ internal sealed class CorpusIndex
             {
                 SearchMode.Lexical => lexical.Select(x => ((double)x.Score, x.Slot)),
                 SearchMode.Vector => vector.Select(x => ((double)x.Score, x.Slot)),
-                _ => Rrf.Fuse(_options.RrfK, (lexical.Select(x => x.Slot).ToList(), q.LexicalWeight), (vector.Select(x => x.Slot).ToList(), q.VectorWeight))
+                _ when (q.Fusion ?? _options.Fusion) == FusionMethod.Convex =>
+                    ConvexFusion.Fuse((lexical.Select(x => (x.Slot, (double)x.Score)).ToList(), q.LexicalWeight), (vector.Select(x => (x.Slot, (double)x.Score)).ToList(), q.VectorWeight))
+                        .Select(kv => (kv.Value, kv.Key)),
+                _ => Rrf.Fuse(q.RrfK ?? _options.RrfK, (lexical.Select(x => x.Slot).ToList(), q.LexicalWeight), (vector.Select(x => x.Slot).ToList(), q.VectorWeight))
                         .Select(kv => (kv.Value, kv.Key)),
             };
             return fused

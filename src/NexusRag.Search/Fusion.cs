@@ -18,3 +18,25 @@ public static class Rrf
         return scores;
     }
 }
+
+/// <summary>
+/// Normalized score fusion (a convex combination): each list's scores are min-max scaled to [0, 1] over its own
+/// candidates, then <c>score(d) = Σ_lists weight · scaled(d)</c>; a list that lacks d contributes 0.
+/// </summary>
+public static class ConvexFusion
+{
+    public static Dictionary<T, double> Fuse<T>(params (IReadOnlyList<(T Item, double Score)> Ranked, double Weight)[] lists) where T : notnull
+    {
+        var scores = new Dictionary<T, double>();
+        foreach (var (ranked, weight) in lists)
+        {
+            if (weight <= 0 || ranked.Count == 0) continue;
+            double min = double.MaxValue, max = double.MinValue;
+            foreach (var (_, score) in ranked) { min = Math.Min(min, score); max = Math.Max(max, score); }
+            var span = max - min;
+            foreach (var (item, score) in ranked)
+                scores[item] = scores.GetValueOrDefault(item) + weight * (span > 0 ? (score - min) / span : 1.0);
+        }
+        return scores;
+    }
+}

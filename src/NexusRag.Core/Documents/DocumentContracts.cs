@@ -47,6 +47,8 @@ public interface IDocumentStore
     /// <summary>Whether any document of the tenant still refers to the original with this hash.</summary>
     Task<bool> IsOriginalReferencedAsync(string tenantId, string sha256, CancellationToken ct);
     Task<IReadOnlyList<ChunkInfo>> GetChunksAsync(string tenantId, string documentId, CancellationToken ct);
+    /// <summary>The document's current chunks as (text, stored vector), for reusing vectors of unchanged text on a re-ingest.</summary>
+    Task<IReadOnlyList<(string Text, float[] Vector)>> GetChunkVectorsAsync(string tenantId, string documentId, CancellationToken ct);
     /// <summary>The tenant's chunks with these ids (missing or foreign ids are simply absent).</summary>
     Task<IReadOnlyList<ChunkInfo>> GetChunksByIdsAsync(string tenantId, IReadOnlyCollection<string> chunkIds, CancellationToken ct);
 }

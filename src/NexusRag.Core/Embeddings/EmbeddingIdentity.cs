@@ -23,6 +23,27 @@ public sealed record EmbeddingIdentity(string Provider, string Model, int Dimens
 /// <summary>An embedding provider failed or answered something unusable (wrong count, wrong size, non-finite values).</summary>
 public sealed class EmbeddingProviderException(string message, Exception? inner = null) : Exception(message, inner);
 
+/// <summary>
+/// Implemented by embedders whose model embeds queries and documents differently (an instruction prefix for queries,
+/// as snowflake-arctic-embed was trained with). Others never see the query marker: a remote API could refuse an unknown parameter.
+/// </summary>
+public interface IDistinguishesQueries;
+
+/// <summary>Marks an embedding call as one for search queries (documents are the default).</summary>
+public static class EmbeddingInput
+{
+    public const string InputTypeKey = "nexusrag.input_type";
+    public const string Query = "query";
+
+    /// <summary>Options marking a query, for a generator that distinguishes them; null otherwise.</summary>
+    public static EmbeddingGenerationOptions? QueryOptionsFor(IEmbeddingGenerator<string, Embedding<float>> generator) =>
+        generator.GetService<IDistinguishesQueries>() is null ? null
+            : new EmbeddingGenerationOptions { AdditionalProperties = new AdditionalPropertiesDictionary { [InputTypeKey] = Query } };
+
+    public static bool IsQuery(EmbeddingGenerationOptions? options) =>
+        options?.AdditionalProperties?.TryGetValue(InputTypeKey, out var v) == true && v as string == Query;
+}
+
 public static class EmbeddingBatches
 {
     /// <summary>
@@ -31,7 +52,8 @@ public static class EmbeddingBatches
     /// product is their cosine similarity.
     /// </summary>
     public static async Task<float[][]> EmbedAsync(
-        IEmbeddingGenerator<string, Embedding<float>> generator, IReadOnlyList<string> texts, int batchSize, int dimensions, CancellationToken ct)
+        IEmbeddingGenerator<string, Embedding<float>> generator, IReadOnlyList<string> texts, int batchSize, int dimensions, CancellationToken ct,
+        EmbeddingGenerationOptions? options = null)
     {
         var result = new float[texts.Count][];
         for (var start = 0; start < texts.Count; start += batchSize)
@@ -40,7 +62,7 @@ public static class EmbeddingBatches
             GeneratedEmbeddings<Embedding<float>> answer;
             try
             {
-                answer = await generator.GenerateAsync(batch, cancellationToken: ct).ConfigureAwait(false);
+                answer = await generator.GenerateAsync(batch, options, ct).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
             {

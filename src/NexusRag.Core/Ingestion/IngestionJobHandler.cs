@@ -64,8 +64,8 @@ public sealed class IngestionJobHandler(
             var identity = EmbeddingIdentity.Of(embedder);
             var corpus = await corpora.GetAsync(job.TenantId, corpusId, ct).ConfigureAwait(false);
             if (corpus?.Embedding is { } recorded && recorded != identity) throw EmbeddingMismatch.Error(corpusId, recorded, identity);
-            var vectors = await EmbeddingBatches.EmbedAsync(embedder, spans.Select(s => s.Text).ToList(),
-                embeddingOptions.Value.BatchSize, identity.Dimensions, ct).ConfigureAwait(false);
+            var vectors = await EmbedAsync(job.TenantId, documentId, spans.Select(s => s.Text).ToList(), identity,
+                reuse: corpus?.Embedding == identity, ct).ConfigureAwait(false);
 
             var drafts = spans.Select((s, i) => new ChunkDraft(
                 SlidingWindowChunker.ChunkId(job.TenantId, documentId, s.Index, s.Text),
@@ -92,6 +92,35 @@ public sealed class IngestionJobHandler(
         {
             throw new PermanentJobFailure($"{ErrorCodes.EmbeddingModelMismatch}: {ex.Message}", ex);
         }
+    }
+
+    /// <summary>
+    /// Embeds the chunk texts. A re-ingest reuses the stored vector of every chunk whose text is unchanged (keyed by the
+    /// text's SHA-256, so moved chunks count too) when the corpus holds this model's vectors: only new text is embedded.
+    /// </summary>
+    private async Task<float[][]> EmbedAsync(string tenantId, string documentId, List<string> texts, EmbeddingIdentity identity, bool reuse, CancellationToken ct)
+    {
+        var vectors = new float[texts.Count][];
+        if (reuse && texts.Count > 0)
+        {
+            var known = new Dictionary<string, float[]>(StringComparer.Ordinal);
+            foreach (var (text, vector) in await documents.GetChunkVectorsAsync(tenantId, documentId, ct).ConfigureAwait(false))
+                if (vector.Length == identity.Dimensions) known.TryAdd(TextKey(text), vector);
+            for (var i = 0; i < texts.Count; i++)
+                if (known.TryGetValue(TextKey(texts[i]), out var v)) vectors[i] = v;
+        }
+        var missing = Enumerable.Range(0, texts.Count).Where(i => vectors[i] is null).ToList();
+        if (missing.Count > 0)
+        {
+            var fresh = await EmbeddingBatches.EmbedAsync(embedder, missing.Select(i => texts[i]).ToList(),
+                embeddingOptions.Value.BatchSize, identity.Dimensions, ct).ConfigureAwait(false);
+            for (var j = 0; j < missing.Count; j++) vectors[missing[j]] = fresh[j];
+        }
+        if (missing.Count < texts.Count)
+            logger.LogDebug("Document {DocumentId}: {Reused} of {Total} chunk vectors reused (text unchanged)", documentId, texts.Count - missing.Count, texts.Count);
+        return vectors;
+
+        static string TextKey(string text) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
     }
 
     /// <summary>Opens the original and extracts it within the time budget; every extraction failure is final.</summary>

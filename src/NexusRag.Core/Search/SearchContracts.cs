@@ -14,7 +14,16 @@ public sealed record SearchFilters(IReadOnlyList<string>? DocumentIds, IReadOnly
 /// <summary>One query against one corpus's index. <see cref="QueryVector"/> is required for the vector leg.</summary>
 public sealed record IndexQuery(
     string TenantId, string CorpusId, string Text, float[]? QueryVector, int TopK, SearchMode Mode, SearchFilters? Filters,
-    double LexicalWeight = 1.0, double VectorWeight = 1.0, Bm25Parameters? Bm25 = null);
+    double LexicalWeight = 1.0, double VectorWeight = 1.0, Bm25Parameters? Bm25 = null, FusionMethod? Fusion = null, int? RrfK = null);
+
+/// <summary>How the hybrid search merges its lexical and vector lists.</summary>
+public enum FusionMethod
+{
+    /// <summary>Weighted reciprocal rank fusion: Σ weight / (k + rank).</summary>
+    Rrf,
+    /// <summary>Weighted sum of min-max normalized scores.</summary>
+    Convex,
+}
 
 /// <summary>BM25 parameters for one query (evaluation grids); null means the configured <c>Bm25K1</c> / <c>Bm25B</c>.</summary>
 public sealed record Bm25Parameters(double K1, double B);

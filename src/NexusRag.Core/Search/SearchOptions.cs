@@ -20,6 +20,8 @@ public sealed class SearchOptions
     /// Off: exact lengths, the textbook formula.
     /// </summary>
     public bool Bm25LuceneNorms { get; set; } = true;
+    /// <summary>Hybrid fusion: <c>Rrf</c> (weighted reciprocal rank) or <c>Convex</c> (weighted min-max normalized scores).</summary>
+    public FusionMethod Fusion { get; set; } = FusionMethod.Rrf;
     /// <summary>Reciprocal rank fusion constant: score = Σ weight / (k + rank).</summary>
     [Range(1, 10_000)] public int RrfK { get; set; } = 60;
     [Range(0.0, 100.0)] public double LexicalWeight { get; set; } = 1.0;

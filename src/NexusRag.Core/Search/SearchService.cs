@@ -61,7 +61,7 @@ public sealed class SearchService(
     {
         try
         {
-            return (await EmbeddingBatches.EmbedAsync(embedder, [query], 1, identity.Dimensions, ct).ConfigureAwait(false))[0];
+            return (await EmbeddingBatches.EmbedAsync(embedder, [query], 1, identity.Dimensions, ct, EmbeddingInput.QueryOptionsFor(embedder)).ConfigureAwait(false))[0];
         }
         catch (EmbeddingProviderException ex)
         {

@@ -138,6 +138,14 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
             .OrderBy(c => c.ChunkIndex).Select(WithoutVector).ToListAsync(ct).ConfigureAwait(false);
     }
 
+    public async Task<IReadOnlyList<(string Text, float[] Vector)>> GetChunkVectorsAsync(string tenantId, string documentId, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        var rows = await db.Chunks.AsNoTracking().Where(c => c.TenantId == tenantId && c.DocumentId == documentId && c.Embedding != null)
+            .Select(c => new { c.Text, c.Embedding }).ToListAsync(ct).ConfigureAwait(false);
+        return rows.Select(r => (r.Text, Mapping.FromBlob(r.Embedding)!)).ToList();
+    }
+
     public async Task<IReadOnlyList<ChunkInfo>> GetChunksByIdsAsync(string tenantId, IReadOnlyCollection<string> chunkIds, CancellationToken ct)
     {
         if (chunkIds.Count == 0) return [];
