@@ -154,6 +154,7 @@ public sealed partial class CliApp(IReadOnlyDictionary<string, string?>? configO
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.AddNexusRagApplication(builder.Configuration).AddNexusRagStore(builder.Configuration)
             .AddNexusRagEmbeddings(builder.Configuration)
+            .AddNexusRagReranking(builder.Configuration)
             .AddHybridSearchIndex(builder.Configuration, sp => sp.GetRequiredService<IOptions<StorageOptions>>().Value.IndexSnapshotPath(), followInBackground: false);
         using var host = builder.Build();
         try

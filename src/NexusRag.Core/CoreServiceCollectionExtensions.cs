@@ -85,6 +85,7 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<IJobSignal, InProcessJobSignal>();
         services.AddSingleton<Jobs.IJobHandler, IngestionJobHandler>();
         services.AddSingleton<Jobs.JobExecutor>();
+        services.AddSingleton<Search.RerankStage>();
         services.AddSingleton<Search.SearchService>();
         services.AddSingleton<Chat.RunService>();
         services.AddSingleton<Governance.RolloutGate>();

@@ -32,6 +32,7 @@ builder.Services
     .AddNexusRagStore(builder.Configuration)
     .AddNexusRagSharedState(builder.Configuration)
     .AddNexusRagEmbeddings(builder.Configuration)
+    .AddNexusRagReranking(builder.Configuration)
     .AddNexusRagDocuments()
     .AddSearchIndex(builder.Configuration, followChanges: role.ServesApi())
     .AddNexusRagGeneration(builder.Configuration)

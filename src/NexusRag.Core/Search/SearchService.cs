@@ -10,9 +10,11 @@ namespace NexusRag.Core.Search;
 /// <summary>A search; <see cref="TopK"/> null means the corpus's <c>top_k_default</c>.</summary>
 public sealed record SearchRequest(string CorpusId, string Query, int? TopK, SearchMode Mode, SearchFilters? Filters);
 
-public sealed record SearchResponse(int TopK, IReadOnlyList<SearchResult> Results);
+/// <summary>The ranked chunks; <see cref="Rerank"/> is null when no reranker is configured.</summary>
+public sealed record SearchResponse(int TopK, IReadOnlyList<SearchResult> Results, RerankOutcome? Rerank = null);
 
-public sealed record SearchResult(ChunkInfo Chunk, IndexHit Hit);
+/// <summary>A ranked chunk; <see cref="RerankScore"/> is the reranker's relevance when it scored this chunk.</summary>
+public sealed record SearchResult(ChunkInfo Chunk, IndexHit Hit, double? RerankScore = null);
 
 /// <summary>
 /// The query path: tenant-scoped corpus lookup → query embedding (same model as the corpus, or fail closed) →
@@ -23,7 +25,8 @@ public sealed class SearchService(
     IDocumentStore documents,
     ISearchIndex index,
     IEmbeddingGenerator<string, Embedding<float>> embedder,
-    IOptions<SearchOptions> options)
+    IOptions<SearchOptions> options,
+    RerankStage rerank)
 {
     public async Task<SearchResponse> SearchAsync(string tenantId, SearchRequest request, CancellationToken ct)
     {
@@ -47,14 +50,18 @@ public sealed class SearchService(
 
         await index.CatchUpAsync(ct).ConfigureAwait(false);
         var o = options.Value;
-        var hits = index.Search(new IndexQuery(tenantId, corpus.Id, request.Query, queryVector, topK, request.Mode,
+        var hits = index.Search(new IndexQuery(tenantId, corpus.Id, request.Query, queryVector, rerank.Depth(topK), request.Mode,
             request.Filters, o.LexicalWeight, o.VectorWeightFor(identity.Provider)));
-        if (hits.Count == 0) return new SearchResponse(topK, []);
+        RerankOutcome? outcome = rerank.Enabled ? RerankOutcome.Fallback : null;
+        if (hits.Count == 0) return new SearchResponse(topK, [], outcome);
 
         var chunks = (await documents.GetChunksByIdsAsync(tenantId, hits.Select(h => h.ChunkId).ToList(), ct).ConfigureAwait(false))
             .ToDictionary(c => c.Id);
         // A chunk replaced between ranking and this read is dropped rather than shown stale.
-        return new SearchResponse(topK, hits.Where(h => chunks.ContainsKey(h.ChunkId)).Select(h => new SearchResult(chunks[h.ChunkId], h)).ToList());
+        var results = hits.Where(h => chunks.ContainsKey(h.ChunkId)).Select(h => new SearchResult(chunks[h.ChunkId], h)).ToList();
+        if (!rerank.Enabled) return new SearchResponse(topK, results);
+        (results, var applied) = await rerank.ApplyAsync(request.Query, results, topK, ct).ConfigureAwait(false);
+        return new SearchResponse(topK, results, applied);
     }
 
     private async Task<float[]> EmbedQueryAsync(string query, EmbeddingIdentity identity, CancellationToken ct)

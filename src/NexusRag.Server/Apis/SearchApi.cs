@@ -18,13 +18,14 @@ public sealed class SearchRequestBody
     public bool? Explain { get; set; }
 }
 
-public sealed record SearchResponseDto(string CorpusId, string Query, string Mode, int TopK, IReadOnlyList<SearchHitDto> Results);
+/// <summary><c>rerank</c>: null without a reranker; <c>applied</c>, or <c>fallback</c> when the reranker failed and the fused order stands.</summary>
+public sealed record SearchResponseDto(string CorpusId, string Query, string Mode, int TopK, IReadOnlyList<SearchHitDto> Results, string? Rerank);
 
 /// <summary>A ranked chunk; page, slide, heading path, sheet and rows say where it is in its document (null where they do not apply).</summary>
 public sealed record SearchHitDto(
     string ChunkId, string DocumentId, int ChunkIndex, double Score, string Source, string Text,
     int StartOffset, int EndOffset, int? PageStart, int? PageEnd, int? Slide, string? HeadingPath, string? Sheet, int? RowStart, int? RowEnd,
-    JsonElement Metadata, SearchExplainDto? Explain);
+    JsonElement Metadata, SearchExplainDto? Explain, double? RerankScore);
 
 /// <summary>Per-leg positions (1-based) and raw scores: BM25 for lexical, cosine for vector.</summary>
 public sealed record SearchExplainDto(int? LexicalRank, double? LexicalScore, int? VectorRank, double? VectorScore);
@@ -62,7 +63,7 @@ public static class SearchApi
         if (errors.Count > 0) throw NexusException.Validation(errors);
 
         var tenant = ctx.GetPrincipal().TenantId;
-        var (topK, results) = await search.SearchAsync(tenant, new SearchRequest(body.CorpusId!, query, body.TopK, mode!.Value, filters), ctx.RequestAborted);
+        var (topK, results, rerank) = await search.SearchAsync(tenant, new SearchRequest(body.CorpusId!, query, body.TopK, mode!.Value, filters), ctx.RequestAborted);
         var explain = body.Explain == true;
         var dto = new SearchResponseDto(body.CorpusId!, query, mode.Value.ToString().ToLowerInvariant(), topK, results.Select(r =>
         {
@@ -71,8 +72,8 @@ public static class SearchApi
             return new SearchHitDto(r.Chunk.Id, r.Chunk.DocumentId, r.Chunk.ChunkIndex, r.Hit.Score, $"document://{r.Chunk.DocumentId}",
                 r.Chunk.Text, r.Chunk.StartOffset, r.Chunk.EndOffset, at?.PageStart, at?.PageEnd, at?.Slide, at?.HeadingPath, at?.Sheet, at?.RowStart, at?.RowEnd,
                 meta.RootElement.Clone(),
-                explain ? new SearchExplainDto(r.Hit.LexicalRank, r.Hit.LexicalScore, r.Hit.VectorRank, r.Hit.VectorScore) : null);
-        }).ToList());
+                explain ? new SearchExplainDto(r.Hit.LexicalRank, r.Hit.LexicalScore, r.Hit.VectorRank, r.Hit.VectorScore) : null, r.RerankScore);
+        }).ToList(), rerank?.ToString().ToLowerInvariant());
         return ApiResults.Ok(ctx, dto);
     }
 
