@@ -1,7 +1,7 @@
 // Load driver for NexusRAG: ingestion throughput through the HTTP API and GET /v1/documents latency
 // under concurrent clients. Starts the Release server on a throwaway data directory (or targets --url/--key).
 // `search` runs the in-process index benchmark instead (see SearchBench.cs); `reads` compares server builds (ReadBench.cs);
-// `documents` measures extraction and document ingestion (DocumentBench.cs).
+// `documents` measures extraction and document ingestion (DocumentBench.cs); `embeddings` the built-in models (EmbeddingBench.cs).
 using System.Diagnostics;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
@@ -21,6 +21,11 @@ if (args.Length > 0 && args[0] == "reads")
 if (args.Length > 0 && args[0] == "documents")
 {
     await DocumentBench.RunAsync(args[1..]);
+    return;
+}
+if (args.Length > 0 && args[0] == "embeddings")
+{
+    await EmbeddingBench.RunAsync(args[1..]);
     return;
 }
 if (args.Length > 0 && args[0] == "search")

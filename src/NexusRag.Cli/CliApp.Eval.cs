@@ -22,8 +22,8 @@ public sealed partial class CliApp
     {
         var dataset = new Option<string>("--dataset") { Description = "A BEIR-format folder (corpus.jsonl, queries.jsonl, qrels/<split>.tsv)", Required = true };
         var split = new Option<string>("--split") { Description = "Which qrels to score: test, train, dev", DefaultValueFactory = _ => "test" };
-        var mode = new Option<string>("--mode") { Description = "hybrid | lexical | vector", DefaultValueFactory = _ => "hybrid" };
-        var embedder = new Option<string?>("--embedder") { Description = "hash | onnx | openai | sha256 (default: EMBEDDINGS_PROVIDER, else hash)" };
+        var mode = new Option<string>("--mode") { Description = "hybrid | lexical | vector | all (one ingest, one report per mode)", DefaultValueFactory = _ => "hybrid" };
+        var embedder = new Option<string?>("--embedder") { Description = "hash | local | onnx | openai | sha256 (default: EMBEDDINGS_PROVIDER, else local; EMBEDDINGS_MODEL picks the local model)" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of a table" };
         var chunkSize = new Option<int>("--chunk-size") { Description = "Chunk size in characters (BEIR scores whole documents; the default keeps nearly every abstract in one chunk)", DefaultValueFactory = _ => 12_000 };
         var maxQueries = new Option<int?>("--max-queries") { Description = "Score only the first N queries of the split" };
@@ -32,15 +32,19 @@ public sealed partial class CliApp
             { dataset, split, mode, embedder, json, chunkSize, maxQueries, tune };
         cmd.SetAction(async (pr, ct) =>
         {
-            SearchMode? m = pr.GetValue(mode)?.ToLowerInvariant() switch { "hybrid" => SearchMode.Hybrid, "lexical" => SearchMode.Lexical, "vector" => SearchMode.Vector, _ => null };
-            if (m is null) { _console.MarkupLine("[red]--mode must be hybrid, lexical or vector[/]"); return 2; }
+            SearchMode[]? m = pr.GetValue(mode)?.ToLowerInvariant() switch
+            {
+                "hybrid" => [SearchMode.Hybrid], "lexical" => [SearchMode.Lexical], "vector" => [SearchMode.Vector],
+                "all" => [SearchMode.Lexical, SearchMode.Vector, SearchMode.Hybrid], _ => null,
+            };
+            if (m is null) { _console.MarkupLine("[red]--mode must be hybrid, lexical, vector or all[/]"); return 2; }
             var dir = Directory.CreateTempSubdirectory("nexusrag-eval-");
             try
             {
                 // Always a throwaway embedded store, whatever DATABASE_URL says.
                 var config = new Dictionary<string, string?> { ["NEXUSRAG_DATA_DIR"] = dir.FullName, ["DATABASE_URL"] = "", ["NexusRag:Search:SnapshotEveryChanges"] = "0" };
                 if (pr.GetValue(embedder) is { Length: > 0 } e) config["EMBEDDINGS_PROVIDER"] = e;
-                return await WithServices(ct, (sp, ct2) => RunEvalAsync(sp, pr.GetValue(dataset)!, pr.GetValue(split)!, m.Value,
+                return await WithServices(ct, (sp, ct2) => RunEvalAsync(sp, pr.GetValue(dataset)!, pr.GetValue(split)!, m,
                     pr.GetValue(json), pr.GetValue(chunkSize), pr.GetValue(maxQueries), pr.GetValue(tune), ct2), extraConfig: config);
             }
             finally { dir.Delete(recursive: true); }
@@ -48,7 +52,7 @@ public sealed partial class CliApp
         return cmd;
     }
 
-    private async Task<int> RunEvalAsync(IServiceProvider sp, string datasetDir, string split, SearchMode mode, bool json,
+    private async Task<int> RunEvalAsync(IServiceProvider sp, string datasetDir, string split, IReadOnlyList<SearchMode> modes, bool json,
         int chunkSize, int? maxQueries, bool tune, CancellationToken ct)
     {
         var ds = BeirDataset.Load(datasetDir, split);
@@ -107,65 +111,73 @@ public sealed partial class CliApp
 
         var search = sp.GetRequiredService<SearchService>();
         var queries = ds.Qrels.Keys.Where(ds.Queries.ContainsKey).OrderBy(q => q, StringComparer.Ordinal).Take(maxQueries ?? int.MaxValue).ToList();
-        foreach (var q in queries.Take(20)) // warm-up (JIT, caches); not measured
-            await search.SearchAsync(EvalTenant, new SearchRequest(EvalCorpus, ds.Queries[q], 100, mode, null), ct);
-
-        // Index-only latency: the ranking itself (analysis, BM25, vector scan/graph, fusion), query vector precomputed.
-        var embedder = sp.GetRequiredService<Microsoft.Extensions.AI.IEmbeddingGenerator<string, Microsoft.Extensions.AI.Embedding<float>>>();
-        var searchOptions = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<SearchOptions>>().Value;
-        var indexLatencies = new List<double>(queries.Count);
-        foreach (var pass in new[] { "warm-up", "measured" })
-        foreach (var q in queries)
-        {
-            var vector = mode == SearchMode.Lexical ? null
-                : (await Core.Embeddings.EmbeddingBatches.EmbedAsync(embedder, [ds.Queries[q]], 1, embedderId.Dimensions, ct, Core.Embeddings.EmbeddingInput.QueryOptionsFor(embedder)))[0];
-            var sw = Stopwatch.GetTimestamp();
-            index.Search(new IndexQuery(EvalTenant, EvalCorpus, ds.Queries[q], vector, 100, mode, null, searchOptions.LexicalWeight, searchOptions.VectorWeightFor(embedderId.Provider)));
-            if (pass == "measured") indexLatencies.Add(Stopwatch.GetElapsedTime(sw).TotalMilliseconds);
-        }
-
         if (tune) return await TuneAsync(sp, ds, queries, toBeir, embedderId, ct);
-
-        double ndcg = 0, recall = 0, mrr = 0;
-        var latencies = new List<double>(queries.Count);
-        foreach (var q in queries)
-        {
-            var sw = Stopwatch.GetTimestamp();
-            var results = (await search.SearchAsync(EvalTenant, new SearchRequest(EvalCorpus, ds.Queries[q], 100, mode, null), ct)).Results;
-            latencies.Add(Stopwatch.GetElapsedTime(sw).TotalMilliseconds);
-            var ranked = results.Select(r => toBeir.GetValueOrDefault(r.Chunk.DocumentId, r.Chunk.DocumentId)).Distinct().ToList();
-            var rel = ds.Qrels[q];
-            ndcg += RetrievalMetrics.NdcgAt(10, ranked, rel);
-            recall += RetrievalMetrics.RecallAt(100, ranked, rel);
-            mrr += RetrievalMetrics.MrrAt(10, ranked, rel);
-        }
-        var n = Math.Max(queries.Count, 1);
-        var report = new Dictionary<string, object>
-        {
-            ["dataset"] = Path.GetFileName(Path.GetFullPath(datasetDir).TrimEnd(Path.DirectorySeparatorChar)),
-            ["split"] = split,
-            ["mode"] = mode.ToString().ToLowerInvariant(),
-            ["embedder"] = embedderId.ToString(),
-            ["documents"] = ds.Corpus.Count,
-            ["queries"] = queries.Count,
-            ["ndcg_at_10"] = Math.Round(ndcg / n, 4),
-            ["recall_at_100"] = Math.Round(recall / n, 4),
-            ["mrr_at_10"] = Math.Round(mrr / n, 4),
-            ["latency_ms_p50"] = Math.Round(RetrievalMetrics.Percentile(latencies, 50), 3),
-            ["latency_ms_p95"] = Math.Round(RetrievalMetrics.Percentile(latencies, 95), 3),
-            ["index_latency_ms_p50"] = Math.Round(RetrievalMetrics.Percentile(indexLatencies, 50), 3),
-            ["index_latency_ms_p95"] = Math.Round(RetrievalMetrics.Percentile(indexLatencies, 95), 3),
-            ["ingest_seconds"] = Math.Round(ingestWatch.Elapsed.TotalSeconds, 1),
-        };
-        if (json)
-        {
-            _console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(report)); // raw: the console would wrap long lines
-            return 0;
-        }
-        var table = new Table().AddColumns("metric", "value");
-        foreach (var (k, v) in report) table.AddRow(k, Markup.Escape(Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture) ?? ""));
-        _console.Write(table);
+        foreach (var mode in modes) await ReportModeAsync(mode);
         return 0;
+
+        async Task ReportModeAsync(SearchMode mode)
+        {
+            foreach (var q in queries.Take(20)) // warm-up (JIT, caches); not measured
+                await search.SearchAsync(EvalTenant, new SearchRequest(EvalCorpus, ds.Queries[q], 100, mode, null), ct);
+
+            // Index-only latency: the ranking itself (analysis, BM25, vector scan/graph, fusion), query vector precomputed.
+            var embedder = sp.GetRequiredService<Microsoft.Extensions.AI.IEmbeddingGenerator<string, Microsoft.Extensions.AI.Embedding<float>>>();
+            var searchOptions = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<SearchOptions>>().Value;
+            var indexLatencies = new List<double>(queries.Count);
+            foreach (var pass in new[] { "warm-up", "measured" })
+            foreach (var q in queries)
+            {
+                var vector = mode == SearchMode.Lexical ? null
+                    : (await Core.Embeddings.EmbeddingBatches.EmbedAsync(embedder, [ds.Queries[q]], 1, embedderId.Dimensions, ct, Core.Embeddings.EmbeddingInput.QueryOptionsFor(embedder)))[0];
+                var sw = Stopwatch.GetTimestamp();
+                var fusion = searchOptions.FusionFor(embedderId.Provider);
+                index.Search(new IndexQuery(EvalTenant, EvalCorpus, ds.Queries[q], vector, 100, mode, null, fusion.LexicalWeight, fusion.VectorWeight, Fusion: fusion.Method, RrfK: fusion.RrfK));
+                if (pass == "measured") indexLatencies.Add(Stopwatch.GetElapsedTime(sw).TotalMilliseconds);
+            }
+
+
+            double ndcg = 0, recall = 0, mrr = 0;
+            var latencies = new List<double>(queries.Count);
+            foreach (var q in queries)
+            {
+                var sw = Stopwatch.GetTimestamp();
+                var results = (await search.SearchAsync(EvalTenant, new SearchRequest(EvalCorpus, ds.Queries[q], 100, mode, null), ct)).Results;
+                latencies.Add(Stopwatch.GetElapsedTime(sw).TotalMilliseconds);
+                var ranked = results.Select(r => toBeir.GetValueOrDefault(r.Chunk.DocumentId, r.Chunk.DocumentId)).Distinct().ToList();
+                var rel = ds.Qrels[q];
+                ndcg += RetrievalMetrics.NdcgAt(10, ranked, rel);
+                recall += RetrievalMetrics.RecallAt(100, ranked, rel);
+                mrr += RetrievalMetrics.MrrAt(10, ranked, rel);
+            }
+            var n = Math.Max(queries.Count, 1);
+            var report = new Dictionary<string, object>
+            {
+                ["dataset"] = Path.GetFileName(Path.GetFullPath(datasetDir).TrimEnd(Path.DirectorySeparatorChar)),
+                ["split"] = split,
+                ["mode"] = mode.ToString().ToLowerInvariant(),
+                ["embedder"] = embedderId.ToString(),
+                ["fusion"] = mode != SearchMode.Hybrid ? "-" : searchOptions.FusionFor(embedderId.Provider) is var f && f.Method == FusionMethod.Rrf
+                    ? $"rrf k={f.RrfK} lexical={f.LexicalWeight} vector={f.VectorWeight}" : $"convex lexical={f.LexicalWeight} vector={f.VectorWeight}",
+                ["documents"] = ds.Corpus.Count,
+                ["queries"] = queries.Count,
+                ["ndcg_at_10"] = Math.Round(ndcg / n, 4),
+                ["recall_at_100"] = Math.Round(recall / n, 4),
+                ["mrr_at_10"] = Math.Round(mrr / n, 4),
+                ["latency_ms_p50"] = Math.Round(RetrievalMetrics.Percentile(latencies, 50), 3),
+                ["latency_ms_p95"] = Math.Round(RetrievalMetrics.Percentile(latencies, 95), 3),
+                ["index_latency_ms_p50"] = Math.Round(RetrievalMetrics.Percentile(indexLatencies, 50), 3),
+                ["index_latency_ms_p95"] = Math.Round(RetrievalMetrics.Percentile(indexLatencies, 95), 3),
+                ["ingest_seconds"] = Math.Round(ingestWatch.Elapsed.TotalSeconds, 1),
+            };
+            if (json)
+            {
+                _console.Profile.Out.Writer.WriteLine(JsonSerializer.Serialize(report)); // raw: the console would wrap long lines
+                return;
+            }
+            var table = new Table().AddColumns("metric", "value");
+            foreach (var (k, v) in report) table.AddRow(k, Markup.Escape(Convert.ToString(v, System.Globalization.CultureInfo.InvariantCulture) ?? ""));
+            _console.Write(table);
+        }
     }
 
     private async Task<int> TuneAsync(IServiceProvider sp, BeirDataset ds, List<string> queries, Dictionary<string, string> toBeir,
@@ -182,17 +194,19 @@ public sealed partial class CliApp
         }).Average();
 
         var table = new Table().AddColumns("setting", "nDCG@10");
-        var configuredVectorWeight = o.VectorWeightFor(embedderId.Provider);
+        var configured = o.FusionFor(embedderId.Provider);
         var best = (K1: o.Bm25K1, B: o.Bm25B, Score: -1.0);
         foreach (var k1 in new[] { 0.5, 0.7, 0.9, 1.2, 1.5, 1.8 })
             foreach (var b in new[] { 0.3, 0.5, 0.6, 0.75, 0.9, 1.0 })
             {
-                var score = Ndcg(SearchMode.Lexical, new Bm25Parameters(k1, b), o.LexicalWeight, configuredVectorWeight);
+                var score = Ndcg(SearchMode.Lexical, new Bm25Parameters(k1, b), configured.LexicalWeight, configured.VectorWeight);
                 if (score > best.Score) best = (k1, b, score);
             }
-        var bestBm25 = new Bm25Parameters(best.K1, best.B);
-        table.AddRow($"lexical k1={best.K1} b={best.B}", $"{best.Score:F4}");
-        table.AddRow("vector", $"{Ndcg(SearchMode.Vector, bestBm25, o.LexicalWeight, configuredVectorWeight):F4}");
+        table.AddRow($"lexical k1={best.K1} b={best.B} (best of the grid)", $"{best.Score:F4}");
+        // The vector leg and the fusion are tuned over the BM25 that is deployed (the configured k1/b), so the chosen fusion is the one that runs.
+        var bestBm25 = new Bm25Parameters(o.Bm25K1, o.Bm25B);
+        table.AddRow($"lexical k1={o.Bm25K1} b={o.Bm25B} (configured)", $"{Ndcg(SearchMode.Lexical, bestBm25, configured.LexicalWeight, configured.VectorWeight):F4}");
+        table.AddRow("vector", $"{Ndcg(SearchMode.Vector, bestBm25, configured.LexicalWeight, configured.VectorWeight):F4}");
         // Fusion: weighted RRF over k and the vector leg's weight, and a normalized score fusion over its weight.
         var bestHybrid = (Setting: "", Score: -1.0);
         void Try(string setting, double score)

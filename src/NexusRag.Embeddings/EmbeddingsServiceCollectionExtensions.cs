@@ -17,7 +17,7 @@ public static class EmbeddingsServiceCollectionExtensions
     public const string HttpClientName = "nexusrag-embeddings";
 
     /// <summary>
-    /// Registers the configured <see cref="IEmbeddingGenerator{TInput,TEmbedding}"/>: hash (default), local (built-in model), openai, onnx, or
+    /// Registers the configured <see cref="IEmbeddingGenerator{TInput,TEmbedding}"/>: local (default: a built-in model), hash, openai, onnx, or
     /// the sha256 baseline. Options are validated at startup, so a bad provider configuration refuses to start.
     /// </summary>
     public static IServiceCollection AddNexusRagEmbeddings(this IServiceCollection services, IConfiguration config)
@@ -78,6 +78,7 @@ public static class EmbeddingsServiceCollectionExtensions
                 _ => new HashEmbedder(o.Dimensions ?? 384),
             };
         });
+        services.AddSingleton<IEmbedderRegistry, EmbedderRegistry>();
         return services;
     }
 

@@ -117,7 +117,8 @@ public sealed class HashEmbedder : IEmbeddingGenerator<string, Embedding<float>>
 /// </summary>
 public sealed class Sha256Embedder(int dimensions = 384) : IEmbeddingGenerator<string, Embedding<float>>
 {
-    private readonly EmbeddingGeneratorMetadata _metadata = new("sha256", null, "sha256-expand-v1", dimensions);
+    public const string ModelId = "sha256-expand-v1";
+    private readonly EmbeddingGeneratorMetadata _metadata = new("sha256", null, ModelId, dimensions);
 
     public Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(
         IEnumerable<string> values, EmbeddingGenerationOptions? options = null, CancellationToken cancellationToken = default)

@@ -4,7 +4,8 @@ namespace NexusRag.Core.Embeddings;
 
 /// <summary>
 /// Which model produced a corpus's vectors. A corpus records it at its first ingest; vectors of another
-/// identity are never mixed into it (<see cref="Errors.ErrorCodes.EmbeddingModelMismatch"/>).
+/// identity are never mixed into it, and a server that cannot run it refuses vector work on the corpus
+/// (<see cref="Errors.ErrorCodes.EmbeddingModelMismatch"/>).
 /// </summary>
 public sealed record EmbeddingIdentity(string Provider, string Model, int Dimensions)
 {
@@ -102,12 +103,37 @@ public static class EmbeddingMismatch
 {
     public static Errors.NexusException Error(string corpusId, EmbeddingIdentity recorded, EmbeddingIdentity current) =>
         Errors.NexusException.Conflict(Errors.ErrorCodes.EmbeddingModelMismatch,
-            $"corpus '{corpusId}' holds vectors of {recorded}; this server embeds with {current}. " +
-            "Configure the same embedding model, or ingest into a new corpus.",
+            $"corpus '{corpusId}' holds vectors of {recorded}, a model this server cannot run (it is configured with {current}). " +
+            "Configure that embedding model, or ingest into a new corpus.",
             new Dictionary<string, object?>
             {
                 ["corpus_id"] = corpusId,
                 ["corpus_embedding"] = new Dictionary<string, object?> { ["provider"] = recorded.Provider, ["model"] = recorded.Model, ["dimensions"] = recorded.Dimensions },
                 ["server_embedding"] = new Dictionary<string, object?> { ["provider"] = current.Provider, ["model"] = current.Model, ["dimensions"] = current.Dimensions },
             });
+}
+
+/// <summary>
+/// The embedding models this server can run (port). A corpus keeps the model it was first ingested with; searches and
+/// ingests of that corpus use it, whatever the server's configured default is now. New corpora get <see cref="Default"/>.
+/// </summary>
+public interface IEmbedderRegistry
+{
+    /// <summary>The configured model (<c>EMBEDDINGS_PROVIDER</c> / <c>EMBEDDINGS_MODEL</c>): what a new corpus gets.</summary>
+    EmbeddingIdentity Default { get; }
+
+    /// <summary>The generator for a model, or null when this server cannot run it (a remote or folder model it is not configured for).</summary>
+    IEmbeddingGenerator<string, Embedding<float>>? Find(EmbeddingIdentity identity);
+}
+
+public static class EmbedderRegistryExtensions
+{
+    /// <summary>The model of a corpus (its recorded one, else the default) and its generator; fails closed when this server cannot run it.</summary>
+    public static (EmbeddingIdentity Identity, IEmbeddingGenerator<string, Embedding<float>> Generator) ForCorpus(
+        this IEmbedderRegistry registry, string corpusId, EmbeddingIdentity? recorded)
+    {
+        var identity = recorded ?? registry.Default;
+        var generator = registry.Find(identity) ?? throw EmbeddingMismatch.Error(corpusId, identity, registry.Default);
+        return (identity, generator);
+    }
 }

@@ -13,8 +13,8 @@ public sealed class EmbeddingOptions : IHasParseErrors
     public const string Section = "NexusRag:Embeddings";
     public static readonly string[] Providers = ["hash", "local", "openai", "onnx", "sha256"];
 
-    /// <summary><c>hash</c> (default, offline), <c>local</c> (a built-in sentence model shipped with NexusRag, offline; <see cref="Model"/> picks it), <c>openai</c> (any OpenAI-compatible /v1/embeddings), <c>onnx</c> (local model folder), <c>sha256</c> (the seed's content-hash baseline; for comparison only).</summary>
-    public string Provider { get; set; } = "hash";
+    /// <summary><c>local</c> (default: a built-in sentence model shipped with NexusRag, offline; <see cref="Model"/> picks it), <c>hash</c> (offline lexical proxy, fast), <c>openai</c> (any OpenAI-compatible /v1/embeddings), <c>onnx</c> (local model folder), <c>sha256</c> (the seed's content-hash baseline; for comparison only).</summary>
+    public string Provider { get; set; } = "local";
     /// <summary>Model name (local: <c>all-minilm-l6-v2</c> (default) or <c>snowflake-arctic-embed-xs</c>; openai: required; onnx: defaults to the folder name; hash: fixed).</summary>
     public string? Model { get; set; }
     /// <summary>Vector size (hash and sha256: default 384; openai: required, sent as <c>dimensions</c> when the model supports it; onnx: read from the model).</summary>

@@ -32,7 +32,7 @@ public sealed class IngestionJobHandler(
     ContentExtractorRegistry extractors,
     IDocumentChunker chunker,
     ICorpusStore corpora,
-    IEmbeddingGenerator<string, Embedding<float>> embedder,
+    IEmbedderRegistry embedders,
     IOptions<EmbeddingOptions> embeddingOptions,
     IOptions<ExtractionOptions> extractionOptions,
     IOptions<IngestionOptions> ingestionOptions,
@@ -60,11 +60,11 @@ public sealed class IngestionJobHandler(
             if (spans.Count == 0 && !(ingestAttachments && attachments.Count > 0))
                 throw new PermanentJobFailure($"{ExtractionCodes.Empty}: no text could be extracted" + SkippedSummary(extracted));
 
-            // Embed: fail closed before spending work if the corpus already holds another model's vectors.
-            var identity = EmbeddingIdentity.Of(embedder);
+            // Embed with the corpus's own model (the server's default for a corpus without vectors yet); fail closed
+            // before spending work when this server cannot run it.
             var corpus = await corpora.GetAsync(job.TenantId, corpusId, ct).ConfigureAwait(false);
-            if (corpus?.Embedding is { } recorded && recorded != identity) throw EmbeddingMismatch.Error(corpusId, recorded, identity);
-            var vectors = await EmbedAsync(job.TenantId, documentId, spans.Select(s => s.Text).ToList(), identity,
+            var (identity, embedder) = embedders.ForCorpus(corpusId, corpus?.Embedding);
+            var vectors = await EmbedAsync(embedder, job.TenantId, documentId, spans.Select(s => s.Text).ToList(), identity,
                 reuse: corpus?.Embedding == identity, ct).ConfigureAwait(false);
 
             var drafts = spans.Select((s, i) => new ChunkDraft(
@@ -98,7 +98,7 @@ public sealed class IngestionJobHandler(
     /// Embeds the chunk texts. A re-ingest reuses the stored vector of every chunk whose text is unchanged (keyed by the
     /// text's SHA-256, so moved chunks count too) when the corpus holds this model's vectors: only new text is embedded.
     /// </summary>
-    private async Task<float[][]> EmbedAsync(string tenantId, string documentId, List<string> texts, EmbeddingIdentity identity, bool reuse, CancellationToken ct)
+    private async Task<float[][]> EmbedAsync(IEmbeddingGenerator<string, Embedding<float>> embedder, string tenantId, string documentId, List<string> texts, EmbeddingIdentity identity, bool reuse, CancellationToken ct)
     {
         var vectors = new float[texts.Count][];
         if (reuse && texts.Count > 0)

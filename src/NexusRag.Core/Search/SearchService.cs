@@ -17,14 +17,14 @@ public sealed record SearchResponse(int TopK, IReadOnlyList<SearchResult> Result
 public sealed record SearchResult(ChunkInfo Chunk, IndexHit Hit, double? RerankScore = null);
 
 /// <summary>
-/// The query path: tenant-scoped corpus lookup → query embedding (same model as the corpus, or fail closed) →
+/// The query path: tenant-scoped corpus lookup → query embedding (the corpus's own model, or fail closed) →
 /// index catch-up (read-your-writes) → hybrid ranking → chunk text from the store.
 /// </summary>
 public sealed class SearchService(
     ICorpusStore corpora,
     IDocumentStore documents,
     ISearchIndex index,
-    IEmbeddingGenerator<string, Embedding<float>> embedder,
+    IEmbedderRegistry embedders,
     IOptions<SearchOptions> options,
     RerankStage rerank)
 {
@@ -41,17 +41,18 @@ public sealed class SearchService(
         var tenantId = corpus.TenantId;
         var topK = request.TopK ?? Corpora.ProviderConfig.TopKDefault(corpus.ProviderConfigJson);
         float[]? queryVector = null;
-        var identity = EmbeddingIdentity.Of(embedder);
+        var identity = corpus.Embedding ?? embedders.Default;
         if (request.Mode != SearchMode.Lexical)
         {
-            if (corpus.Embedding is { } recorded && recorded != identity) throw EmbeddingMismatch.Error(corpus.Id, recorded, identity);
-            queryVector = await EmbedQueryAsync(request.Query, identity, ct).ConfigureAwait(false);
+            var (_, embedder) = embedders.ForCorpus(corpus.Id, corpus.Embedding); // the corpus's model, or fail closed
+            queryVector = await EmbedQueryAsync(embedder, request.Query, identity, ct).ConfigureAwait(false);
         }
 
         await index.CatchUpAsync(ct).ConfigureAwait(false);
         var o = options.Value;
+        var fusion = o.FusionFor(identity.Provider);
         var hits = index.Search(new IndexQuery(tenantId, corpus.Id, request.Query, queryVector, rerank.Depth(topK), request.Mode,
-            request.Filters, o.LexicalWeight, o.VectorWeightFor(identity.Provider)));
+            request.Filters, fusion.LexicalWeight, fusion.VectorWeight, Fusion: fusion.Method, RrfK: fusion.RrfK));
         RerankOutcome? outcome = rerank.Enabled ? RerankOutcome.Fallback : null;
         if (hits.Count == 0) return new SearchResponse(topK, [], outcome);
 
@@ -64,7 +65,7 @@ public sealed class SearchService(
         return new SearchResponse(topK, results, applied);
     }
 
-    private async Task<float[]> EmbedQueryAsync(string query, EmbeddingIdentity identity, CancellationToken ct)
+    private static async Task<float[]> EmbedQueryAsync(IEmbeddingGenerator<string, Embedding<float>> embedder, string query, EmbeddingIdentity identity, CancellationToken ct)
     {
         try
         {

@@ -20,7 +20,8 @@ public static class TestStore
     /// <summary>The settings that point a server or the CLI at the store for this data directory.</summary>
     public static Dictionary<string, string?> SettingsFor(string dataDir)
     {
-        var settings = new Dictionary<string, string?> { ["NEXUSRAG_DATA_DIR"] = dataDir };
+        // Tests embed with the hash embedder for speed; the built-in local model (the product default) has its own tests.
+        var settings = new Dictionary<string, string?> { ["NEXUSRAG_DATA_DIR"] = dataDir, ["EMBEDDINGS_PROVIDER"] = "hash" };
         if (IsPostgres) settings["DATABASE_URL"] = DatabaseFor(dataDir);
         return settings;
     }
