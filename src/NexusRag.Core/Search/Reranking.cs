@@ -57,7 +57,8 @@ public sealed class RerankStage(IOptions<RerankOptions> options, ILogger<RerankS
     public async Task<(List<SearchResult> Results, RerankOutcome Outcome)> ApplyAsync(string query, List<SearchResult> results, int topK, CancellationToken ct)
     {
         var candidates = results.Take(Math.Max(topK, options.Value.Candidates)).ToList();
-        if (reranker is null || candidates.Count == 0) return (results.Take(topK).ToList(), RerankOutcome.Fallback);
+        if (reranker is null) return (results.Take(topK).ToList(), RerankOutcome.Fallback);
+        if (candidates.Count == 0) return ([], RerankOutcome.Applied); // nothing to reorder
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(options.Value.TimeoutMs);
         try

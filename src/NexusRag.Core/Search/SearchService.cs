@@ -53,8 +53,7 @@ public sealed class SearchService(
         var fusion = o.FusionFor(identity.Provider);
         var hits = index.Search(new IndexQuery(tenantId, corpus.Id, request.Query, queryVector, rerank.Depth(topK), request.Mode,
             request.Filters, fusion.LexicalWeight, fusion.VectorWeight, Fusion: fusion.Method, RrfK: fusion.RrfK));
-        RerankOutcome? outcome = rerank.Enabled ? RerankOutcome.Fallback : null;
-        if (hits.Count == 0) return new SearchResponse(topK, [], outcome);
+        if (hits.Count == 0) return new SearchResponse(topK, [], rerank.Enabled ? RerankOutcome.Applied : null); // nothing to reorder
 
         var chunks = (await documents.GetChunksByIdsAsync(tenantId, hits.Select(h => h.ChunkId).ToList(), ct).ConfigureAwait(false))
             .ToDictionary(c => c.Id);
