@@ -39,15 +39,15 @@ public sealed class SearchOptions
 
     /// <summary>
     /// The fusion for a corpus's embedder, where not set explicitly. Lexical proxies (hash, sha256): RRF with the vector leg
-    /// at <see cref="HashVectorWeight"/>. Real sentence models: normalized score fusion, lexical 0.6 / vector 0.4 — the best of
-    /// the grid (RRF k 10–100 × weights, convex 0.1–0.9) on SciFact <em>train</em> with both built-in models (README).
+    /// at <see cref="HashVectorWeight"/>. Real sentence models: normalized score fusion, lexical 0.5 / vector 0.5 — the best of
+    /// the grid (RRF k 10–100 × weights, convex 0.1–0.9) on SciFact <em>train</em> over the configured BM25 (README).
     /// </summary>
     public FusionSettings FusionFor(string embeddingProvider)
     {
         var proxy = embeddingProvider is "hash" or "sha256";
         var method = Fusion ?? (proxy ? FusionMethod.Rrf : FusionMethod.Convex);
-        var lexical = LexicalWeight ?? (method == FusionMethod.Convex ? 0.6 : 1.0);
-        var vector = VectorWeight ?? (proxy ? HashVectorWeight : method == FusionMethod.Convex ? 0.4 : 1.0);
+        var lexical = LexicalWeight ?? (method == FusionMethod.Convex ? 0.5 : 1.0);
+        var vector = VectorWeight ?? (proxy ? HashVectorWeight : method == FusionMethod.Convex ? 0.5 : 1.0);
         return new FusionSettings(method, lexical, vector, RrfK);
     }
     /// <summary>How deep each leg's list goes before fusion (at least top_k).</summary>
