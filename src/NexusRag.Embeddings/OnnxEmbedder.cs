@@ -124,18 +124,27 @@ public sealed class OnnxEmbedder : IEmbeddingGenerator<string, Embedding<float>>
         for (var start = 0; start < order.Length; start += _batchSize)
             batches.Add(order[start..Math.Min(order.Length, start + _batchSize)]);
 
-        await Parallel.ForEachAsync(batches, new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = _slotCount },
-            async (batch, ct) =>
-            {
-                // Queries skip the pool: a few tokens, milliseconds, and a search must not queue behind an ingestion.
-                if (!isQuery) await _slots.WaitAsync(ct).ConfigureAwait(false);
-                try
+        void Run(int[] batch)
+        {
+            var result = EmbedBatch(batch.Select(i => tokens[i]).ToArray());
+            for (var j = 0; j < batch.Length; j++) vectors[batch[j]] = result[j];
+        }
+
+        if (isQuery)
+        {
+            // Queries skip the pool and run inline: a few tokens, milliseconds, and a search must not queue behind an ingestion.
+            foreach (var batch in batches) { cancellationToken.ThrowIfCancellationRequested(); Run(batch); }
+        }
+        else
+        {
+            await Parallel.ForEachAsync(batches, new ParallelOptions { CancellationToken = cancellationToken, MaxDegreeOfParallelism = _slotCount },
+                async (batch, ct) =>
                 {
-                    var result = EmbedBatch(batch.Select(i => tokens[i]).ToArray());
-                    for (var j = 0; j < batch.Length; j++) vectors[batch[j]] = result[j];
-                }
-                finally { if (!isQuery) _slots.Release(); }
-            }).ConfigureAwait(false);
+                    await _slots.WaitAsync(ct).ConfigureAwait(false);
+                    try { Run(batch); }
+                    finally { _slots.Release(); }
+                }).ConfigureAwait(false);
+        }
 
         var generated = new GeneratedEmbeddings<Embedding<float>>(vectors.Length);
         foreach (var v in vectors) generated.Add(new Embedding<float>(v) { ModelId = _metadata.DefaultModelId });

@@ -41,15 +41,12 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
 
     public static async Task<FakeOpenAiServer> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
-        var app = builder.Build();
         FakeOpenAiServer? self = null;
-        app.MapPost("/v1/embeddings", async (HttpContext ctx) => await self!.HandleAsync(ctx));
-        app.MapPost("/v1/chat/completions", async (HttpContext ctx) => await self!.HandleChatAsync(ctx));
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var (app, address) = await LoopbackServer.StartAsync(a =>
+        {
+            a.MapPost("/v1/embeddings", async (HttpContext ctx) => await self!.HandleAsync(ctx));
+            a.MapPost("/v1/chat/completions", async (HttpContext ctx) => await self!.HandleChatAsync(ctx));
+        });
         self = new FakeOpenAiServer(app, address + "/v1");
         return self;
     }

@@ -32,14 +32,8 @@ public sealed class FakeRerankServer : IAsyncDisposable
 
     public static async Task<FakeRerankServer> StartAsync()
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
-        var app = builder.Build();
         FakeRerankServer? self = null;
-        app.MapPost("/v1/rerank", async (HttpContext ctx) => await self!.HandleAsync(ctx));
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        var (app, address) = await LoopbackServer.StartAsync(a => a.MapPost("/v1/rerank", async (HttpContext ctx) => await self!.HandleAsync(ctx)));
         self = new FakeRerankServer(app, address + "/v1");
         return self;
     }
