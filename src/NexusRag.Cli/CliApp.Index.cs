@@ -23,7 +23,7 @@ public sealed partial class CliApp
             await hybrid.CatchUpAsync(ct2);
             await hybrid.SaveSnapshotAsync(ct2);
             var stats = hybrid.Stats();
-            _console.WriteLine($"Rebuilt the search index up to change-log seq {hybrid.AppliedSeq}: {stats.Count} corpora, {stats.Values.Sum(s => s.Chunks)} chunks in {sw.Elapsed.TotalSeconds:F1} s.");
+            _console.WriteLine($"Rebuilt the search index up to change-log seq {hybrid.AppliedSeq}: {stats.Keys.Select(k => (k.Tenant, k.Corpus)).Distinct().Count()} corpora ({stats.Count} index versions), {stats.Values.Sum(s => s.Chunks)} chunks in {sw.Elapsed.TotalSeconds:F1} s.");
             _console.WriteLine($"Snapshot: {path}");
             return 0;
         }));

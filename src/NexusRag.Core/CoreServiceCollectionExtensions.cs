@@ -83,7 +83,20 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<IDocumentChunker, StructuredChunker>();
         services.AddSingleton<Documents.OriginalLocks>();
         services.AddSingleton<IJobSignal, InProcessJobSignal>();
+        services.AddSingleton<DocumentPipeline>();
         services.AddSingleton<Jobs.IJobHandler, IngestionJobHandler>();
+        services.AddSingleton<Jobs.IJobHandler, Indexing.IndexBuildJobHandler>();
+        services.AddSingleton<Indexing.IndexVersionService>();
+        services.AddOptions<Indexing.IndexVersionOptions>()
+            .Bind(config.GetSection(Indexing.IndexVersionOptions.Section))
+            .Configure(o =>
+            {
+                FlatSettings.Double(config, "INDEX_PROMOTION_MAX_NDCG_DROP", v => o.PromotionMaxNdcgDrop = v, o.ParseErrors);
+                FlatSettings.Double(config, "INDEX_RETIRED_RETENTION_HOURS", v => o.RetiredRetentionHours = v, o.ParseErrors);
+            })
+            .ValidateParseErrors()
+            .ValidateSettings(Indexing.IndexVersionOptions.Section)
+            .ValidateOnStart();
         services.AddSingleton<Jobs.JobExecutor>();
         services.AddSingleton<Search.RerankStage>();
         services.AddSingleton<Search.SearchService>();

@@ -32,6 +32,23 @@ public sealed class EmbedderRegistry : IEmbedderRegistry, IDisposable
         return _created.GetOrAdd(identity, id => new Lazy<IEmbeddingGenerator<string, Embedding<float>>>(() => Create(id))).Value;
     }
 
+    public EmbeddingIdentity? Resolve(string provider, string? model, int? dimensions)
+    {
+        provider = provider.Trim().ToLowerInvariant();
+        if (provider == Default.Provider && (model is null || model == Default.Model) && (dimensions is null || dimensions == Default.Dimensions))
+            return Default;
+        EmbeddingIdentity? id = provider switch
+        {
+            "hash" when model is null or HashEmbedder.ModelId => new("hash", HashEmbedder.ModelId, dimensions ?? SizedDefault("hash")),
+            "sha256" when model is null or Sha256Embedder.ModelId => new("sha256", Sha256Embedder.ModelId, dimensions ?? SizedDefault("sha256")),
+            "local" when BuiltInModels.Find(model) is { } entry && dimensions is null or 384 => new("local", entry.Model.ModelId, 384),
+            _ => null,
+        };
+        return id is not null && (id == Default || CanCreate(id)) ? id : null;
+
+        int SizedDefault(string p) => Default.Provider == p ? Default.Dimensions : _options.Value.Dimensions ?? 384;
+    }
+
     private static bool CanCreate(EmbeddingIdentity id) => id.Provider switch
     {
         "hash" => id.Model == HashEmbedder.ModelId && id.Dimensions is >= 1 and <= 8192,

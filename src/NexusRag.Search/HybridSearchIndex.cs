@@ -24,7 +24,7 @@ public sealed class HybridSearchIndex(
     ILogger<HybridSearchIndex> logger) : ISearchIndex
 {
     private const int BatchSize = 2_000;
-    private readonly ConcurrentDictionary<(string Tenant, string Corpus), CorpusIndex> _corpora = new();
+    private readonly ConcurrentDictionary<(string Tenant, string Corpus, int Version), CorpusIndex> _corpora = new();
     private readonly SemaphoreSlim _gate = new(1, 1);
     private long _applied;
     private long _lastCompletedCatchUpStart = long.MinValue;
@@ -64,11 +64,11 @@ public sealed class HybridSearchIndex(
     private void Apply(IReadOnlyList<ChunkChange> batch)
     {
         // Analyze outside the corpus locks; then apply per corpus in seq order under one write lock each.
-        var prepared = batch.Select(c => (c.TenantId, c.CorpusId, c.ChunkId, Chunk: c.Kind == ChunkChangeKind.Upsert && c.Chunk is { } ch
+        var prepared = batch.Select(c => (c.TenantId, c.CorpusId, c.IndexVersion, c.ChunkId, Chunk: c.Kind == ChunkChangeKind.Upsert && c.Chunk is { } ch
                 ? new IndexedChunk(ch.Id, ch.DocumentId, ch.ChunkIndex, ch.Seq, CorpusIndex.FieldsOf(ch.MetadataJson), analyzer.Analyze(ch.Text), c.Embedding)
                 : null))
             .ToList();
-        foreach (var group in prepared.GroupBy(p => (p.TenantId, p.CorpusId)))
+        foreach (var group in prepared.GroupBy(p => (p.TenantId, p.CorpusId, p.IndexVersion)))
             _corpora.GetOrAdd(group.Key, _ => new CorpusIndex(options.Value)).Apply(group.Select(p => (p.ChunkId, p.Chunk)));
         Interlocked.Exchange(ref _applied, batch[^1].Seq);
         _changesSinceSnapshot += batch.Count;
@@ -76,13 +76,13 @@ public sealed class HybridSearchIndex(
 
     public IReadOnlyList<IndexHit> Search(IndexQuery query)
     {
-        if (!_corpora.TryGetValue((query.TenantId, query.CorpusId), out var index)) return [];
+        if (!_corpora.TryGetValue((query.TenantId, query.CorpusId, query.IndexVersion), out var index)) return [];
         var tokens = query.Mode == SearchMode.Vector ? [] : analyzer.Analyze(query.Text);
         return index.Search(query, tokens);
     }
 
-    /// <summary>Live chunks and whether HNSW serves the vector leg, per corpus (for ops and tests).</summary>
-    public IReadOnlyDictionary<(string Tenant, string Corpus), (int Chunks, bool Hnsw)> Stats() =>
+    /// <summary>Live chunks and whether HNSW serves the vector leg, per corpus index version (for ops and tests).</summary>
+    public IReadOnlyDictionary<(string Tenant, string Corpus, int Version), (int Chunks, bool Hnsw)> Stats() =>
         _corpora.ToDictionary(kv => kv.Key, kv => (kv.Value.LiveChunks, kv.Value.UsesHnsw));
 
     public bool SnapshotDue => options.Value.SnapshotEveryChanges > 0 && Interlocked.Read(ref _changesSinceSnapshot) >= options.Value.SnapshotEveryChanges;
@@ -98,7 +98,7 @@ public sealed class HybridSearchIndex(
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
             var tmp = $"{path}.{Environment.ProcessId}.tmp"; // replicas sharing a data directory never write the same temp file
             var sw = Stopwatch.StartNew();
-            var corpora = _corpora.Select(kv => (kv.Key.Tenant, kv.Key.Corpus, Chunks: kv.Value.Export())).ToList();
+            var corpora = _corpora.Select(kv => (kv.Key.Tenant, kv.Key.Corpus, kv.Key.Version, Chunks: kv.Value.Export())).ToList();
             await using (var file = File.Create(tmp))
                 IndexSnapshot.Write(file, analyzer.Id, _applied, corpora);
             File.Move(tmp, path, overwrite: true);
@@ -125,8 +125,8 @@ public sealed class HybridSearchIndex(
                     snapshot.AnalyzerId, snapshot.Seq, storeSeq);
                 return;
             }
-            foreach (var (tenant, corpus, chunks) in snapshot.Corpora)
-                _corpora.GetOrAdd((tenant, corpus), _ => new CorpusIndex(options.Value)).Apply(chunks.Select(c => (c.ChunkId, (IndexedChunk?)c)));
+            foreach (var (tenant, corpus, version, chunks) in snapshot.Corpora)
+                _corpora.GetOrAdd((tenant, corpus, version), _ => new CorpusIndex(options.Value)).Apply(chunks.Select(c => (c.ChunkId, (IndexedChunk?)c)));
             _applied = snapshot.Seq;
             logger.LogInformation("Search index loaded from snapshot at seq {Seq} in {Ms} ms", snapshot.Seq, sw.ElapsedMilliseconds);
         }

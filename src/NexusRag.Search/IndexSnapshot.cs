@@ -9,18 +9,18 @@ namespace NexusRag.Search;
 internal static class IndexSnapshot
 {
     private const string Magic = "NXRIDX";
-    private const int Version = 1;
+    private const int Version = 2; // 2: corpora are keyed by index version too
 
-    public sealed record Content(string AnalyzerId, long Seq, List<(string Tenant, string Corpus, List<IndexedChunk> Chunks)> Corpora);
+    public sealed record Content(string AnalyzerId, long Seq, List<(string Tenant, string Corpus, int Version, List<IndexedChunk> Chunks)> Corpora);
 
-    public static void Write(Stream stream, string analyzerId, long seq, IReadOnlyList<(string Tenant, string Corpus, List<IndexedChunk> Chunks)> corpora)
+    public static void Write(Stream stream, string analyzerId, long seq, IReadOnlyList<(string Tenant, string Corpus, int IndexVersion, List<IndexedChunk> Chunks)> corpora)
     {
         using var w = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true);
         w.Write(Magic); w.Write(Version); w.Write(analyzerId); w.Write(seq);
         w.Write(corpora.Count);
-        foreach (var (tenant, corpus, chunks) in corpora)
+        foreach (var (tenant, corpus, indexVersion, chunks) in corpora)
         {
-            w.Write(tenant); w.Write(corpus); w.Write(chunks.Count);
+            w.Write(tenant); w.Write(corpus); w.Write(indexVersion); w.Write(chunks.Count);
             foreach (var c in chunks)
             {
                 w.Write(c.ChunkId); w.Write(c.DocumentId); w.Write(c.ChunkIndex); w.Write(c.Seq);
@@ -41,10 +41,10 @@ internal static class IndexSnapshot
         if (r.ReadString() != Magic || r.ReadInt32() != Version) throw new InvalidDataException("not a NexusRAG index snapshot of this version");
         var analyzer = r.ReadString();
         var seq = r.ReadInt64();
-        var corpora = new List<(string, string, List<IndexedChunk>)>();
+        var corpora = new List<(string, string, int, List<IndexedChunk>)>();
         for (int i = 0, n = r.ReadInt32(); i < n; i++)
         {
-            var tenant = r.ReadString(); var corpus = r.ReadString();
+            var tenant = r.ReadString(); var corpus = r.ReadString(); var indexVersion = r.ReadInt32();
             var count = r.ReadInt32();
             var chunks = new List<IndexedChunk>(count);
             for (var j = 0; j < count; j++)
@@ -69,7 +69,7 @@ internal static class IndexSnapshot
                 }
                 chunks.Add(new IndexedChunk(id, doc, index, chunkSeq, fields, tokens, vector));
             }
-            corpora.Add((tenant, corpus, chunks));
+            corpora.Add((tenant, corpus, indexVersion, chunks));
         }
         if (r.ReadString() != Magic) throw new InvalidDataException("index snapshot is truncated");
         return new Content(analyzer, seq, corpora);

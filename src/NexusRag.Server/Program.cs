@@ -61,6 +61,7 @@ app.MapHealthApi();
 if (role.ServesApi())
 {
     app.MapCorporaApi();
+    app.MapIndexVersionsApi();
     app.MapDocumentsApi();
     app.MapSearchApi();
     app.MapRunApi();

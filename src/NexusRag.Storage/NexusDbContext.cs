@@ -27,6 +27,9 @@ public abstract class NexusDbContext(DbContextOptions options) : DbContext(optio
     public DbSet<UsageCounterRow> UsageCounters => Set<UsageCounterRow>();
     public DbSet<PlanOverrideRow> PlanOverrides => Set<PlanOverrideRow>();
     public DbSet<OutboxRow> Outbox => Set<OutboxRow>();
+    public DbSet<IndexVersionRow> IndexVersions => Set<IndexVersionRow>();
+    public DbSet<IndexVersionEventRow> IndexVersionEvents => Set<IndexVersionEventRow>();
+    public DbSet<EvalSetRow> EvalSets => Set<EvalSetRow>();
 
     /// <summary>Set while a unit of work shares this context with the stores: their disposal must not close it.</summary>
     internal bool HeldByUnitOfWork { get; set; }

@@ -102,6 +102,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<NexusRag.Core.Transactions.IOutbox, EfOutbox>();
         services.AddSingleton<IIdentityStore, EfIdentityStore>();
         services.AddSingleton<ICorpusStore, EfCorpusStore>();
+        services.AddSingleton<NexusRag.Core.Indexing.IIndexVersionStore, EfIndexVersionStore>();
         services.AddSingleton<IDocumentStore, EfDocumentStore>();
         services.AddSingleton<IOriginalStore, Originals.LocalOriginalStore>();
         services.AddSingleton<EfJobQueue>();

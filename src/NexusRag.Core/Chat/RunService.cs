@@ -33,7 +33,8 @@ public sealed record RetrievedItem(string ChunkId, string DocumentId, int ChunkI
 
 public sealed record AnswerDelta(string Delta) : RunEvent;
 
-public sealed record AnswerFinal(string Text, IReadOnlyList<Citation> Citations) : RunEvent;
+/// <summary>The answer; <see cref="IndexVersion"/> is the corpus index version that retrieved its context.</summary>
+public sealed record AnswerFinal(string Text, IReadOnlyList<Citation> Citations, int IndexVersion = 1) : RunEvent;
 
 /// <summary>The answer was given but audio could not be produced.</summary>
 public sealed record AudioFailed(string Code, string Message) : RunEvent;
@@ -129,8 +130,9 @@ public sealed class RunService(
         var succeeded = false;
         try
         {
-            var results = (await search.SearchAsync(run.Corpus, new SearchRequest(r.CorpusId, r.Message, run.TopK, SearchMode.Hybrid, null), ct)
-                .ConfigureAwait(false)).Results;
+            var retrieved = await search.SearchAsync(run.Corpus, new SearchRequest(r.CorpusId, r.Message, run.TopK, SearchMode.Hybrid, null), ct)
+                .ConfigureAwait(false);
+            var results = retrieved.Results;
             if (runOptions.Value.DebugEvents)
             {
                 await emit(new RetrievalDebug(results.Select(x =>
@@ -168,7 +170,7 @@ public sealed class RunService(
             var citations = results.Select((x, i) =>
                 new Citation(i + 1, x.Chunk.Id, x.Chunk.DocumentId, x.Chunk.ChunkIndex, x.Chunk.StartOffset, x.Chunk.EndOffset, x.Hit.Score, locations[i])).ToList();
             var text = answer.ToString();
-            await emit(new AnswerFinal(text, citations)).ConfigureAwait(false);
+            await emit(new AnswerFinal(text, citations, retrieved.IndexVersion)).ConfigureAwait(false);
             // The answer exists once message.final is out: keep it even if the client leaves now.
             await sessions.AppendMessageAsync(new MessageInfo(Identifiers.NewId("msg"), run.Principal.TenantId, r.SessionId, MessageRoles.Assistant, text,
                 JsonSerializer.Serialize(new Dictionary<string, object?> { ["request_id"] = run.RequestId, ["citations"] = citations.Select(c => c.ToSeedShape()).ToList() }),

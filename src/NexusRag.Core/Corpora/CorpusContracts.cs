@@ -3,7 +3,7 @@ namespace NexusRag.Core.Corpora;
 
 public sealed record CorpusInfo(
     string Id, string TenantId, string Name, string ProviderConfigJson, DateTime CreatedAt, DateTime UpdatedAt,
-    Embeddings.EmbeddingIdentity? Embedding = null);
+    Embeddings.EmbeddingIdentity? Embedding = null, int ActiveIndexVersion = 1);
 
 /// <summary>Corpora, always addressed within one tenant.</summary>
 public interface ICorpusStore

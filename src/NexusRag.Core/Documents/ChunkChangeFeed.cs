@@ -4,7 +4,7 @@ namespace NexusRag.Core.Documents;
 public enum ChunkChangeKind { Upsert, Delete }
 
 /// <summary>One entry of the chunk change log. <see cref="Chunk"/> is set for upserts.</summary>
-public sealed record ChunkChange(long Seq, ChunkChangeKind Kind, string ChunkId, string TenantId, string CorpusId, string DocumentId, ChunkInfo? Chunk, float[]? Embedding = null);
+public sealed record ChunkChange(long Seq, ChunkChangeKind Kind, string ChunkId, string TenantId, string CorpusId, string DocumentId, ChunkInfo? Chunk, float[]? Embedding = null, int IndexVersion = 1);
 
 /// <summary>
 /// The chunk change log, ordered by seq: every chunk write is an upsert with a new seq, every removal a

@@ -30,7 +30,7 @@ public sealed record ChunkDraft(string Id, int ChunkIndex, string Text, int Star
 
 public sealed record ChunkInfo(
     string Id, string TenantId, string CorpusId, string DocumentId, int ChunkIndex, string Text,
-    int StartOffset, int EndOffset, string MetadataJson, long Seq);
+    int StartOffset, int EndOffset, string MetadataJson, long Seq, int IndexVersion = 1);
 
 /// <summary>Documents and their raw content. Writes that enqueue a job do so in the same transaction.</summary>
 public interface IDocumentStore
@@ -46,9 +46,13 @@ public interface IDocumentStore
     Task<byte[]?> GetLegacyContentAsync(string tenantId, string documentId, CancellationToken ct);
     /// <summary>Whether any document of the tenant still refers to the original with this hash.</summary>
     Task<bool> IsOriginalReferencedAsync(string tenantId, string sha256, CancellationToken ct);
+    /// <summary>The document's chunks in its corpus's active index version.</summary>
     Task<IReadOnlyList<ChunkInfo>> GetChunksAsync(string tenantId, string documentId, CancellationToken ct);
-    /// <summary>The document's current chunks as (text, stored vector), for reusing vectors of unchanged text on a re-ingest.</summary>
-    Task<IReadOnlyList<(string Text, float[] Vector)>> GetChunkVectorsAsync(string tenantId, string documentId, CancellationToken ct);
+    /// <summary>
+    /// The document's current chunks in these index versions as (text, stored vector), for reusing vectors of unchanged text
+    /// on a re-ingest or a version build with the same model.
+    /// </summary>
+    Task<IReadOnlyList<(string Text, float[] Vector)>> GetChunkVectorsAsync(string tenantId, string documentId, IReadOnlyCollection<int> versions, CancellationToken ct);
     /// <summary>The tenant's chunks with these ids (missing or foreign ids are simply absent).</summary>
     Task<IReadOnlyList<ChunkInfo>> GetChunksByIdsAsync(string tenantId, IReadOnlyCollection<string> chunkIds, CancellationToken ct);
 }

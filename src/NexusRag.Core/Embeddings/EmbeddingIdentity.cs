@@ -124,6 +124,12 @@ public interface IEmbedderRegistry
 
     /// <summary>The generator for a model, or null when this server cannot run it (a remote or folder model it is not configured for).</summary>
     IEmbeddingGenerator<string, Embedding<float>>? Find(EmbeddingIdentity identity);
+
+    /// <summary>
+    /// The identity of a model this server can run, named by provider and model (null: the provider's default model) and,
+    /// for sized models, dimensions; null when it cannot run it.
+    /// </summary>
+    EmbeddingIdentity? Resolve(string provider, string? model, int? dimensions);
 }
 
 public static class EmbedderRegistryExtensions

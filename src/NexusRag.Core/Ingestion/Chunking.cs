@@ -84,9 +84,11 @@ public sealed class SlidingWindowChunker : IChunker
     }
 
     /// <summary>Stable chunk id: the same tenant, document, position and text always give the same id.</summary>
-    public static string ChunkId(string tenantId, string documentId, int index, string text)
+    public static string ChunkId(string tenantId, string documentId, int index, string text, int indexVersion = 1)
     {
-        var bytes = SHA256.HashData(Encoding.UTF8.GetBytes($"{tenantId}\u001f{documentId}\u001f{index}\u001f{text}"));
+        // Version 1 keeps the ids chunks had before index versions; later versions hash their number in, so ids never collide.
+        var key = indexVersion == 1 ? $"{tenantId}\u001f{documentId}\u001f{index}\u001f{text}" : $"{tenantId}\u001f{documentId}\u001f{index}\u001f{text}\u001fv{indexVersion}";
+        var bytes = SHA256.HashData(Encoding.UTF8.GetBytes(key));
         return "chk_" + Convert.ToHexStringLower(bytes.AsSpan(0, 12));
     }
 }

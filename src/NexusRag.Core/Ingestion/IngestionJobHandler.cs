@@ -9,6 +9,7 @@ using NexusRag.Core.Corpora;
 using NexusRag.Core.Documents;
 using NexusRag.Core.Embeddings;
 using NexusRag.Core.Errors;
+using NexusRag.Core.Indexing;
 using NexusRag.Core.Jobs;
 using NexusRag.Core.Ports;
 using NexusRag.Core.Services;
@@ -30,10 +31,10 @@ public sealed class IngestionJobHandler(
     IUnitOfWork uow,
     IAuditLog audit,
     ContentExtractorRegistry extractors,
-    IDocumentChunker chunker,
+    DocumentPipeline pipeline,
     ICorpusStore corpora,
+    IIndexVersionStore indexVersions,
     IEmbedderRegistry embedders,
-    IOptions<EmbeddingOptions> embeddingOptions,
     IOptions<ExtractionOptions> extractionOptions,
     IOptions<IngestionOptions> ingestionOptions,
     IJobSignal signal,
@@ -53,39 +54,36 @@ public sealed class IngestionJobHandler(
             var doc = await documents.GetAsync(job.TenantId, documentId, ct).ConfigureAwait(false)
                       ?? throw new PermanentJobFailure("document no longer exists");
 
-            var extracted = await ExtractAsync(doc, ct).ConfigureAwait(false);
-            var spans = chunker.Chunk(extracted, doc.ChunkSizeChars, doc.ChunkOverlapChars);
+            var extracted = await pipeline.ExtractAsync(doc, ct).ConfigureAwait(false);
             var attachments = extracted.Attachments ?? [];
             var ingestAttachments = extractionOptions.Value.EmlAttachments == "ingest";
-            if (spans.Count == 0 && !(ingestAttachments && attachments.Count > 0))
-                throw new PermanentJobFailure($"{ExtractionCodes.Empty}: no text could be extracted" + SkippedSummary(extracted));
-
-            // Embed with the corpus's own model (the server's default for a corpus without vectors yet); fail closed
-            // before spending work when this server cannot run it.
-            var corpus = await corpora.GetAsync(job.TenantId, corpusId, ct).ConfigureAwait(false);
-            var (identity, embedder) = embedders.ForCorpus(corpusId, corpus?.Embedding);
-            var vectors = await EmbedAsync(embedder, job.TenantId, documentId, spans.Select(s => s.Text).ToList(), identity,
-                reuse: corpus?.Embedding == identity, ct).ConfigureAwait(false);
-
-            var drafts = spans.Select((s, i) => new ChunkDraft(
-                SlidingWindowChunker.ChunkId(job.TenantId, documentId, s.Index, s.Text),
-                s.Index, s.Text, s.Start, s.End,
-                ChunkMetadata(doc, s), vectors[i])).ToList();
-
             var children = ingestAttachments ? await StageAttachmentsAsync(doc, attachments, ct).ConfigureAwait(false) : [];
             try
             {
                 var summary = extracted.SummaryJson(ingestAttachments ? null : attachments.Count, children.Select(c => c.Document.DocumentId).ToList());
-                var committed = await CommitAsync(job, workerId, doc, drafts, identity, summary, children, ct).ConfigureAwait(false);
-                if (!committed) return JobResult.LeaseLost;
+                // Every index version that receives writes gets the document (the active one, and any building, ready or
+                // retained retired one); if that set changes before the commit, start over with the new set.
+                for (var round = 1; ; round++)
+                {
+                    var targets = await ChunkForVersionsAsync(doc, extracted, ingestAttachments && attachments.Count > 0, ct).ConfigureAwait(false);
+                    try
+                    {
+                        if (!await CommitAsync(job, workerId, doc, targets, summary, children, ct).ConfigureAwait(false)) return JobResult.LeaseLost;
+                        logger.LogInformation("Job {JobId}: document {DocumentId} ({Format}) ingested, {Chunks} chunks in {Versions} index version(s), {Children} attachments",
+                            job.Id, documentId, extracted.Format, targets[0].Chunks.Count, targets.Count, children.Count);
+                        break;
+                    }
+                    catch (IndexVersionsChangedException ex) when (round < 5)
+                    {
+                        logger.LogInformation("Job {JobId}: {Reason}; chunking again for the new set of index versions", job.Id, ex.Message);
+                    }
+                }
             }
             finally
             {
                 foreach (var c in children) c.Staged.Dispose();
             }
             if (children.Count > 0) signal.Notify();
-            logger.LogInformation("Job {JobId}: document {DocumentId} ({Format}) ingested, {Chunks} chunks, {Children} attachments",
-                job.Id, documentId, extracted.Format, drafts.Count, children.Count);
             return JobResult.Committed;
         }
         catch (NexusException ex) when (ex.Code == ErrorCodes.EmbeddingModelMismatch)
@@ -95,79 +93,28 @@ public sealed class IngestionJobHandler(
     }
 
     /// <summary>
-    /// Embeds the chunk texts. A re-ingest reuses the stored vector of every chunk whose text is unchanged (keyed by the
-    /// text's SHA-256, so moved chunks count too) when the corpus holds this model's vectors: only new text is embedded.
+    /// The document's chunks for each version that receives writes (the active one first), each with its version's model
+    /// (the corpus's for the active one; the server's default for a corpus without vectors yet) and chunking. Fails closed,
+    /// before spending work, when this server cannot run a version's model.
     /// </summary>
-    private async Task<float[][]> EmbedAsync(IEmbeddingGenerator<string, Embedding<float>> embedder, string tenantId, string documentId, List<string> texts, EmbeddingIdentity identity, bool reuse, CancellationToken ct)
+    private async Task<List<VersionChunks>> ChunkForVersionsAsync(DocumentInfo doc, ExtractedDocument extracted, bool hasAttachments, CancellationToken ct)
     {
-        var vectors = new float[texts.Count][];
-        if (reuse && texts.Count > 0)
+        var corpus = await corpora.GetAsync(doc.TenantId, doc.CorpusId, ct).ConfigureAwait(false)
+                     ?? throw new PermanentJobFailure("the document's corpus no longer exists");
+        var versions = await indexVersions.WritableAsync(doc.TenantId, doc.CorpusId, ct).ConfigureAwait(false);
+        var models = versions.Select(v => (v, embedders.ForCorpus(doc.CorpusId, v.Version == corpus.ActiveIndexVersion ? corpus.Embedding : v.Embedding))).ToList();
+        var targets = new List<VersionChunks>(versions.Count);
+        foreach (var (v, (identity, embedder)) in models)
         {
-            var known = new Dictionary<string, float[]>(StringComparer.Ordinal);
-            foreach (var (text, vector) in await documents.GetChunkVectorsAsync(tenantId, documentId, ct).ConfigureAwait(false))
-                if (vector.Length == identity.Dimensions) known.TryAdd(TextKey(text), vector);
-            for (var i = 0; i < texts.Count; i++)
-                if (known.TryGetValue(TextKey(texts[i]), out var v)) vectors[i] = v;
+            var spans = pipeline.Chunk(extracted, doc, v.Chunking);
+            if (targets.Count == 0 && spans.Count == 0 && !hasAttachments)
+                throw new PermanentJobFailure($"{ExtractionCodes.Empty}: no text could be extracted" + DocumentPipeline.SkippedSummary(extracted));
+            var sameModel = models.Where(m => m.Item2.Identity == identity).Select(m => m.v.Version).ToList();
+            var drafts = await pipeline.DraftsAsync(doc, spans, v.Version, identity, embedder, sameModel, ct).ConfigureAwait(false);
+            targets.Add(new VersionChunks(v.Version, identity, drafts));
         }
-        var missing = Enumerable.Range(0, texts.Count).Where(i => vectors[i] is null).ToList();
-        if (missing.Count > 0)
-        {
-            var fresh = await EmbeddingBatches.EmbedAsync(embedder, missing.Select(i => texts[i]).ToList(),
-                embeddingOptions.Value.BatchSize, identity.Dimensions, ct).ConfigureAwait(false);
-            for (var j = 0; j < missing.Count; j++) vectors[missing[j]] = fresh[j];
-        }
-        if (missing.Count < texts.Count)
-            logger.LogDebug("Document {DocumentId}: {Reused} of {Total} chunk vectors reused (text unchanged)", documentId, texts.Count - missing.Count, texts.Count);
-        return vectors;
-
-        static string TextKey(string text) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+        return targets;
     }
-
-    /// <summary>Opens the original and extracts it within the time budget; every extraction failure is final.</summary>
-    private async Task<ExtractedDocument> ExtractAsync(DocumentInfo doc, CancellationToken ct)
-    {
-        var options = extractionOptions.Value;
-        var stream = await originals.OpenReadAsync(doc.TenantId, doc.ContentSha256, ct).ConfigureAwait(false);
-        if (stream is null && await documents.GetLegacyContentAsync(doc.TenantId, doc.Id, ct).ConfigureAwait(false) is { } legacy)
-            stream = new MemoryStream(legacy, writable: false);
-        if (stream is null) throw new PermanentJobFailure($"{ExtractionCodes.OriginalMissing}: the original file of this document is not in the original store");
-
-        await using (stream)
-        {
-            using var budget = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            budget.CancelAfter(TimeSpan.FromSeconds(options.TimeoutSeconds));
-            try
-            {
-                // Parsers are synchronous and may be slow on hostile input: run off the job loop, give up at the budget.
-                var context = new ExtractionContext(doc.ContentType, doc.Filename, options);
-                return await Task.Run(() => extractors.ExtractAsync(stream, context, budget.Token), budget.Token)
-                    .WaitAsync(budget.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-            {
-                throw new PermanentJobFailure($"{ExtractionCodes.Timeout}: extraction took longer than {options.TimeoutSeconds} s (EXTRACT_TIMEOUT_S)");
-            }
-            catch (ExtractionException ex)
-            {
-                throw new PermanentJobFailure(ex.Message, ex);
-            }
-            catch (NexusException ex) when (ex.Code == ErrorCodes.UnsupportedMediaType)
-            {
-                throw new PermanentJobFailure($"{ExtractionCodes.Unsupported}: {ex.Message}", ex);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException and not IOException)
-            {
-                // A parser that threw on malformed input: the file is damaged, and will be on every retry.
-                logger.LogInformation(ex, "Document {DocumentId}: extraction failed", doc.Id);
-                throw new PermanentJobFailure($"{ExtractionCodes.Corrupt}: the file could not be read as {doc.ContentType} ({ex.GetType().Name}: {Text.Clip(ex.Message, 200)})", ex);
-            }
-        }
-    }
-
-    private static string SkippedSummary(ExtractedDocument d) =>
-        d.SkippedPages is { Count: > 0 } skipped
-            ? $"; {skipped.Count} page(s) skipped: " + string.Join("; ", skipped.GroupBy(s => s.Reason).Select(g => $"{g.Key} (pages {string.Join(", ", g.Select(s => s.Page).Take(20))})"))
-            : "";
 
     private sealed record Child(NewDocument Document, StagedOriginal Staged);
 
@@ -204,10 +151,10 @@ public sealed class IngestionJobHandler(
         return Identifiers.IsValid(id) ? id : "doc_" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(id)).AsSpan(0, 16));
     }
 
-    private async Task<bool> CommitAsync(Job job, string workerId, DocumentInfo doc, List<ChunkDraft> drafts, EmbeddingIdentity identity, string summary,
+    private async Task<bool> CommitAsync(Job job, string workerId, DocumentInfo doc, List<VersionChunks> targets, string summary,
         List<Child> children, CancellationToken ct)
     {
-        if (children.Count == 0) return await store.CompleteIngestionAsync(job, workerId, drafts, identity, summary, ct).ConfigureAwait(false);
+        if (children.Count == 0) return await store.CompleteIngestionAsync(job, workerId, targets, summary, ct).ConfigureAwait(false);
 
         var locks = new List<IDisposable>();
         try
@@ -217,7 +164,7 @@ public sealed class IngestionJobHandler(
             foreach (var c in children) await originals.CommitAsync(job.TenantId, c.Staged, ct).ConfigureAwait(false);
             return await uow.RunAsync(async t =>
             {
-                if (!await store.CompleteIngestionAsync(job, workerId, drafts, identity, summary, t).ConfigureAwait(false)) return false;
+                if (!await store.CompleteIngestionAsync(job, workerId, targets, summary, t).ConfigureAwait(false)) return false;
                 foreach (var c in children)
                 {
                     var r = await documents.UpsertAndEnqueueAsync(c.Document, replaceExisting: true, ingestionOptions.Value.MaxAttempts, t).ConfigureAwait(false);
@@ -235,27 +182,5 @@ public sealed class IngestionJobHandler(
         {
             foreach (var l in locks) l.Dispose();
         }
-    }
-
-    private static string ChunkMetadata(DocumentInfo doc, ChunkSpan span)
-    {
-        using var stream = new MemoryStream();
-        using (var w = new Utf8JsonWriter(stream))
-        {
-            w.WriteStartObject();
-            w.WriteNumber("start_offset", span.Start);
-            w.WriteNumber("end_offset", span.End);
-            span.Location?.WriteTo(w);
-            if (doc.Filename is not null) w.WriteString("filename", doc.Filename);
-            w.WriteString("content_type", doc.ContentType);
-            if (!string.IsNullOrEmpty(doc.MetadataJson))
-            {
-                w.WritePropertyName("document");
-                using var meta = JsonDocument.Parse(doc.MetadataJson);
-                meta.RootElement.WriteTo(w);
-            }
-            w.WriteEndObject();
-        }
-        return Encoding.UTF8.GetString(stream.ToArray());
     }
 }

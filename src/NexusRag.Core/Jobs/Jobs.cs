@@ -15,6 +15,8 @@ public static class JobKind
 {
     public const string Ingest = "ingest";
     public const string Reindex = "reindex";
+    /// <summary>Builds an index version of a corpus from the stored originals (payload: <c>{"version": n}</c>).</summary>
+    public const string IndexBuild = "index_build";
 }
 
 /// <summary>
@@ -82,10 +84,11 @@ public interface IIngestionJobStore
 {
     Task MarkDocumentProcessingAsync(Job job, CancellationToken ct);
     /// <summary>
-    /// Atomically replaces the document's chunks, marks it succeeded and the job done. False if the lease was lost.
-    /// With vectors, the corpus's embedding identity is recorded if it has none, and the commit is refused
-    /// (<see cref="Errors.ErrorCodes.EmbeddingModelMismatch"/>) if it has another.
+    /// Atomically replaces the document's chunks in every index version that receives writes, marks it succeeded (with the
+    /// active version's chunk count) and the job done. False if the lease was lost. <paramref name="versions"/> must name
+    /// exactly the versions that receive writes at commit time, else <see cref="Indexing.IndexVersionsChangedException"/>.
+    /// With vectors, a version's embedding identity is recorded if it has none, and the commit is refused
+    /// (<see cref="Errors.ErrorCodes.EmbeddingModelMismatch"/>) if the active one has another.
     /// </summary>
-    Task<bool> CompleteIngestionAsync(Job job, string workerId, IReadOnlyList<ChunkDraft> chunks, Embeddings.EmbeddingIdentity? embedding,
-        string? extractionJson, CancellationToken ct);
+    Task<bool> CompleteIngestionAsync(Job job, string workerId, IReadOnlyList<Indexing.VersionChunks> versions, string? extractionJson, CancellationToken ct);
 }

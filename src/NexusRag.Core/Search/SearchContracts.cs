@@ -14,7 +14,8 @@ public sealed record SearchFilters(IReadOnlyList<string>? DocumentIds, IReadOnly
 /// <summary>One query against one corpus's index. <see cref="QueryVector"/> is required for the vector leg.</summary>
 public sealed record IndexQuery(
     string TenantId, string CorpusId, string Text, float[]? QueryVector, int TopK, SearchMode Mode, SearchFilters? Filters,
-    double LexicalWeight = 1.0, double VectorWeight = 1.0, Bm25Parameters? Bm25 = null, FusionMethod? Fusion = null, int? RrfK = null);
+    double LexicalWeight = 1.0, double VectorWeight = 1.0, Bm25Parameters? Bm25 = null, FusionMethod? Fusion = null, int? RrfK = null,
+    int IndexVersion = 1);
 
 /// <summary>How the hybrid search merges its lexical and vector lists.</summary>
 public enum FusionMethod

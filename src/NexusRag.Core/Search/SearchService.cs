@@ -10,8 +10,11 @@ namespace NexusRag.Core.Search;
 /// <summary>A search; <see cref="TopK"/> null means the corpus's <c>top_k_default</c>.</summary>
 public sealed record SearchRequest(string CorpusId, string Query, int? TopK, SearchMode Mode, SearchFilters? Filters);
 
-/// <summary>The ranked chunks; <see cref="Rerank"/> is null when no reranker is configured.</summary>
-public sealed record SearchResponse(int TopK, IReadOnlyList<SearchResult> Results, RerankOutcome? Rerank = null);
+/// <summary>The ranked chunks and the index version that ranked them; <see cref="Rerank"/> is null when no reranker is configured.</summary>
+public sealed record SearchResponse(int TopK, IReadOnlyList<SearchResult> Results, RerankOutcome? Rerank = null, int IndexVersion = 1);
+
+/// <summary>An index version to search instead of the corpus's active one (evaluations), with the model its vectors came from.</summary>
+public sealed record IndexTarget(int Version, EmbeddingIdentity? Embedding);
 
 /// <summary>A ranked chunk; <see cref="RerankScore"/> is the reranker's relevance when it scored this chunk.</summary>
 public sealed record SearchResult(ChunkInfo Chunk, IndexHit Hit, double? RerankScore = null);
@@ -35,16 +38,21 @@ public sealed class SearchService(
         return await SearchAsync(corpus, request, ct).ConfigureAwait(false);
     }
 
-    /// <summary>Searches a corpus the caller has already loaded (and so already scoped to its tenant).</summary>
-    public async Task<SearchResponse> SearchAsync(CorpusInfo corpus, SearchRequest request, CancellationToken ct)
+    /// <summary>
+    /// Searches a corpus the caller has already loaded (and so already scoped to its tenant): its active index version
+    /// (the one the loaded row points at, with that row's model, so a promotion never mixes models), or <paramref name="target"/>.
+    /// </summary>
+    public async Task<SearchResponse> SearchAsync(CorpusInfo corpus, SearchRequest request, CancellationToken ct, IndexTarget? target = null)
     {
         var tenantId = corpus.TenantId;
         var topK = request.TopK ?? Corpora.ProviderConfig.TopKDefault(corpus.ProviderConfigJson);
         float[]? queryVector = null;
-        var identity = corpus.Embedding ?? embedders.Default;
+        var version = target?.Version ?? corpus.ActiveIndexVersion;
+        var recorded = target is null ? corpus.Embedding : target.Embedding;
+        var identity = recorded ?? embedders.Default;
         if (request.Mode != SearchMode.Lexical)
         {
-            var (_, embedder) = embedders.ForCorpus(corpus.Id, corpus.Embedding); // the corpus's model, or fail closed
+            var (_, embedder) = embedders.ForCorpus(corpus.Id, recorded); // the version's model, or fail closed
             queryVector = await EmbedQueryAsync(embedder, request.Query, identity, ct).ConfigureAwait(false);
         }
 
@@ -52,16 +60,16 @@ public sealed class SearchService(
         var o = options.Value;
         var fusion = o.FusionFor(identity.Provider);
         var hits = index.Search(new IndexQuery(tenantId, corpus.Id, request.Query, queryVector, rerank.Depth(topK), request.Mode,
-            request.Filters, fusion.LexicalWeight, fusion.VectorWeight, Fusion: fusion.Method, RrfK: fusion.RrfK));
-        if (hits.Count == 0) return new SearchResponse(topK, [], rerank.Enabled ? RerankOutcome.Applied : null); // nothing to reorder
+            request.Filters, fusion.LexicalWeight, fusion.VectorWeight, Fusion: fusion.Method, RrfK: fusion.RrfK, IndexVersion: version));
+        if (hits.Count == 0) return new SearchResponse(topK, [], rerank.Enabled ? RerankOutcome.Applied : null, version); // nothing to reorder
 
         var chunks = (await documents.GetChunksByIdsAsync(tenantId, hits.Select(h => h.ChunkId).ToList(), ct).ConfigureAwait(false))
             .ToDictionary(c => c.Id);
         // A chunk replaced between ranking and this read is dropped rather than shown stale.
         var results = hits.Where(h => chunks.ContainsKey(h.ChunkId)).Select(h => new SearchResult(chunks[h.ChunkId], h)).ToList();
-        if (!rerank.Enabled) return new SearchResponse(topK, results);
+        if (!rerank.Enabled) return new SearchResponse(topK, results, null, version);
         (results, var applied) = await rerank.ApplyAsync(request.Query, results, topK, ct).ConfigureAwait(false);
-        return new SearchResponse(topK, results, applied);
+        return new SearchResponse(topK, results, applied, version);
     }
 
     private static async Task<float[]> EmbedQueryAsync(IEmbeddingGenerator<string, Embedding<float>> embedder, string query, EmbeddingIdentity identity, CancellationToken ct)

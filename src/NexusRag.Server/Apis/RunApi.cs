@@ -133,7 +133,10 @@ public static class SseRunEvents
             }).ToList(),
         }),
         AnswerDelta t => ("token.delta", new Dictionary<string, object?> { ["delta"] = t.Delta }),
-        AnswerFinal f => ("message.final", new Dictionary<string, object?> { ["text"] = f.Text, ["citations"] = f.Citations.Select(c => c.ToSeedShape()).ToList() }),
+        AnswerFinal f => ("message.final", new Dictionary<string, object?>
+        {
+            ["text"] = f.Text, ["citations"] = f.Citations.Select(c => c.ToSeedShape()).ToList(), ["index_version"] = f.IndexVersion,
+        }),
         AudioFailed a => ("audio.error", new Dictionary<string, object?> { ["code"] = a.Code, ["message"] = a.Message }),
         RunFailed f => ("error", new Dictionary<string, object?> { ["code"] = f.Code, ["message"] = f.Message }),
         RunCompleted => ("done", new Dictionary<string, object?>()),

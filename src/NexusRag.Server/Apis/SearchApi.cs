@@ -18,8 +18,9 @@ public sealed class SearchRequestBody
     public bool? Explain { get; set; }
 }
 
-/// <summary><c>rerank</c>: null without a reranker; <c>applied</c>, or <c>fallback</c> when the reranker failed and the fused order stands.</summary>
-public sealed record SearchResponseDto(string CorpusId, string Query, string Mode, int TopK, IReadOnlyList<SearchHitDto> Results, string? Rerank);
+/// <summary><c>rerank</c>: null without a reranker; <c>applied</c>, or <c>fallback</c> when the reranker failed and the fused order stands;
+/// <c>index_version</c>: the corpus index version that served the search.</summary>
+public sealed record SearchResponseDto(string CorpusId, string Query, string Mode, int TopK, IReadOnlyList<SearchHitDto> Results, string? Rerank, int IndexVersion);
 
 /// <summary>A ranked chunk; page, slide, heading path, sheet and rows say where it is in its document (null where they do not apply).</summary>
 public sealed record SearchHitDto(
@@ -63,7 +64,7 @@ public static class SearchApi
         if (errors.Count > 0) throw NexusException.Validation(errors);
 
         var tenant = ctx.GetPrincipal().TenantId;
-        var (topK, results, rerank) = await search.SearchAsync(tenant, new SearchRequest(body.CorpusId!, query, body.TopK, mode!.Value, filters), ctx.RequestAborted);
+        var (topK, results, rerank, indexVersion) = await search.SearchAsync(tenant, new SearchRequest(body.CorpusId!, query, body.TopK, mode!.Value, filters), ctx.RequestAborted);
         var explain = body.Explain == true;
         var dto = new SearchResponseDto(body.CorpusId!, query, mode.Value.ToString().ToLowerInvariant(), topK, results.Select(r =>
         {
@@ -73,7 +74,7 @@ public static class SearchApi
                 r.Chunk.Text, r.Chunk.StartOffset, r.Chunk.EndOffset, at?.PageStart, at?.PageEnd, at?.Slide, at?.HeadingPath, at?.Sheet, at?.RowStart, at?.RowEnd,
                 meta.RootElement.Clone(),
                 explain ? new SearchExplainDto(r.Hit.LexicalRank, r.Hit.LexicalScore, r.Hit.VectorRank, r.Hit.VectorScore) : null, r.RerankScore);
-        }).ToList(), rerank?.ToString().ToLowerInvariant());
+        }).ToList(), rerank?.ToString().ToLowerInvariant(), indexVersion);
         return ApiResults.Ok(ctx, dto);
     }
 

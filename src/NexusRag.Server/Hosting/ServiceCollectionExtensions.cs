@@ -46,6 +46,7 @@ public static class ServiceCollectionExtensions
     {
         services.AddHostedService<JobWorker>();
         services.AddHostedService<OutboxWorker>();
+        services.AddHostedService<IndexVersionJanitor>();
         return services;
     }
 }

@@ -26,14 +26,14 @@ internal static class DbExtensions
     public static async Task<int> DeleteChunksLoggedAsync(this NexusDbContext db, IQueryable<Entities.ChunkRow> query, DateTime now, CancellationToken ct)
     {
         var doomed = await query.OrderBy(c => c.Seq)
-            .Select(c => new { c.Id, c.TenantId, c.CorpusId, c.DocumentId }).ToListAsync(ct).ConfigureAwait(false);
+            .Select(c => new { c.Id, c.TenantId, c.CorpusId, c.DocumentId, c.IndexVersion }).ToListAsync(ct).ConfigureAwait(false);
         if (doomed.Count == 0) return 0;
         var seq = await db.ReserveSeqAsync(StoreConstants.ChunkSeq, doomed.Count, ct).ConfigureAwait(false);
         foreach (var c in doomed)
         {
             db.ChunkDeletions.Add(new Entities.ChunkDeletionRow
             {
-                Seq = seq++, ChunkId = c.Id, TenantId = c.TenantId, CorpusId = c.CorpusId, DocumentId = c.DocumentId, DeletedAt = now,
+                Seq = seq++, ChunkId = c.Id, TenantId = c.TenantId, CorpusId = c.CorpusId, DocumentId = c.DocumentId, IndexVersion = c.IndexVersion, DeletedAt = now,
             });
         }
         await db.SaveChangesAsync(ct).ConfigureAwait(false);

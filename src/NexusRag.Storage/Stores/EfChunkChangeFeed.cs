@@ -14,8 +14,8 @@ public sealed class EfChunkChangeFeed(IDbContextFactory<NexusDbContext> factory)
             .ToListAsync(ct).ConfigureAwait(false);
         var deletions = await db.ChunkDeletions.AsNoTracking().Where(d => d.Seq > afterSeq).OrderBy(d => d.Seq).Take(limit)
             .ToListAsync(ct).ConfigureAwait(false);
-        return upserts.Select(c => new ChunkChange(c.Seq, ChunkChangeKind.Upsert, c.Id, c.TenantId, c.CorpusId, c.DocumentId, c.ToInfo(), Mapping.FromBlob(c.Embedding)))
-            .Concat(deletions.Select(d => new ChunkChange(d.Seq, ChunkChangeKind.Delete, d.ChunkId, d.TenantId, d.CorpusId, d.DocumentId, null)))
+        return upserts.Select(c => new ChunkChange(c.Seq, ChunkChangeKind.Upsert, c.Id, c.TenantId, c.CorpusId, c.DocumentId, c.ToInfo(), Mapping.FromBlob(c.Embedding), c.IndexVersion))
+            .Concat(deletions.Select(d => new ChunkChange(d.Seq, ChunkChangeKind.Delete, d.ChunkId, d.TenantId, d.CorpusId, d.DocumentId, null, null, d.IndexVersion)))
             .OrderBy(c => c.Seq).Take(limit).ToList();
     }
 

@@ -63,6 +63,9 @@ public sealed class EfCorpusStore(IDbContextFactory<NexusDbContext> factory, Tim
         await db.DeleteChunksLoggedAsync(db.Chunks.Where(c => c.TenantId == tenantId && c.CorpusId == corpusId), clock.GetUtcNow().UtcDateTime, ct).ConfigureAwait(false);
         await db.Jobs.Where(j => j.TenantId == tenantId && j.CorpusId == corpusId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
         await db.Documents.Where(d => d.TenantId == tenantId && d.CorpusId == corpusId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
+        await db.IndexVersions.Where(v => v.TenantId == tenantId && v.CorpusId == corpusId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
+        await db.IndexVersionEvents.Where(v => v.TenantId == tenantId && v.CorpusId == corpusId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
+        await db.EvalSets.Where(v => v.TenantId == tenantId && v.CorpusId == corpusId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
         await db.Corpora.Where(c => c.TenantId == tenantId && c.Id == corpusId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         return CorpusDeleteResult.Deleted;

@@ -134,14 +134,17 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
     public async Task<IReadOnlyList<ChunkInfo>> GetChunksAsync(string tenantId, string documentId, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        return await db.Chunks.AsNoTracking().Where(c => c.TenantId == tenantId && c.DocumentId == documentId)
+        return await db.Chunks.AsNoTracking().Where(c => c.TenantId == tenantId && c.DocumentId == documentId
+                && db.Corpora.Any(k => k.TenantId == tenantId && k.Id == c.CorpusId && k.ActiveIndexVersion == c.IndexVersion))
             .OrderBy(c => c.ChunkIndex).Select(WithoutVector).ToListAsync(ct).ConfigureAwait(false);
     }
 
-    public async Task<IReadOnlyList<(string Text, float[] Vector)>> GetChunkVectorsAsync(string tenantId, string documentId, CancellationToken ct)
+    public async Task<IReadOnlyList<(string Text, float[] Vector)>> GetChunkVectorsAsync(string tenantId, string documentId, IReadOnlyCollection<int> versions, CancellationToken ct)
     {
+        if (versions.Count == 0) return [];
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        var rows = await db.Chunks.AsNoTracking().Where(c => c.TenantId == tenantId && c.DocumentId == documentId && c.Embedding != null)
+        var list = versions.ToList();
+        var rows = await db.Chunks.AsNoTracking().Where(c => c.TenantId == tenantId && c.DocumentId == documentId && list.Contains(c.IndexVersion) && c.Embedding != null)
             .Select(c => new { c.Text, c.Embedding }).ToListAsync(ct).ConfigureAwait(false);
         return rows.Select(r => (r.Text, Mapping.FromBlob(r.Embedding)!)).ToList();
     }
@@ -158,7 +161,7 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
     }
 
     private static readonly System.Linq.Expressions.Expression<Func<ChunkRow, ChunkInfo>> WithoutVector = c =>
-        new ChunkInfo(c.Id, c.TenantId, c.CorpusId, c.DocumentId, c.ChunkIndex, c.Text, c.StartOffset, c.EndOffset, c.MetadataJson, c.Seq);
+        new ChunkInfo(c.Id, c.TenantId, c.CorpusId, c.DocumentId, c.ChunkIndex, c.Text, c.StartOffset, c.EndOffset, c.MetadataJson, c.Seq, c.IndexVersion);
 
     private static JobRow NewJob(DocumentRow doc, string kind, int maxAttempts, DateTime now) => new()
     {

@@ -1,6 +1,7 @@
 using Microsoft.EntityFrameworkCore;
 using NexusRag.Core.Documents;
 using NexusRag.Core.Embeddings;
+using NexusRag.Core.Indexing;
 using NexusRag.Core.Jobs;
 using NexusRag.Core.Services;
 using NexusRag.Storage.Entities;
@@ -130,8 +131,7 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
                 .SetProperty(d => d.UpdatedAt, now), ct).ConfigureAwait(false);
     }
 
-    public async Task<bool> CompleteIngestionAsync(Job job, string workerId, IReadOnlyList<ChunkDraft> chunks, EmbeddingIdentity? embedding,
-        string? extractionJson, CancellationToken ct)
+    public async Task<bool> CompleteIngestionAsync(Job job, string workerId, IReadOnlyList<VersionChunks> versions, string? extractionJson, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         await using var tx = await db.BeginStoreTransactionAsync(ct).ConfigureAwait(false);
@@ -140,43 +140,53 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
             throw new ArgumentException("an ingestion job names its corpus and document", nameof(job));
         if (!await MarkSucceededAsync(db, job, workerId, now, ct).ConfigureAwait(false)) return false; // disposing the transaction rolls it back
 
-        if (embedding is not null && chunks.Count > 0)
+        // The versions written must be exactly those that receive writes now (read inside this transaction).
+        var corpus = await db.Corpora.AsNoTracking().FirstOrDefaultAsync(c => c.TenantId == job.TenantId && c.Id == corpusId, ct).ConfigureAwait(false)
+                     ?? throw new PermanentJobFailure("the document's corpus no longer exists");
+        var writable = await EfIndexVersionStore.WritableAsync(db, corpus, ct).ConfigureAwait(false);
+        var expected = writable.Select(v => v.Version).Order().ToList();
+        var given = versions.Select(v => v.Version).Order().ToList();
+        if (!expected.SequenceEqual(given))
+            throw new IndexVersionsChangedException($"index versions receiving writes are now [{string.Join(", ", expected)}], not [{string.Join(", ", given)}]");
+
+        var active = 0;
+        foreach (var v in versions)
         {
-            // First vectors in the corpus claim it for this model; any other model is refused, inside the same transaction.
-            await db.Corpora.Where(c => c.TenantId == job.TenantId && c.Id == corpusId && c.EmbeddingProvider == null)
-                .ExecuteUpdateAsync(s => s
-                    .SetProperty(c => c.EmbeddingProvider, embedding.Provider)
-                    .SetProperty(c => c.EmbeddingModel, embedding.Model)
-                    .SetProperty(c => c.EmbeddingDimensions, embedding.Dimensions), ct).ConfigureAwait(false);
-            var corpus = await db.Corpora.AsNoTracking().FirstOrDefaultAsync(c => c.TenantId == job.TenantId && c.Id == corpusId, ct).ConfigureAwait(false);
-            var recorded = corpus?.ToInfo().Embedding;
-            if (recorded is not null && recorded != embedding) throw EmbeddingMismatch.Error(corpusId, recorded, embedding);
+            if (v.Version == corpus.ActiveIndexVersion)
+            {
+                active = v.Chunks.Count;
+                if (v.Embedding is { } embedding && v.Chunks.Count > 0)
+                {
+                    // First vectors in the corpus claim it for this model; any other model is refused, inside the same transaction.
+                    await db.Corpora.Where(c => c.TenantId == job.TenantId && c.Id == corpusId && c.EmbeddingProvider == null)
+                        .ExecuteUpdateAsync(s => s
+                            .SetProperty(c => c.EmbeddingProvider, embedding.Provider)
+                            .SetProperty(c => c.EmbeddingModel, embedding.Model)
+                            .SetProperty(c => c.EmbeddingDimensions, embedding.Dimensions), ct).ConfigureAwait(false);
+                    var recorded = corpus.ToInfo().Embedding;
+                    if (recorded is not null && recorded != embedding) throw EmbeddingMismatch.Error(corpusId, recorded, embedding);
+                }
+            }
+            else if (v.Embedding is { } embedding && v.Chunks.Count > 0)
+            {
+                var row = writable.First(w => w.Version == v.Version);
+                if (row.Embedding is null)
+                    await db.IndexVersions.Where(r => r.TenantId == job.TenantId && r.CorpusId == corpusId && r.Version == v.Version && r.EmbeddingProvider == null)
+                        .ExecuteUpdateAsync(s => s
+                            .SetProperty(r => r.EmbeddingProvider, embedding.Provider)
+                            .SetProperty(r => r.EmbeddingModel, embedding.Model)
+                            .SetProperty(r => r.EmbeddingDimensions, embedding.Dimensions), ct).ConfigureAwait(false);
+                else if (row.Embedding != embedding)
+                    throw new IndexVersionsChangedException($"index version {v.Version} now records another model");
+            }
+            await ReplaceChunksAsync(db, job.TenantId, corpusId, documentId, v.Version, v.Chunks, now, ct).ConfigureAwait(false);
         }
 
-        // Replace the document's chunks atomically: old rows go, new rows take fresh change-log seqs.
-        // Old rows are logged as deletions first, so a follower applying the log in seq order ends with exactly the new set.
-        await db.DeleteChunksLoggedAsync(db.Chunks.Where(c => c.TenantId == job.TenantId && c.DocumentId == job.DocumentId), now, ct).ConfigureAwait(false);
-        if (chunks.Count > 0)
-        {
-            var seq = await db.ReserveSeqAsync(StoreConstants.ChunkSeq, chunks.Count, ct).ConfigureAwait(false);
-            foreach (var c in chunks)
-            {
-                db.Chunks.Add(new ChunkRow
-                {
-                    Id = c.Id, TenantId = job.TenantId, CorpusId = corpusId, DocumentId = documentId,
-                    ChunkIndex = c.ChunkIndex, Text = c.Text, StartOffset = c.StartOffset, EndOffset = c.EndOffset,
-                    MetadataJson = c.MetadataJson, Seq = seq++, CreatedAt = now,
-                    Embedding = c.Embedding is null ? null : Mapping.ToBlob(c.Embedding),
-                });
-            }
-            await db.SaveChangesAsync(ct).ConfigureAwait(false);
-            await db.NotifyChunksChangedAsync(ct).ConfigureAwait(false);
-        }
         var isReindex = job.Kind == JobKind.Reindex;
         await db.Documents.Where(d => d.TenantId == job.TenantId && d.Id == job.DocumentId && d.LastJobId == job.Id)
             .ExecuteUpdateAsync(s => s
                 .SetProperty(d => d.Status, DocumentStatus.Succeeded)
-                .SetProperty(d => d.NumChunks, chunks.Count)
+                .SetProperty(d => d.NumChunks, active)
                 .SetProperty(d => d.FailureReason, (string?)null)
                 .SetProperty(d => d.ExtractionJson, extractionJson)
                 .SetProperty(d => d.CompletedAt, now)
@@ -184,6 +194,30 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
                 .SetProperty(d => d.UpdatedAt, now), ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         return true;
+    }
+
+    /// <summary>
+    /// Replaces a document's chunks in one index version: old rows go, new rows take fresh change-log seqs. Old rows are
+    /// logged as deletions first, so a follower applying the log in seq order ends with exactly the new set. Call inside a transaction.
+    /// </summary>
+    internal static async Task ReplaceChunksAsync(NexusDbContext db, string tenantId, string corpusId, string documentId, int version,
+        IReadOnlyList<ChunkDraft> chunks, DateTime now, CancellationToken ct)
+    {
+        await db.DeleteChunksLoggedAsync(db.Chunks.Where(c => c.TenantId == tenantId && c.DocumentId == documentId && c.IndexVersion == version), now, ct).ConfigureAwait(false);
+        if (chunks.Count == 0) return;
+        var seq = await db.ReserveSeqAsync(StoreConstants.ChunkSeq, chunks.Count, ct).ConfigureAwait(false);
+        foreach (var c in chunks)
+        {
+            db.Chunks.Add(new ChunkRow
+            {
+                Id = c.Id, TenantId = tenantId, CorpusId = corpusId, DocumentId = documentId, IndexVersion = version,
+                ChunkIndex = c.ChunkIndex, Text = c.Text, StartOffset = c.StartOffset, EndOffset = c.EndOffset,
+                MetadataJson = c.MetadataJson, Seq = seq++, CreatedAt = now,
+                Embedding = c.Embedding is null ? null : Mapping.ToBlob(c.Embedding),
+            });
+        }
+        await db.SaveChangesAsync(ct).ConfigureAwait(false);
+        await db.NotifyChunksChangedAsync(ct).ConfigureAwait(false);
     }
 
     public async Task<bool> ReleaseAsync(Job job, string workerId, DateTime availableAt, CancellationToken ct)

@@ -18,7 +18,8 @@ internal static class Mapping
         new(r.Id, r.TenantId, r.Name, r.ProviderConfigJson, r.CreatedAt, r.UpdatedAt,
             r.EmbeddingProvider is null || r.EmbeddingModel is null || r.EmbeddingDimensions is null
                 ? null
-                : new NexusRag.Core.Embeddings.EmbeddingIdentity(r.EmbeddingProvider, r.EmbeddingModel, r.EmbeddingDimensions.Value));
+                : new NexusRag.Core.Embeddings.EmbeddingIdentity(r.EmbeddingProvider, r.EmbeddingModel, r.EmbeddingDimensions.Value),
+            r.ActiveIndexVersion);
 
     public static byte[] ToBlob(float[] vector)
     {
@@ -41,5 +42,5 @@ internal static class Mapping
             r.LeaseOwner, r.LeaseExpiresAt, r.LastError, r.CreatedAt);
 
     public static ChunkInfo ToInfo(this ChunkRow r) =>
-        new(r.Id, r.TenantId, r.CorpusId, r.DocumentId, r.ChunkIndex, r.Text, r.StartOffset, r.EndOffset, r.MetadataJson, r.Seq);
+        new(r.Id, r.TenantId, r.CorpusId, r.DocumentId, r.ChunkIndex, r.Text, r.StartOffset, r.EndOffset, r.MetadataJson, r.Seq, r.IndexVersion);
 }

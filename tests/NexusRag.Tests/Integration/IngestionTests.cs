@@ -314,9 +314,9 @@ public sealed class DurableQueueTests
 
         var draft = new ChunkDraft("chk_x", 0, "contested", 0, 9, "{}");
         var ingestion = app.Service<Core.Jobs.IIngestionJobStore>();
-        Assert.False(await ingestion.CompleteIngestionAsync(first, "worker-a", [draft], null, null, default));
+        Assert.False(await ingestion.CompleteIngestionAsync(first, "worker-a", [new Core.Indexing.VersionChunks(1, null, [draft])], null, default));
         Assert.False(await queue.RenewLeaseAsync(first.Id, "worker-a", TimeSpan.FromMinutes(1), default));
-        Assert.True(await ingestion.CompleteIngestionAsync(second, "worker-b", [draft], null, null, default));
+        Assert.True(await ingestion.CompleteIngestionAsync(second, "worker-b", [new Core.Indexing.VersionChunks(1, null, [draft])], null, default));
         var doc = await (await client.GetAsync("/v1/documents/contested")).DataAsync();
         Assert.Equal("succeeded", doc.GetProperty("status").GetString());
         Assert.Equal(1, doc.GetProperty("num_chunks").GetInt32());

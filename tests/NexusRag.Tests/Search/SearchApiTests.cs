@@ -117,7 +117,7 @@ public class SearchApiTests
             var hybrid = app.Service<NexusRag.Search.HybridSearchIndex>();
             var fresh = await SearchAsync(client, new { corpus_id = "docs", query = "glaciers valleys" });
             Assert.Equal("tides", fresh.GetProperty("results")[0].GetProperty("document_id").GetString());
-            var stats = hybrid.Stats()[("t1", "docs")];
+            var stats = hybrid.Stats()[("t1", "docs", 1)];
             Assert.Equal(2, stats.Chunks);
             await client.IngestTextAsync("docs", "Earthquakes follow the slip of tectonic faults.", "quake");
             await client.WaitForDocumentAsync("quake");

@@ -13,6 +13,8 @@ public sealed class CorpusRow
     public string? EmbeddingProvider { get; set; }
     public string? EmbeddingModel { get; set; }
     public int? EmbeddingDimensions { get; set; }
+    /// <summary>The ACTIVE index version: the one every search and run reads (its model is the embedding above).</summary>
+    public int ActiveIndexVersion { get; set; } = 1;
     public DateTime CreatedAt { get; set; }
     public DateTime UpdatedAt { get; set; }
 }

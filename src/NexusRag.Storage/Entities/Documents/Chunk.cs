@@ -9,6 +9,8 @@ public sealed class ChunkRow
     public string TenantId { get; set; } = "";
     public string CorpusId { get; set; } = "";
     public string DocumentId { get; set; } = "";
+    /// <summary>The corpus index version this chunk belongs to (1 for every chunk written before index versions existed).</summary>
+    public int IndexVersion { get; set; } = 1;
     public int ChunkIndex { get; set; }
     public string Text { get; set; } = "";
     public int StartOffset { get; set; }
@@ -27,8 +29,8 @@ internal sealed class ChunkConfiguration : IEntityTypeConfiguration<ChunkRow>
     {
         e.ToTable("chunks");
         e.HasKey(x => x.Id);
-        e.HasIndex(x => new { x.TenantId, x.DocumentId, x.ChunkIndex }).IsUnique();
+        e.HasIndex(x => new { x.TenantId, x.DocumentId, x.IndexVersion, x.ChunkIndex }).IsUnique();
         e.HasIndex(x => x.Seq).IsUnique();
-        e.HasIndex(x => new { x.TenantId, x.CorpusId });
+        e.HasIndex(x => new { x.TenantId, x.CorpusId, x.IndexVersion });
     }
 }

@@ -11,6 +11,7 @@ public sealed class ChunkDeletionRow
     public string TenantId { get; set; } = "";
     public string CorpusId { get; set; } = "";
     public string DocumentId { get; set; } = "";
+    public int IndexVersion { get; set; } = 1;
     public DateTime DeletedAt { get; set; }
 }
 

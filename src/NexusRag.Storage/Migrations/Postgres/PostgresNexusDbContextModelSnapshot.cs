@@ -208,6 +208,10 @@ namespace NexusRag.Storage.Migrations.Postgres
                         .HasColumnType("text")
                         .HasColumnName("document_id");
 
+                    b.Property<int>("IndexVersion")
+                        .HasColumnType("integer")
+                        .HasColumnName("index_version");
+
                     b.Property<string>("TenantId")
                         .IsRequired()
                         .HasColumnType("text")
@@ -251,6 +255,10 @@ namespace NexusRag.Storage.Migrations.Postgres
                         .HasColumnType("integer")
                         .HasColumnName("end_offset");
 
+                    b.Property<int>("IndexVersion")
+                        .HasColumnType("integer")
+                        .HasColumnName("index_version");
+
                     b.Property<string>("MetadataJson")
                         .IsRequired()
                         .HasColumnType("text")
@@ -281,12 +289,12 @@ namespace NexusRag.Storage.Migrations.Postgres
                         .IsUnique()
                         .HasDatabaseName("ix_chunks_seq");
 
-                    b.HasIndex("TenantId", "CorpusId")
-                        .HasDatabaseName("ix_chunks_tenant_id_corpus_id");
+                    b.HasIndex("TenantId", "CorpusId", "IndexVersion")
+                        .HasDatabaseName("ix_chunks_tenant_id_corpus_id_index_version");
 
-                    b.HasIndex("TenantId", "DocumentId", "ChunkIndex")
+                    b.HasIndex("TenantId", "DocumentId", "IndexVersion", "ChunkIndex")
                         .IsUnique()
-                        .HasDatabaseName("ix_chunks_tenant_id_document_id_chunk_index");
+                        .HasDatabaseName("ix_chunks_tenant_id_document_id_index_version_chunk_index");
 
                     b.ToTable("chunks", (string)null);
                 });
@@ -300,6 +308,10 @@ namespace NexusRag.Storage.Migrations.Postgres
                     b.Property<string>("Id")
                         .HasColumnType("text")
                         .HasColumnName("id");
+
+                    b.Property<int>("ActiveIndexVersion")
+                        .HasColumnType("integer")
+                        .HasColumnName("active_index_version");
 
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("timestamp with time zone")
@@ -449,6 +461,228 @@ namespace NexusRag.Storage.Migrations.Postgres
                         .HasDatabaseName("ix_documents_tenant_id_created_at_id");
 
                     b.ToTable("documents", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.EvalSetRow", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasColumnType("text")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<string>("CorpusId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("corpus_id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("created_by");
+
+                    b.Property<int>("JudgmentCount")
+                        .HasColumnType("integer")
+                        .HasColumnName("judgment_count");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("name");
+
+                    b.Property<string>("QrelsJson")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("qrels_json");
+
+                    b.Property<string>("QueriesJson")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("queries_json");
+
+                    b.Property<int>("QueryCount")
+                        .HasColumnType("integer")
+                        .HasColumnName("query_count");
+
+                    b.HasKey("TenantId", "Id")
+                        .HasName("pk_eval_sets");
+
+                    b.HasIndex("TenantId", "CorpusId", "CreatedAt")
+                        .HasDatabaseName("ix_eval_sets_tenant_id_corpus_id_created_at");
+
+                    b.ToTable("eval_sets", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.IndexVersionEventRow", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("bigint")
+                        .HasColumnName("id");
+
+                    NpgsqlPropertyBuilderExtensions.UseIdentityByDefaultColumn(b.Property<long>("Id"));
+
+                    b.Property<string>("ActorId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("actor_id");
+
+                    b.Property<string>("ActorType")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("actor_type");
+
+                    b.Property<string>("CorpusId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("corpus_id");
+
+                    b.Property<string>("DetailsJson")
+                        .HasColumnType("text")
+                        .HasColumnName("details_json");
+
+                    b.Property<string>("EventType")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("event_type");
+
+                    b.Property<DateTime>("OccurredAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("occurred_at");
+
+                    b.Property<string>("Reason")
+                        .HasColumnType("text")
+                        .HasColumnName("reason");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<int>("Version")
+                        .HasColumnType("integer")
+                        .HasColumnName("version");
+
+                    b.HasKey("Id")
+                        .HasName("pk_index_version_events");
+
+                    b.HasIndex("TenantId", "CorpusId", "Id")
+                        .HasDatabaseName("ix_index_version_events_tenant_id_corpus_id_id");
+
+                    b.ToTable("index_version_events", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.IndexVersionRow", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasColumnType("text")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("CorpusId")
+                        .HasColumnType("text")
+                        .HasColumnName("corpus_id");
+
+                    b.Property<int>("Version")
+                        .HasColumnType("integer")
+                        .HasColumnName("version");
+
+                    b.Property<DateTime?>("ActivatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("activated_at");
+
+                    b.Property<string>("BuildCursor")
+                        .HasColumnType("text")
+                        .HasColumnName("build_cursor");
+
+                    b.Property<DateTime?>("BuiltAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("built_at");
+
+                    b.Property<int?>("ChunkOverlapChars")
+                        .HasColumnType("integer")
+                        .HasColumnName("chunk_overlap_chars");
+
+                    b.Property<int?>("ChunkSizeChars")
+                        .HasColumnType("integer")
+                        .HasColumnName("chunk_size_chars");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("created_by");
+
+                    b.Property<int>("DocumentsDone")
+                        .HasColumnType("integer")
+                        .HasColumnName("documents_done");
+
+                    b.Property<int>("DocumentsSkipped")
+                        .HasColumnType("integer")
+                        .HasColumnName("documents_skipped");
+
+                    b.Property<int>("DocumentsTotal")
+                        .HasColumnType("integer")
+                        .HasColumnName("documents_total");
+
+                    b.Property<DateTime?>("DroppedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("dropped_at");
+
+                    b.Property<int?>("EmbeddingDimensions")
+                        .HasColumnType("integer")
+                        .HasColumnName("embedding_dimensions");
+
+                    b.Property<string>("EmbeddingModel")
+                        .HasColumnType("text")
+                        .HasColumnName("embedding_model");
+
+                    b.Property<string>("EmbeddingProvider")
+                        .HasColumnType("text")
+                        .HasColumnName("embedding_provider");
+
+                    b.Property<string>("EvaluationJson")
+                        .HasColumnType("text")
+                        .HasColumnName("evaluation_json");
+
+                    b.Property<string>("FailureReason")
+                        .HasColumnType("text")
+                        .HasColumnName("failure_reason");
+
+                    b.Property<string>("JobId")
+                        .HasColumnType("text")
+                        .HasColumnName("job_id");
+
+                    b.Property<DateTime?>("RetiredAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("retired_at");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at");
+
+                    b.HasKey("TenantId", "CorpusId", "Version")
+                        .HasName("pk_index_versions");
+
+                    b.HasIndex("Status", "DroppedAt")
+                        .HasDatabaseName("ix_index_versions_status_dropped_at");
+
+                    b.ToTable("index_versions", (string)null);
                 });
 
             modelBuilder.Entity("NexusRag.Storage.Entities.JobRow", b =>

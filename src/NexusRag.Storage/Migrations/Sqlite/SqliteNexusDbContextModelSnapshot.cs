@@ -201,6 +201,10 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("document_id");
 
+                    b.Property<int>("IndexVersion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("index_version");
+
                     b.Property<string>("TenantId")
                         .IsRequired()
                         .HasColumnType("TEXT")
@@ -244,6 +248,10 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .HasColumnType("INTEGER")
                         .HasColumnName("end_offset");
 
+                    b.Property<int>("IndexVersion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("index_version");
+
                     b.Property<string>("MetadataJson")
                         .IsRequired()
                         .HasColumnType("TEXT")
@@ -274,12 +282,12 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .IsUnique()
                         .HasDatabaseName("ix_chunks_seq");
 
-                    b.HasIndex("TenantId", "CorpusId")
-                        .HasDatabaseName("ix_chunks_tenant_id_corpus_id");
+                    b.HasIndex("TenantId", "CorpusId", "IndexVersion")
+                        .HasDatabaseName("ix_chunks_tenant_id_corpus_id_index_version");
 
-                    b.HasIndex("TenantId", "DocumentId", "ChunkIndex")
+                    b.HasIndex("TenantId", "DocumentId", "IndexVersion", "ChunkIndex")
                         .IsUnique()
-                        .HasDatabaseName("ix_chunks_tenant_id_document_id_chunk_index");
+                        .HasDatabaseName("ix_chunks_tenant_id_document_id_index_version_chunk_index");
 
                     b.ToTable("chunks", (string)null);
                 });
@@ -293,6 +301,10 @@ namespace NexusRag.Storage.Migrations.Sqlite
                     b.Property<string>("Id")
                         .HasColumnType("TEXT")
                         .HasColumnName("id");
+
+                    b.Property<int>("ActiveIndexVersion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("active_index_version");
 
                     b.Property<DateTime>("CreatedAt")
                         .HasColumnType("TEXT")
@@ -442,6 +454,226 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .HasDatabaseName("ix_documents_tenant_id_created_at_id");
 
                     b.ToTable("documents", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.EvalSetRow", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<string>("CorpusId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("corpus_id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_by");
+
+                    b.Property<int>("JudgmentCount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("judgment_count");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("name");
+
+                    b.Property<string>("QrelsJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("qrels_json");
+
+                    b.Property<string>("QueriesJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("queries_json");
+
+                    b.Property<int>("QueryCount")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("query_count");
+
+                    b.HasKey("TenantId", "Id")
+                        .HasName("pk_eval_sets");
+
+                    b.HasIndex("TenantId", "CorpusId", "CreatedAt")
+                        .HasDatabaseName("ix_eval_sets_tenant_id_corpus_id_created_at");
+
+                    b.ToTable("eval_sets", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.IndexVersionEventRow", b =>
+                {
+                    b.Property<long>("Id")
+                        .ValueGeneratedOnAdd()
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("id");
+
+                    b.Property<string>("ActorId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("actor_id");
+
+                    b.Property<string>("ActorType")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("actor_type");
+
+                    b.Property<string>("CorpusId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("corpus_id");
+
+                    b.Property<string>("DetailsJson")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("details_json");
+
+                    b.Property<string>("EventType")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("event_type");
+
+                    b.Property<DateTime>("OccurredAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("occurred_at");
+
+                    b.Property<string>("Reason")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("reason");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<int>("Version")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("version");
+
+                    b.HasKey("Id")
+                        .HasName("pk_index_version_events");
+
+                    b.HasIndex("TenantId", "CorpusId", "Id")
+                        .HasDatabaseName("ix_index_version_events_tenant_id_corpus_id_id");
+
+                    b.ToTable("index_version_events", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.IndexVersionRow", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("CorpusId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("corpus_id");
+
+                    b.Property<int>("Version")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("version");
+
+                    b.Property<DateTime?>("ActivatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("activated_at");
+
+                    b.Property<string>("BuildCursor")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("build_cursor");
+
+                    b.Property<DateTime?>("BuiltAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("built_at");
+
+                    b.Property<int?>("ChunkOverlapChars")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("chunk_overlap_chars");
+
+                    b.Property<int?>("ChunkSizeChars")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("chunk_size_chars");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_by");
+
+                    b.Property<int>("DocumentsDone")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("documents_done");
+
+                    b.Property<int>("DocumentsSkipped")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("documents_skipped");
+
+                    b.Property<int>("DocumentsTotal")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("documents_total");
+
+                    b.Property<DateTime?>("DroppedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("dropped_at");
+
+                    b.Property<int?>("EmbeddingDimensions")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("embedding_dimensions");
+
+                    b.Property<string>("EmbeddingModel")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("embedding_model");
+
+                    b.Property<string>("EmbeddingProvider")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("embedding_provider");
+
+                    b.Property<string>("EvaluationJson")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("evaluation_json");
+
+                    b.Property<string>("FailureReason")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("failure_reason");
+
+                    b.Property<string>("JobId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("job_id");
+
+                    b.Property<DateTime?>("RetiredAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("retired_at");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("status");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_at");
+
+                    b.HasKey("TenantId", "CorpusId", "Version")
+                        .HasName("pk_index_versions");
+
+                    b.HasIndex("Status", "DroppedAt")
+                        .HasDatabaseName("ix_index_versions_status_dropped_at");
+
+                    b.ToTable("index_versions", (string)null);
                 });
 
             modelBuilder.Entity("NexusRag.Storage.Entities.JobRow", b =>
