@@ -16,7 +16,11 @@ using NexusRag.Core.Transactions;
 namespace NexusRag.Core.Indexing;
 
 /// <summary>One version's scores on an evaluation set (document-level, at 10).</summary>
-public sealed record VersionScore(int Version, double NdcgAt10, double RecallAt10, double MrrAt10);
+public sealed record VersionScore(
+    int Version,
+    [property: JsonPropertyName("ndcg_at_10")] double NdcgAt10,
+    [property: JsonPropertyName("recall_at_10")] double RecallAt10,
+    [property: JsonPropertyName("mrr_at_10")] double MrrAt10);
 
 /// <summary>
 /// An evaluation of a version against the active one on the same query set; the evidence a promotion is gated on.
