@@ -62,6 +62,12 @@ if ! command -v tesseract >/dev/null; then
   else echo "test.sh: tesseract is not installed and this is not root: the OCR tests will be skipped"; fi
 fi
 
+# The metrics test checks the Prometheus exposition with promtool (Debian prometheus); without it, that test is skipped.
+if ! command -v promtool >/dev/null; then
+  if [[ $(id -u) -eq 0 ]]; then apt_install prometheus
+  else echo "test.sh: promtool is not installed and this is not root: the promtool check will be skipped"; fi
+fi
+
 [[ "$STORES" == *postgres* ]] && start_postgres
 [[ "$STORES" == *redis* ]] && start_redis
 

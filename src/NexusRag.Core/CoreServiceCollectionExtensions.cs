@@ -13,6 +13,8 @@ public static class CoreServiceCollectionExtensions
     /// <summary>Application services and the ingestion pipeline (extract → chunk → write), shared by the server and the CLI.</summary>
     public static IServiceCollection AddNexusRagApplication(this IServiceCollection services, IConfiguration config)
     {
+        services.AddSingleton<Observability.NexusInstrumentation>(); // its IMeterFactory comes with every host builder
+        services.AddSingleton<Observability.CircuitBreakerBoard>();
         services.AddOptions<IngestionOptions>()
             .Bind(config.GetSection(IngestionOptions.Section))
             .Configure(o => FlatSettings.Int(config, "INGEST_MAX_CONCURRENCY", v => o.WorkerConcurrency = v, o.ParseErrors))

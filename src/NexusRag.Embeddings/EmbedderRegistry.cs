@@ -60,12 +60,12 @@ public sealed class EmbedderRegistry : IEmbedderRegistry, IDisposable
     private IEmbeddingGenerator<string, Embedding<float>> Create(EmbeddingIdentity id)
     {
         var o = _options.Value;
-        return id.Provider switch
+        return EmbeddingsServiceCollectionExtensions.Instrumented(id.Provider switch
         {
             "hash" => new HashEmbedder(id.Dimensions),
             "sha256" => new Sha256Embedder(id.Dimensions),
             _ => BuiltInModels.Create(id.Model, o.MaxSequenceLength, o.InferenceBatchSize, o.InferenceThreads),
-        };
+        });
     }
 
     public void Dispose()

@@ -16,6 +16,10 @@ public static class EmbeddingsServiceCollectionExtensions
 {
     public const string HttpClientName = "nexusrag-embeddings";
 
+    /// <summary>Spans and gen-ai metrics (<c>Microsoft.Extensions.AI</c>'s OpenTelemetry decorator) around every embedding call; no texts are recorded.</summary>
+    public static IEmbeddingGenerator<string, Embedding<float>> Instrumented(IEmbeddingGenerator<string, Embedding<float>> generator) =>
+        generator.AsBuilder().UseOpenTelemetry().Build();
+
     /// <summary>
     /// Registers the configured <see cref="IEmbeddingGenerator{TInput,TEmbedding}"/>: local (default: a built-in model), hash, openai, onnx, or
     /// the sha256 baseline. Options are validated at startup, so a bad provider configuration refuses to start.
@@ -62,14 +66,14 @@ public static class EmbeddingsServiceCollectionExtensions
                     MinimumThroughput = 10,
                     FailureRatio = 0.5,
                     BreakDuration = TimeSpan.FromSeconds(15),
-                });
+                }.Bind(context.ServiceProvider.GetRequiredService<Core.Observability.CircuitBreakerBoard>(), "embeddings"));
                 builder.AddTimeout(attempt); // each attempt
             });
 
         services.AddSingleton<IEmbeddingGenerator<string, Embedding<float>>>(sp =>
         {
             var o = sp.GetRequiredService<IOptions<EmbeddingOptions>>().Value;
-            return o.Provider switch
+            IEmbeddingGenerator<string, Embedding<float>> generator = o.Provider switch
             {
                 "openai" => CreateOpenAi(o, sp.GetRequiredService<IHttpClientFactory>().CreateClient(HttpClientName)),
                 "local" => BuiltInModels.Create(o.Model, o.MaxSequenceLength, o.InferenceBatchSize, o.InferenceThreads),
@@ -77,6 +81,7 @@ public static class EmbeddingsServiceCollectionExtensions
                 "sha256" => new Sha256Embedder(o.Dimensions ?? 384),
                 _ => new HashEmbedder(o.Dimensions ?? 384),
             };
+            return Instrumented(generator);
         });
         services.AddSingleton<IEmbedderRegistry, EmbedderRegistry>();
         return services;
@@ -108,6 +113,9 @@ public static class EmbeddingsServiceCollectionExtensions
         if (config["EMBEDDINGS_MODEL_PATH"] is { Length: > 0 } path) o.ModelPath = path;
         Int("EMBEDDINGS_DIMENSIONS", v => o.Dimensions = v);
         Int("EMBEDDINGS_BATCH_SIZE", v => o.BatchSize = v);
+        // EXT_CALL_TIMEOUT_MS / EXT_RETRY_MAX_ATTEMPTS (seed "Reliability Controls") are every integration's defaults; the specific names win.
+        Int("EXT_CALL_TIMEOUT_MS", v => o.TimeoutMs = v);
+        Int("EXT_RETRY_MAX_ATTEMPTS", v => o.MaxRetries = v);
         Int("EMBEDDINGS_TIMEOUT_MS", v => o.TimeoutMs = v);
         Int("EMBEDDINGS_MAX_RETRIES", v => o.MaxRetries = v);
         Int("EMBEDDINGS_MAX_SEQUENCE_LENGTH", v => o.MaxSequenceLength = v);

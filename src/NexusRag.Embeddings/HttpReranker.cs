@@ -72,6 +72,7 @@ public static class RerankingServiceCollectionExtensions
                 if (config["RERANK_MODEL"] is { Length: > 0 } m) o.Model = m;
                 if (config["RERANK_API_KEY"] is { Length: > 0 } k) o.ApiKey = k;
                 FlatSettings.Int(config, "RERANK_TOP_N", v => o.Candidates = v, o.ParseErrors);
+                FlatSettings.Int(config, "EXT_CALL_TIMEOUT_MS", v => o.TimeoutMs = v, o.ParseErrors);
                 FlatSettings.Int(config, "RERANK_TIMEOUT_MS", v => o.TimeoutMs = v, o.ParseErrors);
             })
             .ValidateSettings(RerankOptions.Section)

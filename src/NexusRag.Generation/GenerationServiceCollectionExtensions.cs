@@ -5,6 +5,7 @@ using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Http.Resilience;
+using NexusRag.Embeddings;
 using Microsoft.Extensions.Options;
 using NexusRag.Core;
 using NexusRag.Core.Chat;
@@ -51,20 +52,22 @@ public static class GenerationServiceCollectionExtensions
                 {
                     SamplingDuration = TimeSpan.FromTicks(Math.Max(TimeSpan.FromSeconds(30).Ticks, attempt.Ticks * 2 + 1)),
                     MinimumThroughput = 10, FailureRatio = 0.5, BreakDuration = TimeSpan.FromSeconds(15),
-                });
+                }.Bind(context.ServiceProvider.GetRequiredService<Core.Observability.CircuitBreakerBoard>(), "llm"));
                 builder.AddTimeout(attempt); // time to the response headers, per attempt
             });
 
         services.AddSingleton<IChatClient>(sp =>
         {
             var o = sp.GetRequiredService<IOptions<LlmOptions>>().Value;
-            return o.Provider switch
+            IChatClient client = o.Provider switch
             {
                 "openai" => new IdleTimeoutChatClient(CreateOpenAi(o, sp.GetRequiredService<IHttpClientFactory>().CreateClient(HttpClientName)),
                     TimeSpan.FromMilliseconds(o.TimeoutMs)),
                 "fake" => new FakeChatClient(),
                 _ => new ExtractiveChatClient(o.ExtractiveMaxSentences),
             };
+            // Spans and gen-ai metrics around every chat call; prompts and answers are not recorded (EnableSensitiveData stays off).
+            return client.AsBuilder().UseOpenTelemetry().Build(sp);
         });
         return services;
     }
@@ -88,6 +91,9 @@ public static class GenerationServiceCollectionExtensions
         if (config["LLM_MODEL"] is { Length: > 0 } m) o.Model = m;
         if (config["OPENAI_BASE_URL"] is { Length: > 0 } u) o.BaseUrl = u;
         if (config["OPENAI_API_KEY"] is { Length: > 0 } k) o.ApiKey = k;
+        // EXT_CALL_TIMEOUT_MS / EXT_RETRY_MAX_ATTEMPTS (seed "Reliability Controls") are every integration's defaults; the specific names win.
+        Int("EXT_CALL_TIMEOUT_MS", v => o.TimeoutMs = v);
+        Int("EXT_RETRY_MAX_ATTEMPTS", v => o.MaxRetries = v);
         Int("LLM_TIMEOUT_MS", v => o.TimeoutMs = v);
         Int("LLM_MAX_RETRIES", v => o.MaxRetries = v);
         Int("LLM_MAX_OUTPUT_TOKENS", v => o.MaxOutputTokens = v);

@@ -132,7 +132,8 @@ internal sealed class CorpusIndex
             if (_slots[slot] is not null && _vectors.Has(slot)) _hnsw.Insert(slot);
     }
 
-    public List<IndexHit> Search(IndexQuery q, IReadOnlyList<string> queryTokens)
+    /// <summary>Ranks the corpus for a query; each leg (lexical, vector) and the fusion is a span of <paramref name="spans"/> when traced.</summary>
+    public List<IndexHit> Search(IndexQuery q, IReadOnlyList<string> queryTokens, System.Diagnostics.ActivitySource? spans = null)
     {
         _lock.EnterReadLock();
         try
@@ -140,9 +141,19 @@ internal sealed class CorpusIndex
             var accept = Filter(q.Filters);
             var depth = Math.Max(q.TopK, _options.CandidatesPerLeg);
             List<(float Score, int Slot)> lexical = [], vector = [];
-            if (q.Mode != SearchMode.Vector) lexical = Lexical(queryTokens, accept, q.Mode == SearchMode.Lexical ? q.TopK : depth, q.Bm25);
+            if (q.Mode != SearchMode.Vector)
+            {
+                using var leg = spans?.StartActivity("search.lexical");
+                lexical = Lexical(queryTokens, accept, q.Mode == SearchMode.Lexical ? q.TopK : depth, q.Bm25);
+                leg?.SetTag("nexusrag.search.candidates", lexical.Count);
+            }
             if (q.Mode != SearchMode.Lexical && q.QueryVector is { } qv && _vectors is not null && qv.Length == _vectors.Dimensions)
+            {
+                using var leg = spans?.StartActivity("search.vector");
                 vector = Vector(qv, accept, q.Mode == SearchMode.Vector ? q.TopK : depth);
+                leg?.SetTag("nexusrag.search.candidates", vector.Count);
+            }
+            using var fusion = q.Mode == SearchMode.Hybrid ? spans?.StartActivity("search.fusion") : null;
 
             var lexRank = Ranks(lexical);
             var vecRank = Ranks(vector);

@@ -21,6 +21,7 @@ public sealed class HybridSearchIndex(
     ITextAnalyzer analyzer,
     IOptions<SearchOptions> options,
     SearchIndexLocation location,
+    Core.Observability.NexusInstrumentation telemetry,
     ILogger<HybridSearchIndex> logger) : ISearchIndex
 {
     private const int BatchSize = 2_000;
@@ -78,7 +79,7 @@ public sealed class HybridSearchIndex(
     {
         if (!_corpora.TryGetValue((query.TenantId, query.CorpusId, query.IndexVersion), out var index)) return [];
         var tokens = query.Mode == SearchMode.Vector ? [] : analyzer.Analyze(query.Text);
-        return index.Search(query, tokens);
+        return index.Search(query, tokens, telemetry.Source);
     }
 
     /// <summary>Live chunks and whether HNSW serves the vector leg, per corpus index version (for ops and tests).</summary>

@@ -5,6 +5,7 @@ using NexusRag.Server.Apis;
 using NexusRag.Server.Auth;
 using NexusRag.Server.Hosting;
 using NexusRag.Server.Http;
+using NexusRag.Server.Telemetry;
 using NexusRag.Storage;
 using NexusRag.Storage.Redis;
 using Scalar.AspNetCore;
@@ -27,6 +28,7 @@ if (!ServerRoles.TryRead(builder.Configuration, out var role, out var roleError)
 if (string.IsNullOrEmpty(builder.Configuration["urls"]) && string.IsNullOrEmpty(builder.Configuration["ASPNETCORE_URLS"]))
     builder.WebHost.UseUrls(role == ServerRole.Worker ? "http://127.0.0.1:0" : "http://127.0.0.1:8000");
 
+builder.AddNexusRagTelemetry();
 builder.Services
     .AddNexusRagCore(builder.Configuration, role)
     .AddNexusRagStore(builder.Configuration)
@@ -48,16 +50,21 @@ if (Startup.ValidateConfiguration(app.Services) is { } refusal)
 }
 
 app.UseMiddleware<RequestIdMiddleware>();
+app.UseNexusRagRequestTelemetry();
 app.UseMiddleware<ErrorEnvelopeMiddleware>();
 app.UseRouting();
+app.UseMetricsToken();
 app.UseMiddleware<BodySizeLimitMiddleware>();
 app.UseAuthentication();
 app.UseAuthorization();
+app.UseTenantLogScope();
+app.UseMiddleware<BulkheadMiddleware>();
 app.UseMiddleware<RateLimitMiddleware>();
 app.UseMiddleware<QuotaMiddleware>();
 app.UseMiddleware<IdempotencyMiddleware>();
 
 app.MapHealthApi();
+app.MapMetricsEndpoint();
 if (role.ServesApi())
 {
     app.MapCorporaApi();
@@ -70,6 +77,7 @@ if (role.ServesApi())
     app.MapApiKeysApi();
     app.MapPlansApi();
     app.MapQuotasApi();
+    app.MapOpsApi();
     app.MapOpenApi("/openapi/{documentName}.json").AllowPublic();
     if (!app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NexusRagOptions>>().Value.IsProd)
         app.MapScalarApiReference("/docs", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json")).AllowPublic();

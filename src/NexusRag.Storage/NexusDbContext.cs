@@ -30,6 +30,7 @@ public abstract class NexusDbContext(DbContextOptions options) : DbContext(optio
     public DbSet<IndexVersionRow> IndexVersions => Set<IndexVersionRow>();
     public DbSet<IndexVersionEventRow> IndexVersionEvents => Set<IndexVersionEventRow>();
     public DbSet<EvalSetRow> EvalSets => Set<EvalSetRow>();
+    public DbSet<WorkerHeartbeatRow> WorkerHeartbeats => Set<WorkerHeartbeatRow>();
 
     /// <summary>Set while a unit of work shares this context with the stores: their disposal must not close it.</summary>
     internal bool HeldByUnitOfWork { get; set; }

@@ -115,6 +115,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<NexusRag.Core.Governance.IPlanStore, EfPlanStore>();
         services.AddSingleton<NexusRag.Core.Governance.IQuotaStore, EfQuotaStore>();
         services.AddSingleton<IDatabaseHealth, EfDatabaseHealth>();
+        services.AddSingleton<NexusRag.Core.Observability.IOpsStore, EfOpsStore>();
         return services;
     }
 

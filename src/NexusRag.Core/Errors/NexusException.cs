@@ -69,6 +69,10 @@ public static class ErrorCodes
     public const string CorpusBusy = "CORPUS_HAS_DOCUMENTS_IN_FLIGHT";
     public const string UnknownProvider = "UNKNOWN_RETRIEVAL_PROVIDER";
     public const string ServiceUnavailable = "SERVICE_UNAVAILABLE";
+    /// <summary>A bulkhead is full (RUN_MAX_CONCURRENCY, INGEST_API_MAX_CONCURRENCY): retry after Retry-After.</summary>
+    public const string ServiceBusy = "SERVICE_BUSY";
+    /// <summary>The server is shutting down; the stream was ended before it finished.</summary>
+    public const string ShuttingDown = "SERVICE_SHUTTING_DOWN";
     public const string EmbeddingModelMismatch = "EMBEDDING_MODEL_MISMATCH";
     public const string EmbeddingProviderError = "EMBEDDING_PROVIDER_ERROR";
     public const string SessionTenantMismatch = "SESSION_TENANT_MISMATCH";

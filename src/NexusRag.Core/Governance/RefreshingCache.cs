@@ -10,18 +10,29 @@ namespace NexusRag.Core.Governance;
 public sealed class RefreshingCache<TValue>(TimeProvider clock, TimeSpan maxAge)
 {
     private readonly ConcurrentDictionary<string, (TValue Value, DateTimeOffset At)> _entries = new(StringComparer.Ordinal);
+    private long _generation;
 
     public async Task<TValue> GetAsync(string key, Func<CancellationToken, Task<TValue>> load, CancellationToken ct)
     {
         if (_entries.TryGetValue(key, out var e) && clock.GetUtcNow() - e.At < maxAge) return e.Value;
+        var generation = Interlocked.Read(ref _generation);
         var value = await load(ct).ConfigureAwait(false);
-        _entries[key] = (value, clock.GetUtcNow());
+        // A load that began before an invalidation may have read the old state: it answers its own caller, but is not kept.
+        if (Interlocked.Read(ref _generation) == generation) _entries[key] = (value, clock.GetUtcNow());
         return value;
     }
 
-    public void Invalidate(string key) => _entries.TryRemove(key, out _);
+    public void Invalidate(string key)
+    {
+        Interlocked.Increment(ref _generation);
+        _entries.TryRemove(key, out _);
+    }
 
-    public void Clear() => _entries.Clear();
+    public void Clear()
+    {
+        Interlocked.Increment(ref _generation);
+        _entries.Clear();
+    }
 }
 
 /// <summary>A tenant's quota limits through a 2 s cache (the quota check runs on every authenticated request).</summary>

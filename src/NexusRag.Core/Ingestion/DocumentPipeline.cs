@@ -23,11 +23,15 @@ public sealed class DocumentPipeline(
     IDocumentChunker chunker,
     IOptions<EmbeddingOptions> embeddingOptions,
     IOptions<ExtractionOptions> extractionOptions,
+    Observability.NexusInstrumentation telemetry,
     ILogger<DocumentPipeline> logger)
 {
     /// <summary>The document's spans under a version's chunking (or the document's own when the version has none).</summary>
-    public IReadOnlyList<ChunkSpan> Chunk(ExtractedDocument extracted, DocumentInfo doc, ChunkingSpec? chunking) =>
-        chunker.Chunk(extracted, chunking?.ChunkSizeChars ?? doc.ChunkSizeChars, chunking?.ChunkOverlapChars ?? doc.ChunkOverlapChars);
+    public IReadOnlyList<ChunkSpan> Chunk(ExtractedDocument extracted, DocumentInfo doc, ChunkingSpec? chunking)
+    {
+        using var step = telemetry.Step("chunk");
+        return chunker.Chunk(extracted, chunking?.ChunkSizeChars ?? doc.ChunkSizeChars, chunking?.ChunkOverlapChars ?? doc.ChunkOverlapChars);
+    }
 
     /// <summary>
     /// Chunk drafts of one index version, embedded with <paramref name="embedder"/>. The stored vector of every chunk whose
@@ -50,6 +54,7 @@ public sealed class DocumentPipeline(
         var missing = Enumerable.Range(0, texts.Count).Where(i => vectors[i] is null).ToList();
         if (missing.Count > 0)
         {
+            using var step = telemetry.Step("embed");
             var fresh = await EmbeddingBatches.EmbedAsync(embedder, missing.Select(i => texts[i]).ToList(),
                 embeddingOptions.Value.BatchSize, identity.Dimensions, ct).ConfigureAwait(false);
             for (var j = 0; j < missing.Count; j++) vectors[missing[j]] = fresh[j];
@@ -66,6 +71,7 @@ public sealed class DocumentPipeline(
     /// <summary>Opens the original and extracts it within the time budget; every extraction failure is final.</summary>
     public async Task<ExtractedDocument> ExtractAsync(DocumentInfo doc, CancellationToken ct)
     {
+        using var step = telemetry.Step("extract");
         var options = extractionOptions.Value;
         var stream = await originals.OpenReadAsync(doc.TenantId, doc.ContentSha256, ct).ConfigureAwait(false);
         if (stream is null && await documents.GetLegacyContentAsync(doc.TenantId, doc.Id, ct).ConfigureAwait(false) is { } legacy)

@@ -38,6 +38,7 @@ public sealed class IngestionJobHandler(
     IOptions<ExtractionOptions> extractionOptions,
     IOptions<IngestionOptions> ingestionOptions,
     IJobSignal signal,
+    Observability.NexusInstrumentation telemetry,
     ILogger<IngestionJobHandler> logger) : IJobHandler
 {
     public IReadOnlyCollection<string> Kinds { get; } = [JobKind.Ingest, JobKind.Reindex];
@@ -68,7 +69,9 @@ public sealed class IngestionJobHandler(
                     var targets = await ChunkForVersionsAsync(doc, extracted, ingestAttachments && attachments.Count > 0, ct).ConfigureAwait(false);
                     try
                     {
-                        if (!await CommitAsync(job, workerId, doc, targets, summary, children, ct).ConfigureAwait(false)) return JobResult.LeaseLost;
+                        using (telemetry.Step("write"))
+                            if (!await CommitAsync(job, workerId, doc, targets, summary, children, ct).ConfigureAwait(false)) return JobResult.LeaseLost;
+                        telemetry.ChunksWritten.Add(targets.Sum(t => t.Chunks.Count));
                         logger.LogInformation("Job {JobId}: document {DocumentId} ({Format}) ingested, {Chunks} chunks in {Versions} index version(s), {Children} attachments",
                             job.Id, documentId, extracted.Format, targets[0].Chunks.Count, targets.Count, children.Count);
                         break;

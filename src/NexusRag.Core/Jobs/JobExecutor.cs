@@ -11,7 +11,7 @@ namespace NexusRag.Core.Jobs;
 /// expiring (its workers died on it more often than it may be attempted).
 /// </summary>
 public sealed class JobExecutor(IJobQueue queue, IEnumerable<IJobHandler> handlers, Governance.RolloutGate rollouts, IOptions<IngestionOptions> options,
-    TimeProvider clock, ILogger<JobExecutor> logger)
+    TimeProvider clock, Observability.NexusInstrumentation telemetry, ILogger<JobExecutor> logger)
 {
     private readonly Dictionary<string, IJobHandler> _byKind = handlers.SelectMany(h => h.Kinds.Select(k => (k, h)))
         .ToDictionary(x => x.k, x => x.h, StringComparer.Ordinal);
@@ -39,27 +39,42 @@ public sealed class JobExecutor(IJobQueue queue, IEnumerable<IJobHandler> handle
 
         using var jobCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var renew = RenewAsync(job, workerId, lease, jobCts);
+        using var span = telemetry.Start("job " + job.Kind);
+        span?.SetTag("nexusrag.job.kind", job.Kind);
+        span?.SetTag("nexusrag.job.attempt", job.Attempts);
         try
         {
             var result = await handler.HandleAsync(job, workerId, jobCts.Token).ConfigureAwait(false);
             if (result == JobResult.Done && !await queue.CompleteAsync(job, workerId, ct).ConfigureAwait(false)) result = JobResult.LeaseLost;
             if (result == JobResult.LeaseLost) logger.LogWarning("Job {JobId}: lease lost before commit; another worker owns it", job.Id);
+            Finished(job, result == JobResult.LeaseLost ? "lease_lost" : "succeeded");
             return result;
+        }
+        catch (Exception ex) when (ct.IsCancellationRequested && ex is OperationCanceledException or Embeddings.EmbeddingProviderException or HttpRequestException or TimeoutException)
+        {
+            // Shutting down (whatever the interrupted call turned the cancellation into): hand the job back now, so another
+            // worker takes it at once instead of after the lease expires.
+            if (await queue.ReleaseAsync(job, workerId, clock.GetUtcNow().UtcDateTime, CancellationToken.None).ConfigureAwait(false))
+                logger.LogInformation("Job {JobId} ({Kind}): released on shutdown", job.Id, job.Kind);
+            Finished(job, "released");
+            throw new OperationCanceledException("shutting down", ex, ct);
         }
         catch (OperationCanceledException) when (jobCts.IsCancellationRequested)
         {
-            // Shutting down, or the lease was lost: the job goes (or already went) to another worker.
-            if (ct.IsCancellationRequested) throw;
+            // The lease was lost: the job already went to another worker.
+            Finished(job, "lease_lost");
             return JobResult.LeaseLost;
         }
         catch (Exception ex)
         {
+            Observability.NexusInstrumentation.Fail(span, ex);
             var o = options.Value;
             var final = ex is PermanentJobFailure || job.Attempts >= job.MaxAttempts;
             DateTime? retryAt = final ? null : clock.GetUtcNow().UtcDateTime.AddMilliseconds(o.RetryBackoffBaseMs * Math.Pow(2, job.Attempts - 1));
             var reason = ex is PermanentJobFailure or Errors.NexusException or ExtractionException or Embeddings.EmbeddingProviderException ? ex.Message : $"{ex.GetType().Name}: {ex.Message}";
             logger.LogWarning(ex, "Job {JobId} ({Kind}): attempt {Attempt}/{Max} failed: {Reason}", job.Id, job.Kind, job.Attempts, job.MaxAttempts, reason);
             await queue.FailAttemptAsync(job, workerId, reason.Length <= 1000 ? reason : reason[..1000], retryAt, CancellationToken.None).ConfigureAwait(false);
+            Finished(job, final ? "failed" : "retried");
             return null;
         }
         finally
@@ -68,6 +83,9 @@ public sealed class JobExecutor(IJobQueue queue, IEnumerable<IJobHandler> handle
             await renew.ConfigureAwait(false);
         }
     }
+
+    private void Finished(Job job, string outcome) =>
+        telemetry.JobsFinished.Add(1, new KeyValuePair<string, object?>("kind", job.Kind), new KeyValuePair<string, object?>("outcome", outcome));
 
     private async Task RenewAsync(Job job, string workerId, TimeSpan lease, CancellationTokenSource jobCts)
     {

@@ -29,7 +29,8 @@ public sealed class SearchService(
     ISearchIndex index,
     IEmbedderRegistry embedders,
     IOptions<SearchOptions> options,
-    RerankStage rerank)
+    RerankStage rerank,
+    Observability.NexusInstrumentation telemetry)
 {
     public async Task<SearchResponse> SearchAsync(string tenantId, SearchRequest request, CancellationToken ct)
     {
@@ -43,6 +44,34 @@ public sealed class SearchService(
     /// (the one the loaded row points at, with that row's model, so a promotion never mixes models), or <paramref name="target"/>.
     /// </summary>
     public async Task<SearchResponse> SearchAsync(CorpusInfo corpus, SearchRequest request, CancellationToken ct, IndexTarget? target = null)
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        using var span = telemetry.Start("search");
+        span?.SetTag("nexusrag.search.mode", ModeName(request.Mode));
+        try
+        {
+            return await SearchCoreAsync(corpus, request, target, ct).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Observability.NexusInstrumentation.Fail(span, ex);
+            throw;
+        }
+        finally
+        {
+            telemetry.SearchDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds,
+                new KeyValuePair<string, object?>("mode", ModeName(request.Mode)));
+        }
+    }
+
+    private static string ModeName(SearchMode mode) => mode switch
+    {
+        SearchMode.Lexical => "lexical",
+        SearchMode.Vector => "vector",
+        _ => "hybrid",
+    };
+
+    private async Task<SearchResponse> SearchCoreAsync(CorpusInfo corpus, SearchRequest request, IndexTarget? target, CancellationToken ct)
     {
         var tenantId = corpus.TenantId;
         var topK = request.TopK ?? Corpora.ProviderConfig.TopKDefault(corpus.ProviderConfigJson);

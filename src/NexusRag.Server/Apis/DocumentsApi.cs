@@ -71,16 +71,16 @@ public static class DocumentsApi
     public static RouteGroupBuilder MapDocumentsApi(this IEndpointRouteBuilder app)
     {
         var g = app.MapGroup("/v1/documents").WithTags("Documents").WithAuditCategory("documents");
-        g.MapPost("/", Upload).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation).WithIdempotency().RequireNotKilled(KillSwitches.Ingest, "Document ingestion").DisableAntiforgery()
+        g.MapPost("/", Upload).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation).WithIdempotency().RequireNotKilled(KillSwitches.Ingest, "Document ingestion").WithMetadata(new Bulkhead(Bulkhead.Ingest)).DisableAntiforgery()
             .WithFileUpload().Accepts<IFormFile>("multipart/form-data").Produces<Envelope<AcceptedDto>>(202)
             .WithSummary("Upload a file (PDF, DOCX, PPTX, XLSX, HTML, CSV, EML, PNG/JPEG/TIFF, text, markdown, JSON); its type is detected from its bytes.");
-        g.MapPost("/text", IngestText).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation).WithIdempotency().RequireNotKilled(KillSwitches.Ingest, "Document ingestion").Accepts<IngestTextRequest>("application/json").Produces<Envelope<AcceptedDto>>(202);
+        g.MapPost("/text", IngestText).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation).WithIdempotency().RequireNotKilled(KillSwitches.Ingest, "Document ingestion").WithMetadata(new Bulkhead(Bulkhead.Ingest)).Accepts<IngestTextRequest>("application/json").Produces<Envelope<AcceptedDto>>(202);
         g.MapGet("/", List).RequireRole(Role.Reader).WithRateClass(RouteClasses.Read).Produces<Envelope<PagedItems<DocumentDto>>>();
         g.MapGet("/{id}", Get).RequireRole(Role.Reader).WithRateClass(RouteClasses.Read).Produces<Envelope<DocumentDto>>();
         g.MapGet("/{id}/content", Content).RequireRole(Role.Reader).WithRateClass(RouteClasses.Read)
             .Produces(200, contentType: "application/octet-stream").WithSummary("Download the document's original file, as uploaded.");
         g.MapGet("/{id}/chunks", Chunks).RequireRole(Role.Reader).WithRateClass(RouteClasses.Read).Produces<Envelope<IReadOnlyList<ChunkDto>>>();
-        g.MapPost("/{id}/reindex", Reindex).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation).WithIdempotency().RequireNotKilled(KillSwitches.Ingest, "Document ingestion").Accepts<ReindexRequest>("application/json").Produces<Envelope<AcceptedDto>>(202);
+        g.MapPost("/{id}/reindex", Reindex).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation).WithIdempotency().RequireNotKilled(KillSwitches.Ingest, "Document ingestion").WithMetadata(new Bulkhead(Bulkhead.Ingest)).Accepts<ReindexRequest>("application/json").Produces<Envelope<AcceptedDto>>(202);
         g.MapDelete("/{id}", Delete).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation).WithIdempotency().Produces<Envelope<DeletedDto>>();
         return g;
     }

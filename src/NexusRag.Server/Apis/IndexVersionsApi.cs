@@ -112,7 +112,7 @@ public static class IndexVersionsApi
         g.MapGet("/index-versions/events", Events).RequireRole(Role.Reader).WithRateClass(RouteClasses.Read).Produces<Envelope<IReadOnlyList<IndexVersionEventDto>>>()
             .WithSummary("The append-only registry of the corpus's index-version events.");
         g.MapGet("/index-versions/{version}", Get).RequireRole(Role.Reader).WithRateClass(RouteClasses.Read).Produces<Envelope<IndexVersionDto>>();
-        g.MapPost("/index-versions/{version}/evaluate", Evaluate).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation)
+        g.MapPost("/index-versions/{version}/evaluate", Evaluate).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation).WithIdempotency()
             .Accepts<EvaluateRequest>("application/json").Produces<Envelope<IndexVersionDto>>()
             .WithSummary("Evaluate the version and the active one on an uploaded query set (nDCG@10, recall@10, MRR@10).");
         g.MapPost("/index-versions/{version}/promote", Promote).RequireRole(Role.Admin).WithRateClass(RouteClasses.Mutation).WithIdempotency()

@@ -26,7 +26,7 @@ public static class RunApi
 {
     public static IEndpointRouteBuilder MapRunApi(this IEndpointRouteBuilder app)
     {
-        app.MapPost("/v1/run", Run).WithTags("Run").WithAuditCategory("run").RequireRole(Role.Reader).WithRateClass(RouteClasses.Run).WithQuotaCost(3).RequireNotKilled(KillSwitches.Run, "Answer generation")
+        app.MapPost("/v1/run", Run).WithTags("Run").WithAuditCategory("run").RequireRole(Role.Reader).WithRateClass(RouteClasses.Run).WithQuotaCost(3).RequireNotKilled(KillSwitches.Run, "Answer generation").WithMetadata(new Bulkhead(Bulkhead.Run))
             .Accepts<RunRequestBody>("application/json").Produces(StatusCodes.Status200OK, contentType: "text/event-stream")
             .WithSummary("Answer a message from a corpus, streamed as server-sent events with citations.");
         var sessions = app.MapGroup("/v1/sessions").WithTags("Sessions").WithAuditCategory("run");
@@ -34,8 +34,10 @@ public static class RunApi
         return app;
     }
 
-    private static async Task Run(HttpContext ctx, RunService runs, IOptions<RunOptions> options, Entitlements entitlements)
+    private static async Task Run(HttpContext ctx, RunService runs, IOptions<RunOptions> options, Entitlements entitlements,
+        Core.Observability.NexusInstrumentation telemetry, Hosting.ShutdownCoordinator shutdown)
     {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var body = await JsonBody.ReadAsync<RunRequestBody>(ctx.Request);
         var o = options.Value;
         var errors = new Dictionary<string, string[]>();
@@ -70,21 +72,43 @@ public static class RunApi
 
         sse.Start();
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);
+        // Generation stops when the client leaves or when the shutdown grace runs out (then the stream says why and ends).
+        using var generation = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, shutdown.GraceExpired);
         var heartbeat = HeartbeatAsync(sse, TimeSpan.FromSeconds(o.HeartbeatSeconds), stop.Token);
+        var firstToken = true;
+        telemetry.RunActiveStreams.Add(1);
         try
         {
             await runs.StreamAsync(run, e =>
             {
+                if (e is AnswerDelta)
+                {
+                    if (firstToken)
+                    {
+                        firstToken = false;
+                        telemetry.RunTimeToFirstToken.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds);
+                    }
+                    telemetry.RunTokens.Add(1);
+                }
                 var (type, data) = SseRunEvents.Map(e);
                 return sse.WriteAsync(type, data, ctx.RequestAborted);
-            }, ctx.RequestAborted);
+            }, generation.Token);
         }
         catch (Exception ex) when (ctx.RequestAborted.IsCancellationRequested && ex is OperationCanceledException or IOException)
         {
             // The client left; generation was cancelled with it.
         }
+        catch (OperationCanceledException) when (shutdown.GraceExpired.IsCancellationRequested)
+        {
+            await sse.WriteAsync("error", new Dictionary<string, object?>
+            {
+                ["code"] = ErrorCodes.ShuttingDown, ["message"] = "The server is shutting down; send the request again",
+            }, ctx.RequestAborted);
+            await sse.WriteAsync("done", new Dictionary<string, object?>(), ctx.RequestAborted);
+        }
         finally
         {
+            telemetry.RunActiveStreams.Add(-1);
             await stop.CancelAsync();
             await heartbeat;
         }

@@ -21,7 +21,30 @@ public static class ServiceCollectionExtensions
 
         services.AddNexusRagApplication(config);
         services.AddSingleton<ServiceInfo>();
+        services.AddNexusRagReliability();
         services.AddSingleton(sp => new CursorCodec(sp.GetRequiredService<IOptions<NexusRagOptions>>().Value.CursorSecret));
+        return services;
+    }
+
+    /// <summary>Bulkheads, graceful shutdown, the ops health checks and the sampler of store-backed gauges.</summary>
+    public static IServiceCollection AddNexusRagReliability(this IServiceCollection services)
+    {
+        services.AddSingleton<IConfigureOptions<ReliabilityOptions>, ReliabilityOptionsSetup>();
+        services.AddSingleton<IValidateOptions<ReliabilityOptions>, ReliabilityOptionsValidator>();
+        services.AddOptions<ReliabilityOptions>().ValidateOnStart();
+        services.AddSingleton<Bulkheads>();
+        services.AddSingleton<ShutdownCoordinator>();
+        // The host waits for open streams through the grace period, then a little longer for their closing events.
+        services.AddOptions<HostOptions>().Configure<IOptions<ReliabilityOptions>>((h, r) =>
+            h.ShutdownTimeout = TimeSpan.FromSeconds(r.Value.ShutdownGraceSeconds + 5));
+        services.AddHealthChecks()
+            .AddCheck<Ops.DatabaseHealthCheck>("database", tags: ["ops"])
+            .AddCheck<Ops.RedisHealthCheck>("redis", tags: ["ops"])
+            .AddCheck<Ops.WorkerHeartbeatHealthCheck>("worker", tags: ["ops"])
+            .AddCheck<Ops.IndexHealthCheck>("index", tags: ["ops"])
+            .AddCheck<Ops.CircuitBreakerHealthCheck>("circuit_breakers", tags: ["ops"]);
+        services.AddSingleton<Ops.OpsSampler>();
+        services.AddHostedService(sp => sp.GetRequiredService<Ops.OpsSampler>());
         return services;
     }
 

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Options;
 using NexusRag.Core.Governance;
 using NexusRag.Core.Ingestion;
 using NexusRag.Core.Jobs;
+using NexusRag.Core.Observability;
 using NexusRag.Core.Ports;
 
 namespace NexusRag.Server.Workers;
@@ -13,7 +14,8 @@ namespace NexusRag.Server.Workers;
 /// outage is waited out with a growing pause and one line per attempt.
 /// </summary>
 public sealed class JobWorker(IJobQueue queue, JobExecutor executor, IJobSignal signal, RolloutGate rollouts,
-    IOptions<IngestionOptions> options, ILogger<JobWorker> logger) : BackgroundService
+    IOptions<IngestionOptions> options, IOpsStore ops, IOptions<Hosting.ReliabilityOptions> reliability, Hosting.RoleInfo role,
+    TimeProvider clock, ILogger<JobWorker> logger) : BackgroundService
 {
     private readonly string _workerId = $"w{Environment.ProcessId}-{Guid.NewGuid():N}"[..20];
 
@@ -27,7 +29,30 @@ public sealed class JobWorker(IJobQueue queue, JobExecutor executor, IJobSignal 
         }
         logger.LogInformation("Job worker {WorkerId} starting {Count} loop(s) for {Kinds}", _workerId, n,
             string.Join(", ", executor.Handlers.SelectMany(h => h.Kinds)));
-        return Task.WhenAll(Enumerable.Range(0, n).Select(i => Task.Run(() => LoopAsync($"{_workerId}#{i}", stoppingToken), stoppingToken)));
+        return Task.WhenAll(Enumerable.Range(0, n).Select(i => Task.Run(() => LoopAsync($"{_workerId}#{i}", stoppingToken), stoppingToken))
+            .Append(Task.Run(() => HeartbeatAsync(n, stoppingToken), stoppingToken)));
+    }
+
+    /// <summary>Refreshes this worker's heartbeat row while its loops run (<c>/v1/ops/health</c>: <c>worker_heartbeat_age_s</c>).</summary>
+    private async Task HeartbeatAsync(int loops, CancellationToken ct)
+    {
+        var started = clock.GetUtcNow().UtcDateTime;
+        var every = reliability.Value.HeartbeatInterval;
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await ops.BeatAsync(new WorkerHeartbeat(_workerId, Hosting.ServerRoles.Wire(role.Role), Environment.MachineName, Environment.ProcessId, loops, started,
+                    clock.GetUtcNow().UtcDateTime), ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested) { return; }
+            catch (Exception ex)
+            {
+                logger.LogWarning("Worker {WorkerId}: heartbeat failed ({Error})", _workerId, ex.GetBaseException().Message);
+            }
+            try { await Task.Delay(every, clock, ct); }
+            catch (OperationCanceledException) { return; }
+        }
     }
 
     /// <summary>The kinds this worker may claim now: those of handlers whose kill switch (if any) is off.</summary>

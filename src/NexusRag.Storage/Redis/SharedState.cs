@@ -34,6 +34,7 @@ public static class SharedStateServiceCollectionExtensions
         services.AddSingleton<Core.Governance.IRateLimiter, RedisRateLimiter>();
         services.AddSingleton<Core.Governance.IIdempotencyStore, RedisIdempotencyStore>();
         services.AddSingleton<ISharedStateHealth>(sp => sp.GetRequiredService<RedisConnection>());
+        services.AddHostedService<RedisBreakerSync>();
         return services;
     }
 

@@ -25,7 +25,7 @@ public sealed class EndpointPolicyTests
             var isPublic = e.Metadata.GetMetadata<Microsoft.AspNetCore.Authorization.IAllowAnonymous>() is not null;
             if (isPublic)
             {
-                Assert.Contains(e.RoutePattern.RawText!, new[] { "/v1/health", "/health", "/openapi/{documentName}.json", "/docs/{documentName?}" }.Concat(
+                Assert.Contains(e.RoutePattern.RawText!, new[] { "/v1/health", "/health", "/v1/metrics", "/openapi/{documentName}.json", "/docs/{documentName?}" }.Concat(
                     e.RoutePattern.RawText!.StartsWith("/docs", StringComparison.Ordinal) ? [e.RoutePattern.RawText] : []));
                 continue;
             }

@@ -85,7 +85,7 @@ public sealed class SearchCliTests : IDisposable
 
         var (code, output) = await Run("index", "rebuild");
         Assert.Equal(0, code);
-        Assert.Contains("1 corpora, 1 chunks", output);
+        Assert.Contains("1 corpora (1 index versions), 1 chunks", output);
         Assert.True(File.Exists(snapshot));
 
         using (var app = new NexusAppFactory(dataDir: dataDir))

@@ -1092,6 +1092,50 @@ namespace NexusRag.Storage.Migrations.Postgres
 
                     b.ToTable("usage_counters", (string)null);
                 });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.WorkerHeartbeatRow", b =>
+                {
+                    b.Property<string>("WorkerId")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("worker_id");
+
+                    b.Property<string>("Host")
+                        .IsRequired()
+                        .HasMaxLength(255)
+                        .HasColumnType("character varying(255)")
+                        .HasColumnName("host");
+
+                    b.Property<DateTime>("LastSeenAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("last_seen_at");
+
+                    b.Property<int>("Loops")
+                        .HasColumnType("integer")
+                        .HasColumnName("loops");
+
+                    b.Property<int>("ProcessId")
+                        .HasColumnType("integer")
+                        .HasColumnName("process_id");
+
+                    b.Property<string>("Role")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("role");
+
+                    b.Property<DateTime>("StartedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("started_at");
+
+                    b.HasKey("WorkerId")
+                        .HasName("pk_worker_heartbeats");
+
+                    b.HasIndex("LastSeenAt")
+                        .HasDatabaseName("ix_worker_heartbeats_last_seen_at");
+
+                    b.ToTable("worker_heartbeats", (string)null);
+                });
 #pragma warning restore 612, 618
         }
     }

@@ -1081,6 +1081,50 @@ namespace NexusRag.Storage.Migrations.Sqlite
 
                     b.ToTable("usage_counters", (string)null);
                 });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.WorkerHeartbeatRow", b =>
+                {
+                    b.Property<string>("WorkerId")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("worker_id");
+
+                    b.Property<string>("Host")
+                        .IsRequired()
+                        .HasMaxLength(255)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("host");
+
+                    b.Property<DateTime>("LastSeenAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("last_seen_at");
+
+                    b.Property<int>("Loops")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("loops");
+
+                    b.Property<int>("ProcessId")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("process_id");
+
+                    b.Property<string>("Role")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("role");
+
+                    b.Property<DateTime>("StartedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("started_at");
+
+                    b.HasKey("WorkerId")
+                        .HasName("pk_worker_heartbeats");
+
+                    b.HasIndex("LastSeenAt")
+                        .HasDatabaseName("ix_worker_heartbeats_last_seen_at");
+
+                    b.ToTable("worker_heartbeats", (string)null);
+                });
 #pragma warning restore 612, 618
         }
     }

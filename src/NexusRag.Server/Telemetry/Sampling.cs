@@ -1,0 +1,38 @@
+using System.Diagnostics;
+using OpenTelemetry;
+using OpenTelemetry.Trace;
+
+namespace NexusRag.Server.Telemetry;
+
+/// <summary>
+/// Seed 003 §6: a caller's W3C sampling decision is honoured; root traces are kept at <c>OTEL_TRACES_SAMPLER_ARG</c>
+/// (by trace id, so every span of a trace agrees). The rest are still recorded (not exported) so that
+/// <see cref="KeepErrorsProcessor"/> can keep every span that ends in error.
+/// </summary>
+public sealed class ParentOrRatioSampler(double ratio) : Sampler
+{
+    private readonly TraceIdRatioBasedSampler _ratio = new(ratio);
+
+    public override SamplingResult ShouldSample(in SamplingParameters p)
+    {
+        if (p.ParentContext.TraceId != default)
+            return (p.ParentContext.TraceFlags & ActivityTraceFlags.Recorded) != 0
+                ? new SamplingResult(SamplingDecision.RecordAndSample)
+                : new SamplingResult(SamplingDecision.RecordOnly);
+        return _ratio.ShouldSample(p).Decision == SamplingDecision.RecordAndSample
+            ? new SamplingResult(SamplingDecision.RecordAndSample)
+            : new SamplingResult(SamplingDecision.RecordOnly);
+    }
+}
+
+/// <summary>Every span that ends in error (status Error, or a 5xx answer) is exported whatever the sampling said.</summary>
+public sealed class KeepErrorsProcessor : BaseProcessor<Activity>
+{
+    public override void OnEnd(Activity activity)
+    {
+        if (activity.Recorded) return;
+        var failed = activity.Status == ActivityStatusCode.Error
+                     || activity.GetTagItem("http.response.status_code") is int status && status >= 500;
+        if (failed) activity.ActivityTraceFlags |= ActivityTraceFlags.Recorded;
+    }
+}
