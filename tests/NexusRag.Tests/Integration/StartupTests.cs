@@ -95,6 +95,16 @@ public class StartupTests
         { "NexusRag__Ingestion__LeaseMs", "abc", "NexusRag:Ingestion:LeaseMs" },
         { "NexusRag__Outbox__LeaseMs", "0", "NexusRag:Outbox:LeaseMs" },
         { "NEXUSRAG_ROLE", "janitor", "role" },
+        { "RUN_MAX_CONCURRENCY", "0", "RUN_MAX_CONCURRENCY" },
+        { "INGEST_API_MAX_CONCURRENCY", "lots", "INGEST_API_MAX_CONCURRENCY" },
+        { "SHUTDOWN_GRACE_S", "-1", "SHUTDOWN_GRACE_S" },
+        { "WORKER_HEARTBEAT_STALE_S", "1", "WORKER_HEARTBEAT_STALE_S" },
+        { "OTEL_TRACES_SAMPLER_ARG", "1.5", "OTEL_TRACES_SAMPLER_ARG" },
+        { "OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://collector", "OTEL_EXPORTER_OTLP_ENDPOINT" },
+        { "LOG_FORMAT", "xml", "LOG_FORMAT" },
+        { "METRICS_ENABLED", "maybe", "METRICS_ENABLED" },
+        { "METRICS_TOKEN", "short", "METRICS_TOKEN" },
+        { "SLO_AVAILABILITY_TARGET", "100", "SLO_AVAILABILITY_TARGET" },
     };
 
     [Theory]
