@@ -8,18 +8,25 @@ using System.Text.Json;
 /// (tenant t1, corpus c1, three demo documents), and is driven with `--concurrency` connections for `--seconds` per
 /// round on GET /v1/corpora/c1 and GET /v1/documents?limit=25, rounds interleaved across builds (A B A B …) so drift
 /// hits all alike. Rate limiting is on with limits out of reach (the cost of deciding, not refusals), as in production.
+/// `--env name:KEY=VALUE` sets a variable for one build, so one binary can be compared with itself under two settings
+/// (telemetry on vs `OTEL_SDK_DISABLED=true`).
 /// </summary>
 static class ReadBench
 {
     public static async Task RunAsync(string[] args)
     {
         var dlls = new List<(string Name, string Path)>();
+        var envs = new List<(string Name, string Key, string Value)>();
         int seconds = 5, concurrency = 32, rounds = 3;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
             {
                 case "--dll": var kv = args[++i].Split('=', 2); dlls.Add((kv[0], Path.GetFullPath(kv[1]))); break;
+                case "--env": // name:KEY=VALUE, an environment variable of one build (e.g. off:OTEL_SDK_DISABLED=true)
+                    var (target, setting) = (args[++i].Split(':', 2)[0], args[i].Split(':', 2)[1].Split('=', 2));
+                    envs.Add((target, setting[0], setting[1]));
+                    break;
                 case "--seconds": seconds = int.Parse(args[++i]); break;
                 case "--concurrency": concurrency = int.Parse(args[++i]); break;
                 case "--rounds": rounds = int.Parse(args[++i]); break;
@@ -48,6 +55,7 @@ static class ReadBench
                         psi.Environment[$"NexusRag__RateLimit__{cls}__{scope}__Rps"] = "1000000";
                         psi.Environment[$"NexusRag__RateLimit__{cls}__{scope}__Burst"] = "1000000";
                     }
+                foreach (var e in envs.Where(e => e.Name == name)) psi.Environment[e.Key] = e.Value;
                 var p = Process.Start(psi)!;
                 p.OutputDataReceived += (_, _) => { };
                 p.ErrorDataReceived += (_, _) => { };

@@ -14,7 +14,7 @@ public static class CoreServiceCollectionExtensions
     public static IServiceCollection AddNexusRagApplication(this IServiceCollection services, IConfiguration config)
     {
         services.AddSingleton<Observability.NexusInstrumentation>(); // its IMeterFactory comes with every host builder
-        services.AddSingleton<Observability.CircuitBreakerBoard>();
+        services.TryAddSingleton<Observability.CircuitBreakerBoard>();
         services.AddOptions<IngestionOptions>()
             .Bind(config.GetSection(IngestionOptions.Section))
             .Configure(o => FlatSettings.Int(config, "INGEST_MAX_CONCURRENCY", v => o.WorkerConcurrency = v, o.ParseErrors))

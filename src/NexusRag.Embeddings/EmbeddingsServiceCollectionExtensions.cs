@@ -3,6 +3,7 @@ using System.ClientModel.Primitives;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Http.Resilience;
 using Microsoft.Extensions.Options;
 using NexusRag.Core;
@@ -43,6 +44,7 @@ public static class EmbeddingsServiceCollectionExtensions
             .ValidateParseErrors()
             .ValidateOnStart();
 
+        services.TryAddSingleton<Core.Observability.CircuitBreakerBoard>(); // the breakers report here (ops health, metrics)
         services.AddHttpClient(HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan)
             .AddResilienceHandler("embeddings", (builder, context) =>
             {

@@ -4,6 +4,7 @@ using System.Runtime.CompilerServices;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Http.Resilience;
 using NexusRag.Embeddings;
 using Microsoft.Extensions.Options;
@@ -35,6 +36,7 @@ public static class GenerationServiceCollectionExtensions
             .ValidateParseErrors()
             .ValidateOnStart();
 
+        services.TryAddSingleton<Core.Observability.CircuitBreakerBoard>(); // the breakers report here (ops health, metrics)
         services.AddHttpClient(HttpClientName, c => c.Timeout = Timeout.InfiniteTimeSpan)
             .AddResilienceHandler("llm", (builder, context) =>
             {

@@ -104,7 +104,11 @@ public static class OpsApi
                     workers = beats.Select(b => new WorkerDto(b.WorkerId, b.Role, b.Host, b.ProcessId, b.Loops, b.StartedAt, b.LastSeenAt,
                         Math.Round(Math.Max(0, (now - b.LastSeenAt).TotalSeconds), 1))).ToList();
             }
-            catch (Exception ex) when (Storage.DatabaseErrors.IsUnavailable(ex)) { degraded["database"] = true; }
+            catch (Exception ex) when (Storage.DatabaseErrors.IsUnavailable(ex))
+            {
+                degraded["database"] = true;
+                dtos["database"] = new OpsCheckDto("down", true, ex.GetBaseException().GetType().Name, 0, null);
+            }
         }
         long? lag = dtos.TryGetValue("index", out var idx) && idx.Data?.GetValueOrDefault("lag") is long l ? l : null;
         var status = degraded.Values.Any(d => d) ? "degraded" : "ok";

@@ -35,8 +35,13 @@ public static class ServiceCollectionExtensions
         services.AddSingleton<Bulkheads>();
         services.AddSingleton<ShutdownCoordinator>();
         // The host waits for open streams through the grace period, then a little longer for their closing events.
-        services.AddOptions<HostOptions>().Configure<IOptions<ReliabilityOptions>>((h, r) =>
-            h.ShutdownTimeout = TimeSpan.FromSeconds(r.Value.ShutdownGraceSeconds + 5));
+        // (Read unvalidated: the host builds its options before the start-up validation can report a bad value in one line.)
+        services.AddOptions<HostOptions>().Configure<IConfiguration>((h, config) =>
+        {
+            var raw = new ReliabilityOptions();
+            new ReliabilityOptionsSetup(config).Configure(raw);
+            h.ShutdownTimeout = TimeSpan.FromSeconds(Math.Clamp(raw.ShutdownGraceSeconds, 0, 3600) + 5);
+        });
         services.AddHealthChecks()
             .AddCheck<Ops.DatabaseHealthCheck>("database", tags: ["ops"])
             .AddCheck<Ops.RedisHealthCheck>("redis", tags: ["ops"])

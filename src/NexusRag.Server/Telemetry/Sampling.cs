@@ -11,7 +11,7 @@ namespace NexusRag.Server.Telemetry;
 /// </summary>
 public sealed class ParentOrRatioSampler(double ratio) : Sampler
 {
-    private readonly TraceIdRatioBasedSampler _ratio = new(ratio);
+    private readonly TraceIdRatioBasedSampler _ratio = new(double.IsNaN(ratio) ? 0 : Math.Clamp(ratio, 0, 1)); // out of range is refused at start-up
 
     public override SamplingResult ShouldSample(in SamplingParameters p)
     {

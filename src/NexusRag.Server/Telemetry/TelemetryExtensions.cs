@@ -29,9 +29,8 @@ public static class TelemetryExtensions
     {
         var config = builder.Configuration;
         var o = TelemetryOptions.Read(config);
-        builder.Services.AddSingleton<IOptions<TelemetryOptions>>(Options.Create(o));
         builder.Services.AddSingleton<IValidateOptions<TelemetryOptions>, TelemetryOptionsValidator>();
-        builder.Services.AddOptions<TelemetryOptions>().ValidateOnStart();
+        builder.Services.AddOptions<TelemetryOptions>().Configure(t => TelemetryOptions.Apply(config, t)).ValidateOnStart();
         builder.Services.AddSingleton<SloTracker>();
 
         var isProd = (config["NEXUSRAG_ENV"] ?? config["NexusRag:Env"] ?? "local").Trim().Equals("prod", StringComparison.OrdinalIgnoreCase);
@@ -47,6 +46,7 @@ public static class TelemetryExtensions
             });
         }
 
+        if (o.SdkDisabled) return builder;
         var otel = builder.Services.AddOpenTelemetry()
             .ConfigureResource(r => r.AddService(o.ServiceName, serviceVersion: release, serviceInstanceId: $"{Environment.MachineName}-{Environment.ProcessId}"));
         otel.WithMetrics(m =>
@@ -57,6 +57,7 @@ public static class TelemetryExtensions
             m.AddView("dotnet.assembly.count", "dotnet.assemblies.loaded");
             m.AddView("dotnet.process.cpu.count", "dotnet.process.cpus");
             m.AddView("dotnet.timer.count", "dotnet.timers.active");
+            m.AddView("db.client.connection.count", "db.client.connections.usage"); // Npgsql's pool, same rule
             if (o.MetricsEnabled) m.AddPrometheusExporter();
             if (o.OtlpEndpoint is not null) m.AddOtlpExporter();
         });

@@ -13,6 +13,8 @@ public sealed class TelemetryOptions : IHasParseErrors
     public const string Section = "NexusRag:Telemetry";
     public static readonly string[] LogFormats = ["text", "json"];
 
+    /// <summary><c>OTEL_SDK_DISABLED=true</c>: no OpenTelemetry at all (no metrics endpoint, no spans, no export).</summary>
+    public bool SdkDisabled { get; set; }
     /// <summary>Serve the Prometheus exposition at <c>/v1/metrics</c>.</summary>
     public bool MetricsEnabled { get; set; } = true;
     /// <summary>When set, <c>/v1/metrics</c> wants <c>Authorization: Bearer &lt;token&gt;</c>.</summary>
@@ -36,8 +38,17 @@ public sealed class TelemetryOptions : IHasParseErrors
     public static TelemetryOptions Read(IConfiguration config)
     {
         var o = new TelemetryOptions();
+        Apply(config, o);
+        return o;
+    }
+
+    /// <summary>Reads the section, then the flat names, into <paramref name="o"/> (parse problems are kept for the validator).</summary>
+    public static void Apply(IConfiguration config, TelemetryOptions o)
+    {
         config.GetSection(Section).Bind(o);
         FlatSettings.Bool(config, "METRICS_ENABLED", v => o.MetricsEnabled = v, o.ParseErrors);
+        FlatSettings.Bool(config, "OTEL_SDK_DISABLED", v => o.SdkDisabled = v, o.ParseErrors);
+        if (o.SdkDisabled) o.MetricsEnabled = false;
         if (config["METRICS_TOKEN"] is { Length: > 0 } token) o.MetricsToken = token;
         FlatSettings.Double(config, "OTEL_TRACES_SAMPLER_ARG", v => o.TraceSampleRatio = v, o.ParseErrors);
         if (config["OTEL_SERVICE_NAME"] is { Length: > 0 } name) o.ServiceName = name;
@@ -45,7 +56,6 @@ public sealed class TelemetryOptions : IHasParseErrors
         FlatSettings.Bool(config, "ACCESS_LOG_ENABLED", v => o.AccessLog = v, o.ParseErrors);
         FlatSettings.Double(config, "SLO_AVAILABILITY_TARGET", v => o.SloAvailabilityTarget = v, o.ParseErrors);
         if (config["OTEL_EXPORTER_OTLP_ENDPOINT"] is { Length: > 0 } otlp) o.OtlpEndpoint = otlp;
-        return o;
     }
 }
 

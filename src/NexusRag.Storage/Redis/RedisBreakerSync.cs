@@ -7,11 +7,11 @@ namespace NexusRag.Storage.Redis;
 
 /// <summary>
 /// Seed "Circuit breakers per integration (shared via Redis)": when a breaker of this replica opens, the others hear it
-/// on a Redis channel and hold theirs open for the same break, so a failing provider is spared by every replica at once.
+/// on the Redis channel <c>nexusrag:{db}:breakers</c> and hold theirs open for the same break, so a failing provider is spared by every replica at once.
 /// </summary>
 public sealed class RedisBreakerSync(RedisConnection redis, CircuitBreakerBoard board, ILogger<RedisBreakerSync> logger) : BackgroundService
 {
-    private static readonly RedisChannel Channel = RedisChannel.Literal("nexusrag:breakers");
+    private readonly RedisChannel _channel = RedisChannel.Literal($"nexusrag:{redis.Database}:breakers");
     private readonly string _origin = Guid.NewGuid().ToString("N");
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -24,7 +24,7 @@ public sealed class RedisBreakerSync(RedisConnection redis, CircuitBreakerBoard 
                 try
                 {
                     var db = await redis.DatabaseAsync().ConfigureAwait(false);
-                    await db.Multiplexer.GetSubscriber().SubscribeAsync(Channel, (_, message) => OnMessage(message)).ConfigureAwait(false);
+                    await db.Multiplexer.GetSubscriber().SubscribeAsync(_channel, (_, message) => OnMessage(message)).ConfigureAwait(false);
                     await Task.Delay(Timeout.Infinite, stoppingToken).ConfigureAwait(false);
                 }
                 catch (Exception ex) when (ex is RedisException or Core.Ports.SharedStateUnavailableException)
@@ -48,7 +48,7 @@ public sealed class RedisBreakerSync(RedisConnection redis, CircuitBreakerBoard 
         try
         {
             var db = await redis.DatabaseAsync().ConfigureAwait(false);
-            await db.PublishAsync(Channel, $"{_origin}|{integration}|{(long)duration.TotalMilliseconds}").ConfigureAwait(false);
+            await db.PublishAsync(_channel, $"{_origin}|{integration}|{(long)duration.TotalMilliseconds}").ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisException or Core.Ports.SharedStateUnavailableException)
         {

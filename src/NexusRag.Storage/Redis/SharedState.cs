@@ -104,6 +104,9 @@ public sealed class RedisConnection(ConfigurationOptions options, ILogger<RedisC
     private readonly SemaphoreSlim _gate = new(1, 1);
     private ConnectionMultiplexer? _mux;
 
+    /// <summary>The database number of <c>REDIS_URL</c> (pub/sub channels are server-wide, so their names carry it).</summary>
+    public int Database => options.DefaultDatabase ?? 0;
+
     public async Task<IDatabase> DatabaseAsync()
     {
         if (_mux is null)
