@@ -3,11 +3,14 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using NexusRag.Core.Auth;
 using NexusRag.Tests.Infrastructure;
 using NexusRag.Tests.Run;
+using NexusRag.Embeddings;
+using NexusRag.Generation;
 
 namespace NexusRag.Tests.Integration;
 
@@ -201,5 +204,21 @@ public sealed class OpsTests
         var (_, bFrames) = await SseClient.RunAsync(b, new { session_id = "b1", corpus_id = "docs", message = "spared" });
         Assert.Contains(bFrames, f => f.Event == "error");
         Assert.Equal(calls, llm.ChatRequests.Count);
+    }
+
+    [Fact]
+    public void EXT_call_settings_are_every_integrations_default_and_the_specific_names_win()
+    {
+        var config = new Microsoft.Extensions.Configuration.ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["EXT_CALL_TIMEOUT_MS"] = "1234", ["EXT_RETRY_MAX_ATTEMPTS"] = "1", ["LLM_TIMEOUT_MS"] = "5000",
+        }).Build();
+        using var sp = new ServiceCollection().AddLogging()
+            .AddNexusRagEmbeddings(config).AddNexusRagGeneration(config).AddNexusRagReranking(config).BuildServiceProvider();
+        var embeddings = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<NexusRag.Core.Embeddings.EmbeddingOptions>>().Value;
+        Assert.Equal((1234, 1), (embeddings.TimeoutMs, embeddings.MaxRetries));
+        var llm = sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<NexusRag.Core.Chat.LlmOptions>>().Value;
+        Assert.Equal((5000, 1), (llm.TimeoutMs, llm.MaxRetries));
+        Assert.Equal(1234, sp.GetRequiredService<Microsoft.Extensions.Options.IOptions<NexusRag.Core.Search.RerankOptions>>().Value.TimeoutMs);
     }
 }

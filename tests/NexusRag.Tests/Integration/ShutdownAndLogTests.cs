@@ -18,9 +18,9 @@ public sealed class ShutdownAndLogTests : IDisposable
         _dir.Dispose();
     }
 
-    private ServerProcess Start(Dictionary<string, string>? env = null)
+    private ServerProcess Start(Dictionary<string, string>? env = null, string role = "all")
     {
-        var s = ServerProcess.Start(_dir.Path, env);
+        var s = ServerProcess.Start(_dir.Path, env, role);
         _servers.Add(s);
         return s;
     }
@@ -137,15 +137,20 @@ public sealed class ShutdownAndLogTests : IDisposable
         (await client.PostAsJsonAsync("/v1/corpora", new { id = "docs" })).EnsureSuccessStatusCode();
         await client.IngestTextAsync("docs", "Handed back on shutdown, finished by the next worker.", "handoff");
         await Eventually.ReadAsync(() => Task.FromResult(embeddings.Requests.Count), n => n > 0, timeoutSeconds: 30);
-        Assert.NotEmpty(embeddings.Requests); // the job is in flight on the first worker
+        Assert.NotEmpty(embeddings.Requests); // the job is in flight on the first worker (its embedding call hangs)
+
+        // A second worker is already polling; the provider answers normally from now on (the first call keeps hanging).
+        embeddings.Behavior = FakeOpenAiServer.Mode.Normal;
+        var second = Start(env, role: "worker");
+        await second.ClientAsync();
+        await Task.Delay(500);
+        Assert.Equal("processing", (await (await client.GetAsync("/v1/documents/handoff")).DataAsync()).GetProperty("status").GetString());
 
         first.Terminate();
         Assert.True(await first.WaitForExitAsync(TimeSpan.FromSeconds(30)), "first server did not exit");
-        embeddings.Behavior = FakeOpenAiServer.Mode.Normal;
-
-        var second = Start(env);
-        var client2 = await second.ClientAsync(key);
-        var doc = await client2.WaitForDocumentAsync("handoff", timeoutMs: 20_000);
+        // The first worker handed the job back, so the second one finishes it long before the 120 s lease could expire.
+        var reader = await Start(env, role: "api").ClientAsync(key);
+        var doc = await reader.WaitForDocumentAsync("handoff", timeoutMs: 20_000);
         Assert.Equal("succeeded", doc.GetProperty("status").GetString());
         Assert.Contains(first.Lines, l => l.Contains("released on shutdown", StringComparison.Ordinal));
     }
