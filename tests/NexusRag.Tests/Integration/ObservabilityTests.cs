@@ -53,7 +53,8 @@ public sealed class ObservabilityTests
 
         var after = await Eventually.ReadAsync(() => ScrapeAsync(anon),
             m => Sample(m, "nexusrag_search_duration_seconds_count", "mode=\"lexical\"") >= searchesBefore + 3);
-        Assert.Equal(searchesBefore + 3, Sample(after, "nexusrag_search_duration_seconds_count", "mode=\"lexical\""));
+        // (At least: the suite runs other servers in this test process, and a meter listener sees every meter of its name.)
+        Assert.True(Sample(after, "nexusrag_search_duration_seconds_count", "mode=\"lexical\"") >= searchesBefore + 3);
         Assert.True(Sample(after, "nexusrag_http_requests_total", "route_class=\"read\"", "status_class=\"2xx\"") >= readsBefore + 3);
         Assert.True(Sample(after, "nexusrag_http_requests_total", "route_class=\"read\"", "status_class=\"4xx\"") >= 1);
         // RED per route template and status class, ingestion steps and chunks, jobs, index size.
