@@ -6,8 +6,8 @@ namespace NexusRag.Server.Telemetry;
 
 /// <summary>
 /// Seed 003 §6: a caller's W3C sampling decision is honoured; root traces are kept at <c>OTEL_TRACES_SAMPLER_ARG</c>
-/// (by trace id, so every span of a trace agrees). The rest are still recorded (not exported) so that
-/// <see cref="KeepErrorsProcessor"/> can keep every span that ends in error.
+/// (by trace id, so every span of a trace agrees). The root span of the rest is still recorded (not exported) so that
+/// <see cref="KeepErrorsProcessor"/> can keep every request or job that ends in error; its children are not created.
 /// </summary>
 public sealed class ParentOrRatioSampler(double ratio) : Sampler
 {
@@ -16,9 +16,12 @@ public sealed class ParentOrRatioSampler(double ratio) : Sampler
     public override SamplingResult ShouldSample(in SamplingParameters p)
     {
         if (p.ParentContext.TraceId != default)
-            return (p.ParentContext.TraceFlags & ActivityTraceFlags.Recorded) != 0
-                ? new SamplingResult(SamplingDecision.RecordAndSample)
-                : new SamplingResult(SamplingDecision.RecordOnly);
+        {
+            if ((p.ParentContext.TraceFlags & ActivityTraceFlags.Recorded) != 0) return new SamplingResult(SamplingDecision.RecordAndSample);
+            // A caller's unsampled request: its server span is recorded (kept if it fails). Below an unsampled span of
+            // ours, nothing is created at all: that is what keeps unsampled traffic cheap.
+            return new SamplingResult(p.ParentContext.IsRemote ? SamplingDecision.RecordOnly : SamplingDecision.Drop);
+        }
         return _ratio.ShouldSample(p).Decision == SamplingDecision.RecordAndSample
             ? new SamplingResult(SamplingDecision.RecordAndSample)
             : new SamplingResult(SamplingDecision.RecordOnly);
