@@ -83,7 +83,8 @@ public sealed partial class CliApp(IReadOnlyDictionary<string, string?>? configO
 
         var listTenant = new Option<string?>("--tenant") { Description = "Tenant id" };
         var listOperator = new Option<bool>("--operator") { Description = "List the platform-operator keys instead" };
-        var list = new Command("list", "List a tenant's API keys, or the operator keys (never their secrets)") { listTenant, listOperator };
+        var inactiveOnly = new Option<bool>("--inactive-only") { Description = "Only keys unused for longer than AUTH_API_KEY_INACTIVE_DAYS (never used: since created)" };
+        var list = new Command("list", "List a tenant's API keys, or the operator keys (never their secrets)") { listTenant, listOperator, inactiveOnly };
         list.Validators.Add(r =>
         {
             if (r.GetValue(listOperator) == (r.GetValue(listTenant) is not null)) r.AddError("give exactly one of --tenant or --operator");
@@ -91,6 +92,11 @@ public sealed partial class CliApp(IReadOnlyDictionary<string, string?>? configO
         list.SetAction((pr, ct) => WithServices(ct, async (sp, ct2) =>
         {
             var items = await sp.GetRequiredService<IIdentityStore>().ListApiKeysAsync(pr.GetValue(listOperator) ? Principal.PlatformTenant : pr.GetValue(listTenant)!, ct2);
+            if (pr.GetValue(inactiveOnly))
+            {
+                var service = sp.GetRequiredService<ApiKeyService>();
+                items = items.Where(k => k.RevokedAt is null && service.IsPastInactivityLimit(k)).ToList();
+            }
             var table = new Table().AddColumns("id", "name", "role", "prefix", "created", "expires", "revoked", "last used");
             foreach (var k in items)
             {
@@ -116,7 +122,26 @@ public sealed partial class CliApp(IReadOnlyDictionary<string, string?>? configO
             return 0;
         }));
 
+        var rotateId = new Argument<string>("id") { Description = "Key id (key_…)" };
+        var keepOld = new Option<bool>("--keep-old-active") { Description = "Keep the old key working until you revoke it (default: revoke it now)" };
+        var rotate = new Command("rotate", "Replace a key with a new one (same tenant, role, name, expiry) and print the new key once") { rotateId, keepOld };
+        rotate.SetAction((pr, ct) => WithServices(ct, async (sp, ct2) =>
+        {
+            var rotated = await sp.GetRequiredService<ApiKeyService>().RotateAsync(null, pr.GetValue(rotateId)!, pr.GetValue(keepOld), "system", "cli", null, ct2);
+            if (rotated is null)
+            {
+                _console.MarkupLine($"[red]No such key:[/] {Markup.Escape(pr.GetValue(rotateId)!)}");
+                return 1;
+            }
+            _console.MarkupLine($"Rotated key [bold]{rotated.Previous.Id}[/] of tenant [bold]{Markup.Escape(rotated.Previous.TenantId)}[/] → [bold]{rotated.Created.Key.Id}[/]; " +
+                                (rotated.PreviousActive ? "the old key stays active until revoked." : "the old key is revoked."));
+            _console.WriteLine("The new key (shown once):");
+            _console.WriteLine(rotated.Created.Plaintext);
+            return 0;
+        }));
+
         keys.Subcommands.Add(create);
+        keys.Subcommands.Add(rotate);
         keys.Subcommands.Add(list);
         keys.Subcommands.Add(revoke);
         return keys;

@@ -15,6 +15,19 @@ public static class CoreServiceCollectionExtensions
     {
         services.AddSingleton<Observability.NexusInstrumentation>(); // its IMeterFactory comes with every host builder
         services.TryAddSingleton<Observability.CircuitBreakerBoard>();
+        services.AddOptions<Authorization.AuthzOptions>()
+            .Bind(config.GetSection(Authorization.AuthzOptions.Section))
+            .Configure(o =>
+            {
+                FlatSettings.Bool(config, "AUTHZ_DEFAULT_DENY", v => o.DefaultDeny = v, o.ParseErrors);
+                FlatSettings.Bool(config, "AUTHZ_ADMIN_BYPASS_DOCUMENT_ACL", v => o.AdminBypassDocumentAcl = v, o.ParseErrors);
+                FlatSettings.Bool(config, "AUTHZ_ALLOW_WILDCARDS", v => o.AllowWildcards = v, o.ParseErrors);
+                FlatSettings.Bool(config, "AUTHZ_ABAC_ENABLED", v => o.AbacEnabled = v, o.ParseErrors);
+            })
+            .ValidateParseErrors()
+            .ValidateSettings(Authorization.AuthzOptions.Section)
+            .ValidateOnStart();
+        services.AddSingleton<Authorization.DocumentAuthorizer>();
         services.AddOptions<IngestionOptions>()
             .Bind(config.GetSection(IngestionOptions.Section))
             .Configure(o => FlatSettings.Int(config, "INGEST_MAX_CONCURRENCY", v => o.WorkerConcurrency = v, o.ParseErrors))
@@ -115,6 +128,16 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<Transactions.OutboxDispatcher>();
         services.AddSingleton<Transactions.IOutboxSubscriber, Transactions.LogOutboxSubscriber>();
 
+        services.AddOptions<ApiKeyPolicyOptions>()
+            .Bind(config.GetSection(ApiKeyPolicyOptions.Section))
+            .Configure(o =>
+            {
+                FlatSettings.Bool(config, "AUTH_API_KEY_INACTIVE_ENFORCED", v => o.InactiveEnforced = v, o.ParseErrors);
+                FlatSettings.Int(config, "AUTH_API_KEY_INACTIVE_DAYS", v => o.InactiveDays = v, o.ParseErrors);
+            })
+            .ValidateParseErrors()
+            .ValidateSettings(ApiKeyPolicyOptions.Section)
+            .ValidateOnStart();
         services.AddSingleton<ApiKeyService>();
         services.AddSingleton<DocumentService>();
         services.AddSingleton<DemoSeeder>();

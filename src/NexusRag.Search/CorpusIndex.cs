@@ -138,7 +138,7 @@ internal sealed class CorpusIndex
         _lock.EnterReadLock();
         try
         {
-            var accept = Filter(q.Filters);
+            var accept = Filter(q.Filters, q.Readable);
             var depth = Math.Max(q.TopK, _options.CandidatesPerLeg);
             List<(float Score, int Slot)> lexical = [], vector = [];
             if (q.Mode != SearchMode.Vector)
@@ -224,6 +224,21 @@ internal sealed class CorpusIndex
         }
         _vectors!.ScanExact(query, _slots.Count, accept, top);
         return top.ToSortedList();
+    }
+
+    /// <summary>The slots a query may see: live, matching the filters, of a document the caller may read (memoized per document).</summary>
+    private Func<int, bool> Filter(SearchFilters? filters, Func<string, bool>? readable)
+    {
+        var inner = Filter(filters);
+        if (readable is null) return inner;
+        var seen = new Dictionary<string, bool>(StringComparer.Ordinal);
+        return slot =>
+        {
+            if (!inner(slot)) return false;
+            var doc = _slots[slot]!.DocumentId;
+            if (!seen.TryGetValue(doc, out var ok)) seen[doc] = ok = readable(doc); // one query's closure: used by one thread
+            return ok;
+        };
     }
 
     private Func<int, bool> Filter(SearchFilters? filters)

@@ -78,6 +78,7 @@ if (role.ServesApi())
     app.MapPlansApi();
     app.MapQuotasApi();
     app.MapOpsApi();
+    app.MapAuthzApi();
     app.MapOpenApi("/openapi/{documentName}.json").AllowPublic();
     if (!app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NexusRagOptions>>().Value.IsProd)
         app.MapScalarApiReference("/docs", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json")).AllowPublic();

@@ -31,6 +31,8 @@ public abstract class NexusDbContext(DbContextOptions options) : DbContext(optio
     public DbSet<IndexVersionEventRow> IndexVersionEvents => Set<IndexVersionEventRow>();
     public DbSet<EvalSetRow> EvalSets => Set<EvalSetRow>();
     public DbSet<WorkerHeartbeatRow> WorkerHeartbeats => Set<WorkerHeartbeatRow>();
+    public DbSet<DocumentPermissionRow> DocumentPermissions => Set<DocumentPermissionRow>();
+    public DbSet<AuthzPolicyRow> AuthzPolicies => Set<AuthzPolicyRow>();
 
     /// <summary>Set while a unit of work shares this context with the stores: their disposal must not close it.</summary>
     internal bool HeldByUnitOfWork { get; set; }

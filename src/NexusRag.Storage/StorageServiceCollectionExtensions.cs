@@ -116,6 +116,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<NexusRag.Core.Governance.IQuotaStore, EfQuotaStore>();
         services.AddSingleton<IDatabaseHealth, EfDatabaseHealth>();
         services.AddSingleton<NexusRag.Core.Observability.IOpsStore, EfOpsStore>();
+        services.AddSingleton<NexusRag.Core.Authorization.IAuthzStore, EfAuthzStore>();
         return services;
     }
 

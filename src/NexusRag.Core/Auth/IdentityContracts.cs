@@ -22,6 +22,7 @@ public interface IIdentityStore
     Task<IReadOnlyList<ApiKeyInfo>> ListApiKeysAsync(string tenantId, CancellationToken ct);
     /// <summary>Revokes a key; returns it, or null when no such key exists.</summary>
     Task<ApiKeyInfo?> RevokeApiKeyAsync(string keyId, CancellationToken ct);
+    Task<ApiKeyInfo?> GetApiKeyAsync(string keyId, CancellationToken ct);
     Task TouchApiKeyAsync(string keyId, DateTime usedAt, CancellationToken ct);
     /// <summary>Deactivates (revokes) or reactivates one of the tenant's keys; reactivation resets last_used_at. Null when not the tenant's.</summary>
     Task<ApiKeyInfo?> SetApiKeyActiveAsync(string tenantId, string keyId, bool active, DateTime now, CancellationToken ct);

@@ -87,6 +87,7 @@ public sealed class RunService(
     ISessionStore sessions,
     IAuditLog audit,
     SearchService search,
+    Authorization.DocumentAuthorizer authorizer,
     IChatClient chat,
     IOptions<RunOptions> runOptions,
     IOptions<LlmOptions> llmOptions,
@@ -130,7 +131,8 @@ public sealed class RunService(
         var succeeded = false;
         try
         {
-            var retrieved = await search.SearchAsync(run.Corpus, new SearchRequest(r.CorpusId, r.Message, run.TopK, SearchMode.Hybrid, null), ct)
+            var readable = await authorizer.ReadableAsync(run.Principal, r.CorpusId, ct).ConfigureAwait(false); // a forbidden chunk is never retrieved
+            var retrieved = await search.SearchAsync(run.Corpus, new SearchRequest(r.CorpusId, r.Message, run.TopK, SearchMode.Hybrid, null, readable), ct)
                 .ConfigureAwait(false);
             var results = retrieved.Results;
             if (runOptions.Value.DebugEvents)

@@ -18,12 +18,12 @@ public sealed record DocumentInfo(
     string ContentSha256, string Status, string? FailureReason, int NumChunks,
     int ChunkSizeChars, int ChunkOverlapChars, string? MetadataJson, string? LastJobId,
     DateTime CreatedAt, DateTime UpdatedAt, DateTime? QueuedAt, DateTime? ProcessingStartedAt,
-    DateTime? CompletedAt, DateTime? FailedAt, DateTime? LastReindexedAt, string? ExtractionJson = null);
+    DateTime? CompletedAt, DateTime? FailedAt, DateTime? LastReindexedAt, string? ExtractionJson = null, string? LabelsJson = null);
 
 /// <summary>A document to create or replace; its bytes are the tenant's original with <see cref="ContentSha256"/> (<see cref="IOriginalStore"/>).</summary>
 public sealed record NewDocument(
     string TenantId, string CorpusId, string DocumentId, string? Filename, string ContentType,
-    long SizeBytes, string ContentSha256, int ChunkSizeChars, int ChunkOverlapChars, string? MetadataJson);
+    long SizeBytes, string ContentSha256, int ChunkSizeChars, int ChunkOverlapChars, string? MetadataJson, string? LabelsJson = null);
 
 /// <summary>A chunk produced by the pipeline, ready to be written (with its L2-normalized vector after the embed step).</summary>
 public sealed record ChunkDraft(string Id, int ChunkIndex, string Text, int StartOffset, int EndOffset, string MetadataJson, float[]? Embedding = null);
@@ -35,6 +35,9 @@ public sealed record ChunkInfo(
 /// <summary>Documents and their raw content. Writes that enqueue a job do so in the same transaction.</summary>
 public interface IDocumentStore
 {
+    /// <summary>Replaces a document's ABAC labels (null clears them); false when there is no such document.</summary>
+    Task<bool> SetLabelsAsync(string tenantId, string documentId, string? labelsJson, CancellationToken ct);
+
     Task<DocumentInfo?> GetAsync(string tenantId, string documentId, CancellationToken ct);
     Task<(IReadOnlyList<DocumentInfo> Items, bool HasMore)> ListAsync(DocumentListQuery query, CancellationToken ct);
     /// <summary>Inserts a new document (or replaces an existing, not in-flight one) and enqueues its ingestion job atomically.</summary>

@@ -51,6 +51,8 @@ public static class ErrorCodes
     public const string Unauthorized = "AUTH_UNAUTHORIZED";
     public const string ExpiredKey = "AUTH_EXPIRED_KEY";
     public const string RevokedKey = "AUTH_REVOKED_KEY";
+    /// <summary>The key was not used for AUTH_API_KEY_INACTIVE_DAYS (with AUTH_API_KEY_INACTIVE_ENFORCED=true).</summary>
+    public const string InactiveKey = "AUTH_INACTIVE_KEY";
     public const string Forbidden = "FORBIDDEN";
     public const string NotFound = "NOT_FOUND";
     public const string MethodNotAllowed = "METHOD_NOT_ALLOWED";

@@ -15,7 +15,7 @@ public sealed record SearchFilters(IReadOnlyList<string>? DocumentIds, IReadOnly
 public sealed record IndexQuery(
     string TenantId, string CorpusId, string Text, float[]? QueryVector, int TopK, SearchMode Mode, SearchFilters? Filters,
     double LexicalWeight = 1.0, double VectorWeight = 1.0, Bm25Parameters? Bm25 = null, FusionMethod? Fusion = null, int? RrfK = null,
-    int IndexVersion = 1);
+    int IndexVersion = 1, Func<string, bool>? Readable = null);
 
 /// <summary>How the hybrid search merges its lexical and vector lists.</summary>
 public enum FusionMethod

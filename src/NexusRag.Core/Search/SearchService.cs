@@ -8,7 +8,11 @@ using NexusRag.Core.Errors;
 namespace NexusRag.Core.Search;
 
 /// <summary>A search; <see cref="TopK"/> null means the corpus's <c>top_k_default</c>.</summary>
-public sealed record SearchRequest(string CorpusId, string Query, int? TopK, SearchMode Mode, SearchFilters? Filters);
+/// <summary>
+/// A search. <see cref="Readable"/> (from <see cref="Authorization.DocumentAuthorizer.ReadableAsync"/>) restricts it to
+/// the documents the caller may read, inside the index (both legs, before top-k); null means no restriction.
+/// </summary>
+public sealed record SearchRequest(string CorpusId, string Query, int? TopK, SearchMode Mode, SearchFilters? Filters, Func<string, bool>? Readable = null);
 
 /// <summary>The ranked chunks and the index version that ranked them; <see cref="Rerank"/> is null when no reranker is configured.</summary>
 public sealed record SearchResponse(int TopK, IReadOnlyList<SearchResult> Results, RerankOutcome? Rerank = null, int IndexVersion = 1);
@@ -89,7 +93,8 @@ public sealed class SearchService(
         var o = options.Value;
         var fusion = o.FusionFor(identity.Provider);
         var hits = index.Search(new IndexQuery(tenantId, corpus.Id, request.Query, queryVector, rerank.Depth(topK), request.Mode,
-            request.Filters, fusion.LexicalWeight, fusion.VectorWeight, Fusion: fusion.Method, RrfK: fusion.RrfK, IndexVersion: version));
+            request.Filters, fusion.LexicalWeight, fusion.VectorWeight, Fusion: fusion.Method, RrfK: fusion.RrfK, IndexVersion: version,
+            Readable: request.Readable));
         if (hits.Count == 0) return new SearchResponse(topK, [], rerank.Enabled ? RerankOutcome.Applied : null, version); // nothing to reorder
 
         var chunks = (await documents.GetChunksByIdsAsync(tenantId, hits.Select(h => h.ChunkId).ToList(), ct).ConfigureAwait(false))

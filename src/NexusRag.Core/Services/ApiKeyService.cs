@@ -6,7 +6,22 @@ namespace NexusRag.Core.Services;
 
 public sealed record CreatedApiKey(ApiKeyInfo Key, string Plaintext);
 
-public enum KeyCheck { Valid, Unknown, Expired, Revoked }
+public enum KeyCheck { Valid, Unknown, Expired, Revoked, Inactive }
+
+/// <summary>Key hygiene (seed "Security &amp; Compliance"): <c>AUTH_API_KEY_INACTIVE_ENFORCED</c>, <c>AUTH_API_KEY_INACTIVE_DAYS</c>.</summary>
+public sealed class ApiKeyPolicyOptions : IHasParseErrors
+{
+    public const string Section = "NexusRag:ApiKeys";
+
+    /// <summary>Refuse keys unused for <see cref="InactiveDays"/> (401 <c>AUTH_INACTIVE_KEY</c>); a new key counts from its creation.</summary>
+    [FlatName("AUTH_API_KEY_INACTIVE_ENFORCED")] public bool InactiveEnforced { get; set; }
+    [System.ComponentModel.DataAnnotations.Range(1, 3650)] [FlatName("AUTH_API_KEY_INACTIVE_DAYS")] public int InactiveDays { get; set; } = 90;
+
+    public List<string> ParseErrors { get; } = [];
+}
+
+/// <summary>The new key of a rotation (its plaintext, shown once) and the key it replaces.</summary>
+public sealed record RotatedApiKey(CreatedApiKey Created, ApiKeyInfo Previous, bool PreviousActive);
 
 /// <summary>
 /// Creates, verifies and revokes API keys. Plaintext keys exist only in the creation result. Verified keys are cached
@@ -14,7 +29,8 @@ public enum KeyCheck { Valid, Unknown, Expired, Revoked }
 /// this replica applies at once, one made through another replica (or the CLI) within 2 s; expiry is checked on every
 /// request. The read path does no database read for a known key and writes <c>last_used_at</c> at most once a minute.
 /// </summary>
-public sealed class ApiKeyService(IIdentityStore store, IAuditLog audit, Transactions.IUnitOfWork uow, TimeProvider clock)
+public sealed class ApiKeyService(IIdentityStore store, IAuditLog audit, Transactions.IUnitOfWork uow, TimeProvider clock,
+    Microsoft.Extensions.Options.IOptions<ApiKeyPolicyOptions> policy)
 {
     private static readonly TimeSpan TouchInterval = TimeSpan.FromMinutes(1);
     private readonly Governance.RefreshingCache<ApiKeyCredential?> _verified = new(clock, Governance.RolloutGate.MaxAge);
@@ -68,8 +84,48 @@ public sealed class ApiKeyService(IIdentityStore store, IAuditLog audit, Transac
         if (found is null || !ApiKeys.HashEquals(found.KeyHash, hash)) return (KeyCheck.Unknown, null);
         var key = found.Key;
         if (key.RevokedAt is not null) return (KeyCheck.Revoked, key);
-        if (key.ExpiresAt is { } exp && exp <= clock.GetUtcNow().UtcDateTime) return (KeyCheck.Expired, key);
+        var now = clock.GetUtcNow().UtcDateTime;
+        if (key.ExpiresAt is { } exp && exp <= now) return (KeyCheck.Expired, key);
+        if (IsInactive(key, now)) return (KeyCheck.Inactive, key);
         return (KeyCheck.Valid, key);
+    }
+
+    /// <summary>Unused (or, never used, created) longer ago than <c>AUTH_API_KEY_INACTIVE_DAYS</c>, when enforced.</summary>
+    public bool IsInactive(ApiKeyInfo key, DateTime now)
+    {
+        var o = policy.Value;
+        if (!o.InactiveEnforced) return false;
+        var last = key.LastUsedAt ?? key.CreatedAt;
+        if (_touched.TryGetValue(key.Id, out var touched) && touched > last) last = touched;
+        return now - last > TimeSpan.FromDays(o.InactiveDays);
+    }
+
+    /// <summary>Keys of a tenant (or the operator keys) unused for longer than <c>AUTH_API_KEY_INACTIVE_DAYS</c>, whether or not that is enforced.</summary>
+    public bool IsPastInactivityLimit(ApiKeyInfo key) =>
+        clock.GetUtcNow().UtcDateTime - (key.LastUsedAt ?? key.CreatedAt) > TimeSpan.FromDays(policy.Value.InactiveDays);
+
+    /// <summary>
+    /// Replaces a key with a new one of the same tenant, role, name and expiry; the old one is revoked in the same
+    /// transaction unless <paramref name="keepOldActive"/> (a grace period for the caller's deployments; revoke it later).
+    /// Null when there is no such key (of <paramref name="tenantId"/>, when given).
+    /// </summary>
+    public async Task<RotatedApiKey?> RotateAsync(string? tenantId, string keyId, bool keepOldActive, string actorType, string actor, string? requestId, CancellationToken ct)
+    {
+        var old = await store.GetApiKeyAsync(keyId, ct).ConfigureAwait(false);
+        if (old is null || (tenantId is not null && old.TenantId != tenantId)) return null;
+        if (old.RevokedAt is not null)
+            throw NexusException.Conflict("API_KEY_REVOKED", "A revoked key cannot be rotated; create a new key", new Dictionary<string, object?> { ["key_id"] = keyId });
+        var generated = ApiKeys.Generate();
+        var created = await uow.RunAsync(async c =>
+        {
+            var k = await store.CreateApiKeyAsync(old.TenantId, old.Name, old.Role, generated.Prefix, generated.Hash, old.ExpiresAt, old.IsOperator, c).ConfigureAwait(false);
+            if (!keepOldActive) await store.RevokeApiKeyAsync(old.Id, c).ConfigureAwait(false);
+            await audit.AppendAsync(new AuditEntry(old.TenantId, "auth.api_key.rotated", "success", actorType, actor, "api_key", old.Id, requestId,
+                new Dictionary<string, object?> { ["new_key_id"] = k.Id, ["old_key_active"] = keepOldActive }), c).ConfigureAwait(false);
+            uow.AfterCommit(_verified.Clear);
+            return k;
+        }, ct).ConfigureAwait(false);
+        return new RotatedApiKey(new CreatedApiKey(created, generated.Plaintext), old, keepOldActive);
     }
 
     /// <summary>

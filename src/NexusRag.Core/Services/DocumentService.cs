@@ -17,7 +17,7 @@ namespace NexusRag.Core.Services;
 /// </summary>
 public sealed record IngestRequest(
     string CorpusId, string? DocumentId, string? Filename, string? DeclaredType, StagedOriginal Content,
-    bool Overwrite, int? ChunkSizeChars, int? ChunkOverlapChars, string? MetadataJson);
+    bool Overwrite, int? ChunkSizeChars, int? ChunkOverlapChars, string? MetadataJson, string? LabelsJson = null);
 
 /// <summary>
 /// Document use cases. Semantics of re-ingesting an existing <c>document_id</c> (conflicts are decided by
@@ -36,17 +36,20 @@ public sealed class DocumentService(
     IOriginalStore originals,
     OriginalLocks originalLocks,
     IOptions<IngestionOptions> options,
-    IOptions<ExtractionOptions> extraction)
+    IOptions<ExtractionOptions> extraction,
+    Authorization.DocumentAuthorizer authorizer,
+    Authorization.IAuthzStore authz,
+    TimeProvider clock)
 {
     /// <summary>Text formats small enough are extracted at upload, so an empty or malformed one is a 422 at once.</summary>
     private const long ValidateAtUploadBytes = 16L * 1024 * 1024;
 
     /// <summary>Stages <paramref name="content"/> as an original and ingests it (text endpoints, seeding, tools).</summary>
     public async Task<EnqueueResult> IngestBytesAsync(Principal principal, string corpusId, string? documentId, string? filename, string? declaredType,
-        byte[] content, bool overwrite, int? chunkSize, int? chunkOverlap, string? metadataJson, string? requestId, CancellationToken ct)
+        byte[] content, bool overwrite, int? chunkSize, int? chunkOverlap, string? metadataJson, string? requestId, CancellationToken ct, string? labelsJson = null)
     {
         using var staged = await originals.StageAsync(new MemoryStream(content, writable: false), extraction.Value.MaxUploadBytes, ct).ConfigureAwait(false);
-        return await IngestAsync(principal, new IngestRequest(corpusId, documentId, filename, declaredType, staged, overwrite, chunkSize, chunkOverlap, metadataJson),
+        return await IngestAsync(principal, new IngestRequest(corpusId, documentId, filename, declaredType, staged, overwrite, chunkSize, chunkOverlap, metadataJson, labelsJson),
             requestId, ct).ConfigureAwait(false);
     }
 
@@ -88,6 +91,14 @@ public sealed class DocumentService(
         // Idempotent re-ingest: the same document again is answered from what exists and queues nothing.
         // Every conflict rule (other corpus, other content, in flight) lives in the store's transaction.
         var existing = request.DocumentId is null ? null : await documents.GetAsync(principal.TenantId, documentId, ct).ConfigureAwait(false);
+        if (existing is not null)
+        {
+            // Replacing a document is writing it; answering "it is already there" is reading it.
+            var action = request.Overwrite ? Authorization.DocumentActions.Write : Authorization.DocumentActions.Read;
+            var decision = await authorizer.DecideAsync(principal, existing.Id, existing.CorpusId, existing.LabelsJson, action, ct).ConfigureAwait(false);
+            if (!decision.Allowed)
+                throw NexusException.Conflict(ErrorCodes.DocumentExists, $"Document '{documentId}' already exists and this key may not {action} it");
+        }
         if (existing is not null && !request.Overwrite
             && existing.CorpusId == request.CorpusId && existing.ContentSha256 == sha
             && existing.ChunkSizeChars == size && existing.ChunkOverlapChars == overlap)
@@ -104,8 +115,15 @@ public sealed class DocumentService(
             {
                 var r = await documents.UpsertAndEnqueueAsync(
                     new NewDocument(principal.TenantId, request.CorpusId, documentId, request.Filename, mediaType,
-                        request.Content.Length, sha, size, overlap, request.MetadataJson),
+                        request.Content.Length, sha, size, overlap, request.MetadataJson, request.LabelsJson),
                     replaceExisting: request.Overwrite, opts.MaxAttempts, c).ConfigureAwait(false);
+                if (r.Created && principal.ApiKeyId is { } creator)
+                {
+                    // The creator's owner entry (seed "Authorization Model"), committed with the document.
+                    await authz.AddGrantAsync(new Authorization.DocumentGrant(Identifiers.NewId("perm"), principal.TenantId, documentId,
+                        Authorization.PrincipalTypes.ApiKey, creator, Authorization.DocumentActions.Owner, null, clock.GetUtcNow().UtcDateTime, principal.ActorId), c)
+                        .ConfigureAwait(false);
+                }
                 await audit.AppendAsync(new AuditEntry(principal.TenantId, "documents.ingest.enqueued", "success", principal.ActorType, principal.ActorId,
                     "document", documentId, requestId, new Dictionary<string, object?>
                     {
@@ -122,7 +140,7 @@ public sealed class DocumentService(
 
     public async Task<EnqueueResult> ReindexAsync(Principal principal, string documentId, int? chunkSize, int? chunkOverlap, string? requestId, CancellationToken ct)
     {
-        var existing = await GetAsync(principal, documentId, ct).ConfigureAwait(false);
+        var existing = await GetAsync(principal, documentId, ct, Authorization.DocumentActions.Write).ConfigureAwait(false);
         var errors = new Dictionary<string, string[]>();
         var size = chunkSize ?? existing.ChunkSizeChars;
         var overlap = chunkOverlap ?? Math.Min(existing.ChunkOverlapChars, size - 1);
@@ -144,11 +162,37 @@ public sealed class DocumentService(
         return result;
     }
 
-    public async Task<DocumentInfo> GetAsync(Principal principal, string documentId, CancellationToken ct)
+    /// <summary>
+    /// The document, when this principal may do <paramref name="action"/> on it: one it may not read is 404 (as if it
+    /// did not exist); one it may read but not change is 403 <c>FORBIDDEN</c> with the deciding step.
+    /// </summary>
+    public async Task<DocumentInfo> GetAsync(Principal principal, string documentId, CancellationToken ct, string action = Authorization.DocumentActions.Read)
     {
         if (!Identifiers.IsValid(documentId)) throw NexusException.NotFound("document", Text.Clip(documentId, 64));
-        return await documents.GetAsync(principal.TenantId, documentId, ct).ConfigureAwait(false)
-               ?? throw NexusException.NotFound("document", documentId);
+        var doc = await documents.GetAsync(principal.TenantId, documentId, ct).ConfigureAwait(false)
+                  ?? throw NexusException.NotFound("document", documentId);
+        var decision = await authorizer.DecideAsync(principal, doc.Id, doc.CorpusId, doc.LabelsJson, action, ct).ConfigureAwait(false);
+        if (decision.Allowed) return doc;
+        if (action != Authorization.DocumentActions.Read
+            && (await authorizer.DecideAsync(principal, doc.Id, doc.CorpusId, doc.LabelsJson, Authorization.DocumentActions.Read, ct).ConfigureAwait(false)).Allowed)
+            throw new NexusException(ErrorKind.Forbidden, ErrorCodes.Forbidden, $"This key may not {action} this document",
+                new Dictionary<string, object?> { ["document_id"] = documentId, ["decided_by"] = decision.DecidedBy, ["policy_id"] = decision.PolicyId });
+        throw NexusException.NotFound("document", documentId);
+    }
+
+    /// <summary>Replaces the document's ABAC labels (write permission), audited.</summary>
+    public async Task<DocumentInfo> SetLabelsAsync(Principal principal, string documentId, string? labelsJson, string? requestId, CancellationToken ct)
+    {
+        var doc = await GetAsync(principal, documentId, ct, Authorization.DocumentActions.Write).ConfigureAwait(false);
+        await uow.RunAsync(async c =>
+        {
+            if (!await documents.SetLabelsAsync(principal.TenantId, documentId, labelsJson, c).ConfigureAwait(false)) throw NexusException.NotFound("document", documentId);
+            await audit.AppendAsync(new AuditEntry(principal.TenantId, "documents.labels.updated", "success", principal.ActorType, principal.ActorId,
+                "document", documentId, requestId, new Dictionary<string, object?> { ["labels"] = labelsJson is null ? null : JsonDocument.Parse(labelsJson).RootElement.Clone() }), c)
+                .ConfigureAwait(false);
+            return 0;
+        }, ct).ConfigureAwait(false);
+        return doc with { LabelsJson = labelsJson };
     }
 
     /// <summary>The document's original file, or null when there is none (a document from before originals were kept, whose bytes are then returned).</summary>
@@ -174,8 +218,7 @@ public sealed class DocumentService(
 
     public async Task DeleteAsync(Principal principal, string documentId, string? requestId, CancellationToken ct)
     {
-        if (!Identifiers.IsValid(documentId)) throw NexusException.NotFound("document", Text.Clip(documentId, 64));
-        var sha = (await documents.GetAsync(principal.TenantId, documentId, ct).ConfigureAwait(false))?.ContentSha256;
+        var sha = (await GetAsync(principal, documentId, ct, Authorization.DocumentActions.Write).ConfigureAwait(false)).ContentSha256;
         await uow.RunAsync(async c =>
         {
             switch (await documents.DeleteAsync(principal.TenantId, documentId, c).ConfigureAwait(false))
@@ -189,7 +232,7 @@ public sealed class DocumentService(
                 "document", documentId, requestId), c).ConfigureAwait(false);
             return 0;
         }, ct).ConfigureAwait(false);
-        if (sha is not null) await ReleaseOriginalAsync(principal.TenantId, sha, ct).ConfigureAwait(false);
+        await ReleaseOriginalAsync(principal.TenantId, sha, ct).ConfigureAwait(false);
     }
 
     private void ValidateChunking(int size, int overlap, Dictionary<string, string[]> errors)

@@ -16,6 +16,14 @@ public sealed class CreateApiKeyRequest
     public string? ExpiresIn { get; set; }
 }
 
+public sealed class RotateApiKeyRequest
+{
+    /// <summary>Keep the old key working (until revoked) so deployments can switch over.</summary>
+    public bool? KeepOldActive { get; set; }
+}
+
+public sealed record RotatedApiKeyDto(ApiKeyDto Key, string ApiKey, string PreviousKeyId, bool PreviousKeyActive);
+
 public sealed class PatchApiKeyRequest
 {
     public bool? Active { get; set; }
@@ -43,6 +51,8 @@ public static class ApiKeysApi
         var self = app.MapGroup("/v1/self-serve/api-keys").WithTags("API keys").WithAuditCategory("self-serve");
         self.MapPost("/", Create).RequireRole(Role.Admin).WithRateClass(RouteClasses.Mutation).WithIdempotency().Accepts<CreateApiKeyRequest>("application/json").Produces<Envelope<CreatedApiKeyDto>>(201);
         self.MapGet("/", List).RequireRole(Role.Admin).WithRateClass(RouteClasses.Read).Produces<Envelope<IReadOnlyList<ApiKeyDto>>>();
+        self.MapPost("/{id}/rotate", Rotate).RequireRole(Role.Admin).WithRateClass(RouteClasses.Mutation).WithIdempotency()
+            .Accepts<RotateApiKeyRequest>("application/json").Produces<Envelope<RotatedApiKeyDto>>(201);
         self.MapPost("/{id}/revoke", Revoke).RequireRole(Role.Admin).WithRateClass(RouteClasses.Mutation).WithIdempotency().Produces<Envelope<ApiKeyDto>>();
         var admin = app.MapGroup("/v1/admin/api-keys").WithTags("API keys").WithAuditCategory("auth");
         admin.MapGet("/", AdminList).RequireRole(Role.Admin).WithRateClass(RouteClasses.Read).Produces<Envelope<IReadOnlyList<ApiKeyDto>>>();
@@ -78,6 +88,16 @@ public static class ApiKeysApi
         var items = await store.ListApiKeysAsync(ctx.GetPrincipal().TenantId, ctx.RequestAborted);
         await ctx.AuditAsync(audit, "selfserve.api_key.listed", "api_key", null, new() { ["count"] = items.Count });
         return ApiResults.Ok(ctx, items.Select(ApiKeyDto.From).ToList());
+    }
+
+    private static async Task<IResult> Rotate(HttpContext ctx, string id, ApiKeyService keys)
+    {
+        var body = await JsonBody.ReadAsync<RotateApiKeyRequest>(ctx.Request, allowEmpty: true);
+        var principal = ctx.GetPrincipal();
+        var rotated = await keys.RotateAsync(principal.TenantId, id, body.KeepOldActive ?? false, principal.ActorType, principal.ActorId,
+            RequestIdMiddleware.Get(ctx), ctx.RequestAborted) ?? throw NexusException.NotFound("api_key", id);
+        return ApiResults.Ok(ctx, new RotatedApiKeyDto(ApiKeyDto.From(rotated.Created.Key), rotated.Created.Plaintext, rotated.Previous.Id, rotated.PreviousActive),
+            StatusCodes.Status201Created);
     }
 
     private static async Task<IResult> Revoke(HttpContext ctx, string id, ApiKeyService keys, IAuditLog audit, IUnitOfWork uow)

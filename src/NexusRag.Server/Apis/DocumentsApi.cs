@@ -25,6 +25,14 @@ public sealed class IngestTextRequest
     public JsonElement? Metadata { get; set; }
     public int? ChunkSizeChars { get; set; }
     public int? ChunkOverlapChars { get; set; }
+    /// <summary>ABAC labels, e.g. <c>{"sensitivity": "high", "teams": ["legal"]}</c>.</summary>
+    public JsonElement? Labels { get; set; }
+}
+
+public sealed class PatchDocumentRequest
+{
+    /// <summary>Replaces the labels; <c>null</c> clears them (required: a PATCH without it changes nothing and is refused).</summary>
+    public JsonElement Labels { get; set; }
 }
 
 public sealed class ReindexRequest
@@ -37,12 +45,12 @@ public sealed record DocumentDto(
     string Id, string CorpusId, string? Filename, string ContentType, long SizeBytes, string ContentSha256, string Status,
     string? FailureReason, int NumChunks, int ChunkSizeChars, int ChunkOverlapChars, JsonElement? Metadata, string? LastJobId,
     DateTime CreatedAt, DateTime UpdatedAt, DateTime? QueuedAt, DateTime? ProcessingStartedAt, DateTime? CompletedAt,
-    DateTime? FailedAt, DateTime? LastReindexedAt, JsonElement? Extraction)
+    DateTime? FailedAt, DateTime? LastReindexedAt, JsonElement? Extraction, JsonElement? Labels)
 {
     public static DocumentDto From(DocumentInfo d) =>
         new(d.Id, d.CorpusId, d.Filename, d.ContentType, d.SizeBytes, d.ContentSha256, d.Status, d.FailureReason,
             d.NumChunks, d.ChunkSizeChars, d.ChunkOverlapChars, Parse(d.MetadataJson), d.LastJobId, d.CreatedAt, d.UpdatedAt, d.QueuedAt,
-            d.ProcessingStartedAt, d.CompletedAt, d.FailedAt, d.LastReindexedAt, Parse(d.ExtractionJson));
+            d.ProcessingStartedAt, d.CompletedAt, d.FailedAt, d.LastReindexedAt, Parse(d.ExtractionJson), Parse(d.LabelsJson));
 
     private static JsonElement? Parse(string? json)
     {
@@ -65,7 +73,7 @@ public sealed record ChunkDto(string Id, string DocumentId, int ChunkIndex, stri
 
 public static class DocumentsApi
 {
-    private static readonly HashSet<string> FormFields = ["corpus_id", "document_id", "overwrite", "chunk_size_chars", "chunk_overlap_chars"];
+    private static readonly HashSet<string> FormFields = ["corpus_id", "document_id", "overwrite", "chunk_size_chars", "chunk_overlap_chars", "labels"];
     private static readonly HashSet<string> ListParams = ["corpus_id", "status", "limit", "cursor"];
 
     public static RouteGroupBuilder MapDocumentsApi(this IEndpointRouteBuilder app)
@@ -81,6 +89,8 @@ public static class DocumentsApi
             .Produces(200, contentType: "application/octet-stream").WithSummary("Download the document's original file, as uploaded.");
         g.MapGet("/{id}/chunks", Chunks).RequireRole(Role.Reader).WithRateClass(RouteClasses.Read).Produces<Envelope<IReadOnlyList<ChunkDto>>>();
         g.MapPost("/{id}/reindex", Reindex).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation).WithIdempotency().RequireNotKilled(KillSwitches.Ingest, "Document ingestion").WithMetadata(new Bulkhead(Bulkhead.Ingest)).Accepts<ReindexRequest>("application/json").Produces<Envelope<AcceptedDto>>(202);
+        g.MapPatch("/{id}", Patch).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation).WithIdempotency()
+            .Accepts<PatchDocumentRequest>("application/json").Produces<Envelope<DocumentDto>>().WithSummary("Set the document's ABAC labels (write permission).");
         g.MapDelete("/{id}", Delete).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation).WithIdempotency().Produces<Envelope<DeletedDto>>();
         return g;
     }
@@ -159,12 +169,23 @@ public static class DocumentsApi
             var size = ParseInt(fields.GetValueOrDefault("chunk_size_chars") ?? "", "chunk_size_chars", errors);
             var overlap = ParseInt(fields.GetValueOrDefault("chunk_overlap_chars") ?? "", "chunk_overlap_chars", errors);
             var documentId = fields.GetValueOrDefault("document_id") is { Length: > 0 } d ? d : null;
+            string? labels = null;
+            if (fields.GetValueOrDefault("labels") is { Length: > 0 } rawLabels)
+            {
+                try
+                {
+                    using var parsed = JsonDocument.Parse(rawLabels);
+                    labels = Core.Authorization.DocumentAuthorizer.NormalizeLabels(parsed.RootElement, out var labelError);
+                    if (labelError is not null) errors["labels"] = [labelError];
+                }
+                catch (JsonException) { errors["labels"] = ["must be a JSON object"]; }
+            }
             if (errors.Count > 0) throw NexusException.Validation(errors);
 
             var filename = Path.GetFileName(fileName ?? "");
             var declared = MediaTypeHeaderValue.TryParse(fileType, out var mt) ? mt.MediaType.Value?.ToLowerInvariant() : null;
             var result = await service.IngestAsync(ctx.GetPrincipal(),
-                new IngestRequest(corpusId, documentId, filename.Length == 0 ? null : filename, declared, staged!, overwrite ?? false, size, overlap, null),
+                new IngestRequest(corpusId, documentId, filename.Length == 0 ? null : filename, declared, staged!, overwrite ?? false, size, overlap, null, labels),
                 RequestIdMiddleware.Get(ctx), ctx.RequestAborted);
             return Accepted(ctx, result);
         }
@@ -201,16 +222,18 @@ public static class DocumentsApi
         if (string.IsNullOrEmpty(body.CorpusId)) errors["corpus_id"] = ["is required"];
         if (body.Text is null) errors["text"] = ["is required"];
         else if (string.IsNullOrWhiteSpace(body.Text)) errors["text"] = ["must not be empty"];
+        var labels = Core.Authorization.DocumentAuthorizer.NormalizeLabels(body.Labels, out var labelError);
+        if (labelError is not null) errors["labels"] = [labelError];
         if (errors.Count > 0) throw NexusException.Validation(errors);
 
         var metadata = DocumentService.SerializeMetadata(body.Metadata);
         var filename = body.Filename is null ? null : Path.GetFileName(body.Filename);
         var result = await service.IngestBytesAsync(ctx.GetPrincipal(), body.CorpusId!, body.DocumentId, filename, MediaTypes.Text, Encoding.UTF8.GetBytes(body.Text!),
-            body.Overwrite ?? false, body.ChunkSizeChars, body.ChunkOverlapChars, metadata, RequestIdMiddleware.Get(ctx), ctx.RequestAborted);
+            body.Overwrite ?? false, body.ChunkSizeChars, body.ChunkOverlapChars, metadata, RequestIdMiddleware.Get(ctx), ctx.RequestAborted, labels);
         return Accepted(ctx, result);
     }
 
-    private static async Task<IResult> List(HttpContext ctx, IDocumentStore store, CursorCodec cursors)
+    private static async Task<IResult> List(HttpContext ctx, IDocumentStore store, CursorCodec cursors, Core.Authorization.DocumentAuthorizer authorizer)
     {
         var q = ctx.Request.Query;
         var unknown = q.Keys.Where(k => !ListParams.Contains(k)).ToList();
@@ -236,9 +259,31 @@ public static class DocumentsApi
         KeysetPosition? after = null;
         if (q["cursor"].ToString() is { Length: > 0 } cursor) after = cursors.Decode(scope, cursor);
 
-        var (items, hasMore) = await store.ListAsync(new DocumentListQuery(principal.TenantId, corpusId, status, limit, after), ctx.RequestAborted);
-        var next = hasMore && items.Count > 0 ? cursors.Encode(scope, new KeysetPosition(items[^1].CreatedAt, items[^1].Id)) : null;
-        return ApiResults.Ok(ctx, new PagedItems<DocumentDto>(items.Select(DocumentDto.From).ToList(), new PageInfo(next, hasMore)));
+        var readable = await authorizer.ReadableAsync(principal, corpusId, ctx.RequestAborted);
+        if (readable is null)
+        {
+            var (items, hasMore) = await store.ListAsync(new DocumentListQuery(principal.TenantId, corpusId, status, limit, after), ctx.RequestAborted);
+            var next = hasMore && items.Count > 0 ? cursors.Encode(scope, new KeysetPosition(items[^1].CreatedAt, items[^1].Id)) : null;
+            return ApiResults.Ok(ctx, new PagedItems<DocumentDto>(items.Select(DocumentDto.From).ToList(), new PageInfo(next, hasMore)));
+        }
+        // Documents the caller may not read are skipped, not counted: read on until the page is full (the cursor is the
+        // last document looked at, so the next page starts after the skipped ones too).
+        var page = new List<DocumentInfo>(limit);
+        var position = after;
+        var exhausted = false;
+        while (page.Count < limit && !exhausted)
+        {
+            var (batch, batchMore) = await store.ListAsync(new DocumentListQuery(principal.TenantId, corpusId, status, 100, position), ctx.RequestAborted);
+            var i = 0;
+            for (; i < batch.Count && page.Count < limit; i++)
+            {
+                position = new KeysetPosition(batch[i].CreatedAt, batch[i].Id);
+                if (readable(batch[i].Id)) page.Add(batch[i]);
+            }
+            exhausted = !batchMore && i == batch.Count;
+        }
+        var nextCursor = !exhausted && position is not null ? cursors.Encode(scope, position) : null;
+        return ApiResults.Ok(ctx, new PagedItems<DocumentDto>(page.Select(DocumentDto.From).ToList(), new PageInfo(nextCursor, !exhausted)));
     }
 
     private static async Task<IResult> Get(HttpContext ctx, string id, DocumentService service)
@@ -261,6 +306,18 @@ public static class DocumentsApi
         var body = await JsonBody.ReadAsync<ReindexRequest>(ctx.Request, allowEmpty: true);
         var result = await service.ReindexAsync(principal, id, body.ChunkSizeChars, body.ChunkOverlapChars, RequestIdMiddleware.Get(ctx), ctx.RequestAborted);
         return Accepted(ctx, result);
+    }
+
+    private static async Task<IResult> Patch(HttpContext ctx, string id, DocumentService service)
+    {
+        var principal = ctx.GetPrincipal();
+        await service.GetAsync(principal, id, ctx.RequestAborted); // 404 before reading a body for a foreign, unknown or unreadable id
+        var body = await JsonBody.ReadAsync<PatchDocumentRequest>(ctx.Request);
+        if (body.Labels.ValueKind == JsonValueKind.Undefined) throw NexusException.Validation("labels", "is required (null clears the labels)");
+        var labels = Core.Authorization.DocumentAuthorizer.NormalizeLabels(body.Labels, out var error);
+        if (error is not null) throw NexusException.Validation("labels", error);
+        var doc = await service.SetLabelsAsync(principal, id, labels, RequestIdMiddleware.Get(ctx), ctx.RequestAborted);
+        return ApiResults.Ok(ctx, DocumentDto.From(doc));
     }
 
     private static async Task<IResult> Delete(HttpContext ctx, string id, DocumentService service)

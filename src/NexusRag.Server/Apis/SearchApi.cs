@@ -42,7 +42,7 @@ public static class SearchApi
         return g;
     }
 
-    private static async Task<IResult> Search(HttpContext ctx, SearchService search, IOptions<SearchOptions> options)
+    private static async Task<IResult> Search(HttpContext ctx, SearchService search, IOptions<SearchOptions> options, Core.Authorization.DocumentAuthorizer authorizer)
     {
         var body = await JsonBody.ReadAsync<SearchRequestBody>(ctx.Request);
         var o = options.Value;
@@ -63,8 +63,10 @@ public static class SearchApi
         var filters = ParseFilters(body.Filters, errors);
         if (errors.Count > 0) throw NexusException.Validation(errors);
 
-        var tenant = ctx.GetPrincipal().TenantId;
-        var (topK, results, rerank, indexVersion) = await search.SearchAsync(tenant, new SearchRequest(body.CorpusId!, query, body.TopK, mode!.Value, filters), ctx.RequestAborted);
+        var principal = ctx.GetPrincipal();
+        var readable = await authorizer.ReadableAsync(principal, body.CorpusId, ctx.RequestAborted); // filtered inside the index, before top-k
+        var (topK, results, rerank, indexVersion) = await search.SearchAsync(principal.TenantId,
+            new SearchRequest(body.CorpusId!, query, body.TopK, mode!.Value, filters, readable), ctx.RequestAborted);
         var explain = body.Explain == true;
         var dto = new SearchResponseDto(body.CorpusId!, query, mode.Value.ToString().ToLowerInvariant(), topK, results.Select(r =>
         {

@@ -65,6 +65,9 @@ public sealed class ApiKeyAuthenticationHandler(
             case KeyCheck.Revoked:
                 await AuditFailure(key!.TenantId, key.Id, "revoked").ConfigureAwait(false);
                 return Failure(ErrorCodes.RevokedKey, "API key has been revoked");
+            case KeyCheck.Inactive:
+                await AuditFailure(key!.TenantId, key.Id, "inactive").ConfigureAwait(false);
+                return Failure(ErrorCodes.InactiveKey, "API key has not been used for too long (AUTH_API_KEY_INACTIVE_DAYS); an admin can rotate it or create a new one");
             default:
                 await AuditFailure("_unknown", null, "invalid").ConfigureAwait(false);
                 return Failure(ErrorCodes.Unauthorized, "Invalid API key");

@@ -62,6 +62,8 @@ public sealed class EfCorpusStore(IDbContextFactory<NexusDbContext> factory, Tim
         if (inFlight) return CorpusDeleteResult.InFlight;
         await db.DeleteChunksLoggedAsync(db.Chunks.Where(c => c.TenantId == tenantId && c.CorpusId == corpusId), clock.GetUtcNow().UtcDateTime, ct).ConfigureAwait(false);
         await db.Jobs.Where(j => j.TenantId == tenantId && j.CorpusId == corpusId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
+        await db.DocumentPermissions.Where(g => g.TenantId == tenantId && db.Documents.Any(d => d.TenantId == tenantId && d.CorpusId == corpusId && d.Id == g.DocumentId))
+            .ExecuteDeleteAsync(ct).ConfigureAwait(false);
         await db.Documents.Where(d => d.TenantId == tenantId && d.CorpusId == corpusId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
         await db.IndexVersions.Where(v => v.TenantId == tenantId && v.CorpusId == corpusId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
         await db.IndexVersionEvents.Where(v => v.TenantId == tenantId && v.CorpusId == corpusId).ExecuteDeleteAsync(ct).ConfigureAwait(false);

@@ -68,6 +68,7 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
         row.ChunkSizeChars = doc.ChunkSizeChars;
         row.ChunkOverlapChars = doc.ChunkOverlapChars;
         row.MetadataJson = doc.MetadataJson;
+        if (doc.LabelsJson is not null) row.LabelsJson = doc.LabelsJson; // a re-ingest without labels keeps the document's
         var job = NewJob(row, JobKind.Ingest, maxAttempts, now);
         db.Jobs.Add(job);
         MarkQueued(row, job, now);
@@ -81,6 +82,14 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
             throw NexusException.Conflict(ErrorCodes.DocumentExists, $"Document '{doc.DocumentId}' already exists; set overwrite=true to replace it");
         }
         return new EnqueueResult(row.ToInfo(), job.Id, created);
+    }
+
+    public async Task<bool> SetLabelsAsync(string tenantId, string documentId, string? labelsJson, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        var now = clock.GetUtcNow().UtcDateTime;
+        return await db.Documents.Where(d => d.TenantId == tenantId && d.Id == documentId)
+            .ExecuteUpdateAsync(u => u.SetProperty(d => d.LabelsJson, labelsJson).SetProperty(d => d.UpdatedAt, now), ct).ConfigureAwait(false) == 1;
     }
 
     public async Task<EnqueueResult?> EnqueueReindexAsync(string tenantId, string documentId, int chunkSizeChars, int chunkOverlapChars, int maxAttempts, CancellationToken ct)
@@ -112,6 +121,7 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
         if (DocumentStatus.IsInFlight(status)) return DocumentDeleteResult.InFlight;
         await db.DeleteChunksLoggedAsync(db.Chunks.Where(c => c.TenantId == tenantId && c.DocumentId == documentId), clock.GetUtcNow().UtcDateTime, ct).ConfigureAwait(false);
         await db.Jobs.Where(j => j.TenantId == tenantId && j.DocumentId == documentId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
+        await db.DocumentPermissions.Where(g => g.TenantId == tenantId && g.DocumentId == documentId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
         await db.Documents.Where(d => d.TenantId == tenantId && d.Id == documentId).ExecuteDeleteAsync(ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
         return DocumentDeleteResult.Deleted;
@@ -189,6 +199,6 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
         NumChunks = d.NumChunks, ChunkSizeChars = d.ChunkSizeChars, ChunkOverlapChars = d.ChunkOverlapChars,
         MetadataJson = d.MetadataJson, LastJobId = d.LastJobId, CreatedAt = d.CreatedAt, UpdatedAt = d.UpdatedAt,
         QueuedAt = d.QueuedAt, ProcessingStartedAt = d.ProcessingStartedAt, CompletedAt = d.CompletedAt,
-        FailedAt = d.FailedAt, LastReindexedAt = d.LastReindexedAt, ExtractionJson = d.ExtractionJson,
+        FailedAt = d.FailedAt, LastReindexedAt = d.LastReindexedAt, ExtractionJson = d.ExtractionJson, LabelsJson = d.LabelsJson,
     });
 }

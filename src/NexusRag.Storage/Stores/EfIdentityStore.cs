@@ -62,6 +62,12 @@ public sealed class EfIdentityStore(IDbContextFactory<NexusDbContext> factory, T
         return row.ToInfo();
     }
 
+    public async Task<ApiKeyInfo?> GetApiKeyAsync(string keyId, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        return (await db.ApiKeys.AsNoTracking().FirstOrDefaultAsync(k => k.Id == keyId, ct).ConfigureAwait(false))?.ToInfo();
+    }
+
     public async Task<ApiKeyInfo?> SetApiKeyActiveAsync(string tenantId, string keyId, bool active, DateTime now, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);

@@ -22,6 +22,8 @@ public sealed class DocumentRow
     public int ChunkSizeChars { get; set; }
     public int ChunkOverlapChars { get; set; }
     public string? MetadataJson { get; set; }
+    /// <summary>ABAC labels (<c>{"sensitivity": "high"}</c>); null when the document has none.</summary>
+    public string? LabelsJson { get; set; }
     public string? LastJobId { get; set; }
     public DateTime CreatedAt { get; set; }
     public DateTime UpdatedAt { get; set; }

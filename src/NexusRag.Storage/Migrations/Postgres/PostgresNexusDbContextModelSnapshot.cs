@@ -183,6 +183,72 @@ namespace NexusRag.Storage.Migrations.Postgres
                     b.ToTable("audit_events", (string)null);
                 });
 
+            modelBuilder.Entity("NexusRag.Storage.Entities.AuthzPolicyRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Action")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("action");
+
+                    b.Property<string>("ConditionJson")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("condition_json");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Effect")
+                        .IsRequired()
+                        .HasMaxLength(8)
+                        .HasColumnType("character varying(8)")
+                        .HasColumnName("effect");
+
+                    b.Property<bool>("Enabled")
+                        .HasColumnType("boolean")
+                        .HasColumnName("enabled");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("name");
+
+                    b.Property<int>("Priority")
+                        .HasColumnType("integer")
+                        .HasColumnName("priority");
+
+                    b.Property<string>("ResourceType")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("resource_type");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at");
+
+                    b.HasKey("Id")
+                        .HasName("pk_authz_policies");
+
+                    b.HasIndex("TenantId", "Name")
+                        .IsUnique()
+                        .HasDatabaseName("ix_authz_policies_tenant_id_name");
+
+                    b.ToTable("authz_policies", (string)null);
+                });
+
             modelBuilder.Entity("NexusRag.Storage.Entities.ChunkDeletionRow", b =>
                 {
                     b.Property<long>("Seq")
@@ -349,6 +415,65 @@ namespace NexusRag.Storage.Migrations.Postgres
                     b.ToTable("corpora", (string)null);
                 });
 
+            modelBuilder.Entity("NexusRag.Storage.Entities.DocumentPermissionRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("created_by");
+
+                    b.Property<string>("DocumentId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("document_id");
+
+                    b.Property<DateTime?>("ExpiresAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("expires_at");
+
+                    b.Property<string>("Permission")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("permission");
+
+                    b.Property<string>("PrincipalId")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("principal_id");
+
+                    b.Property<string>("PrincipalType")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("principal_type");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_document_permissions");
+
+                    b.HasIndex("TenantId", "DocumentId")
+                        .HasDatabaseName("ix_document_permissions_tenant_id_document_id");
+
+                    b.HasIndex("TenantId", "PrincipalType", "PrincipalId")
+                        .HasDatabaseName("ix_document_permissions_tenant_id_principal_type_principal_id");
+
+                    b.ToTable("document_permissions", (string)null);
+                });
+
             modelBuilder.Entity("NexusRag.Storage.Entities.DocumentRow", b =>
                 {
                     b.Property<string>("TenantId")
@@ -410,6 +535,10 @@ namespace NexusRag.Storage.Migrations.Postgres
                     b.Property<string>("Filename")
                         .HasColumnType("text")
                         .HasColumnName("filename");
+
+                    b.Property<string>("LabelsJson")
+                        .HasColumnType("text")
+                        .HasColumnName("labels_json");
 
                     b.Property<string>("LastJobId")
                         .HasColumnType("text")

@@ -176,6 +176,72 @@ namespace NexusRag.Storage.Migrations.Sqlite
                     b.ToTable("audit_events", (string)null);
                 });
 
+            modelBuilder.Entity("NexusRag.Storage.Entities.AuthzPolicyRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<string>("Action")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("action");
+
+                    b.Property<string>("ConditionJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("condition_json");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Effect")
+                        .IsRequired()
+                        .HasMaxLength(8)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("effect");
+
+                    b.Property<bool>("Enabled")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("enabled");
+
+                    b.Property<string>("Name")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("name");
+
+                    b.Property<int>("Priority")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("priority");
+
+                    b.Property<string>("ResourceType")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("resource_type");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_at");
+
+                    b.HasKey("Id")
+                        .HasName("pk_authz_policies");
+
+                    b.HasIndex("TenantId", "Name")
+                        .IsUnique()
+                        .HasDatabaseName("ix_authz_policies_tenant_id_name");
+
+                    b.ToTable("authz_policies", (string)null);
+                });
+
             modelBuilder.Entity("NexusRag.Storage.Entities.ChunkDeletionRow", b =>
                 {
                     b.Property<long>("Seq")
@@ -342,6 +408,65 @@ namespace NexusRag.Storage.Migrations.Sqlite
                     b.ToTable("corpora", (string)null);
                 });
 
+            modelBuilder.Entity("NexusRag.Storage.Entities.DocumentPermissionRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_by");
+
+                    b.Property<string>("DocumentId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("document_id");
+
+                    b.Property<DateTime?>("ExpiresAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("expires_at");
+
+                    b.Property<string>("Permission")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("permission");
+
+                    b.Property<string>("PrincipalId")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("principal_id");
+
+                    b.Property<string>("PrincipalType")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("principal_type");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_document_permissions");
+
+                    b.HasIndex("TenantId", "DocumentId")
+                        .HasDatabaseName("ix_document_permissions_tenant_id_document_id");
+
+                    b.HasIndex("TenantId", "PrincipalType", "PrincipalId")
+                        .HasDatabaseName("ix_document_permissions_tenant_id_principal_type_principal_id");
+
+                    b.ToTable("document_permissions", (string)null);
+                });
+
             modelBuilder.Entity("NexusRag.Storage.Entities.DocumentRow", b =>
                 {
                     b.Property<string>("TenantId")
@@ -403,6 +528,10 @@ namespace NexusRag.Storage.Migrations.Sqlite
                     b.Property<string>("Filename")
                         .HasColumnType("TEXT")
                         .HasColumnName("filename");
+
+                    b.Property<string>("LabelsJson")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("labels_json");
 
                     b.Property<string>("LastJobId")
                         .HasColumnType("TEXT")
