@@ -106,7 +106,7 @@ static class SearchBench
         Console.WriteLine($"  {label}: p50 {P(0.5):F2} ms, p95 {P(0.95):F2} ms, {qps:F0} QPS (1 thread){extra}");
     }
 
-    private static float[] Gaussian(Random r, int dims, float scale)
+    internal static float[] Gaussian(Random r, int dims, float scale)
     {
         var v = new float[dims];
         for (var i = 0; i < dims; i++)
@@ -117,7 +117,7 @@ static class SearchBench
         return v;
     }
 
-    private static float[] Normalize(float[] v)
+    internal static float[] Normalize(float[] v)
     {
         var norm = MathF.Sqrt(System.Numerics.Tensors.TensorPrimitives.SumOfSquares(v));
         System.Numerics.Tensors.TensorPrimitives.Divide(v, norm, v);

@@ -11,7 +11,7 @@ internal sealed record IndexedChunk(
 /// <summary>A slot's resident form: terms as per-corpus ids with counts; the vector lives in the vector store.</summary>
 internal sealed record Slot(
     string ChunkId, string DocumentId, int ChunkIndex, long Seq, IReadOnlyDictionary<string, string[]> Fields,
-    int[] TermIds, int[] Tfs, int Length);
+    int[] TermIds, int[] Tfs, int Length, int DocOrdinal);
 
 /// <summary>
 /// One corpus's hybrid index: BM25 postings, a vector store scanned exactly while small, and an HNSW graph once
@@ -25,6 +25,11 @@ internal sealed class CorpusIndex
     private readonly ReaderWriterLockSlim _lock = new();
     private List<Slot?> _slots = [];
     private Dictionary<string, int> _slotOf = new(StringComparer.Ordinal);
+    /// <summary>Documents by ordinal, so a per-query access decision is an array lookup, not a string hash per slot.</summary>
+    private Dictionary<string, int> _docOrdinal = new(StringComparer.Ordinal);
+    private List<string> _docs = [];
+    /// <summary>Each slot's document ordinal (−1 once dead), contiguous, so filtering by document touches no slot object.</summary>
+    private List<int> _slotDoc = [];
     private Bm25Index _bm25 = new();
     private VectorStore? _vectors;
     private Hnsw? _hnsw;
@@ -83,7 +88,13 @@ internal sealed class CorpusIndex
     {
         var slot = _slots.Count;
         var (ids, tfs) = _bm25.Intern(chunk.Tokens);
-        _slots.Add(new Slot(chunk.ChunkId, chunk.DocumentId, chunk.ChunkIndex, chunk.Seq, chunk.Fields, ids, tfs, chunk.Tokens.Count));
+        if (!_docOrdinal.TryGetValue(chunk.DocumentId, out var doc))
+        {
+            _docOrdinal[chunk.DocumentId] = doc = _docs.Count;
+            _docs.Add(chunk.DocumentId);
+        }
+        _slots.Add(new Slot(chunk.ChunkId, chunk.DocumentId, chunk.ChunkIndex, chunk.Seq, chunk.Fields, ids, tfs, chunk.Tokens.Count, doc));
+        _slotDoc.Add(doc);
         _slotOf[chunk.ChunkId] = slot;
         _bm25.Add(slot, ids, tfs, chunk.Tokens.Count);
         if (chunk.Vector is { } v)
@@ -105,6 +116,7 @@ internal sealed class CorpusIndex
         _bm25.Remove(s.TermIds, s.Length);
         if (_vectors?.Has(slot) == true) _liveVectors--;
         _slots[slot] = null;
+        _slotDoc[slot] = -1;
         _dead++;
     }
 
@@ -115,6 +127,9 @@ internal sealed class CorpusIndex
             if (_slots[i] is { } s) live.Add(ToChunk(i, s));
         _slots = new List<Slot?>(live.Count);
         _slotOf = new Dictionary<string, int>(live.Count, StringComparer.Ordinal);
+        _docOrdinal = new Dictionary<string, int>(StringComparer.Ordinal);
+        _docs = [];
+        _slotDoc = new List<int>(live.Count);
         _bm25 = new Bm25Index();
         _vectors = null;
         _hnsw = null;
@@ -229,15 +244,31 @@ internal sealed class CorpusIndex
     /// <summary>The slots a query may see: live, matching the filters, of a document the caller may read (memoized per document).</summary>
     private Func<int, bool> Filter(SearchFilters? filters, Func<string, bool>? readable)
     {
+        if (readable is null) return Filter(filters);
+        // One query's closure (one thread, under the read lock, so no document is added meanwhile): each document is
+        // decided once, then it is an array lookup per slot.
+        var decided = new sbyte[_docs.Count];
+        var slotDoc = _slotDoc;
+        var docs = _docs;
+        if (filters is null || filters.IsEmpty)
+        {
+            return slot =>
+            {
+                var doc = slotDoc[slot];
+                if (doc < 0) return false;
+                ref var d = ref decided[doc];
+                if (d == 0) d = readable(docs[doc]) ? (sbyte)1 : (sbyte)-1;
+                return d > 0;
+            };
+        }
         var inner = Filter(filters);
-        if (readable is null) return inner;
-        var seen = new Dictionary<string, bool>(StringComparer.Ordinal);
         return slot =>
         {
             if (!inner(slot)) return false;
-            var doc = _slots[slot]!.DocumentId;
-            if (!seen.TryGetValue(doc, out var ok)) seen[doc] = ok = readable(doc); // one query's closure: used by one thread
-            return ok;
+            var doc = slotDoc[slot];
+            ref var d = ref decided[doc];
+            if (d == 0) d = readable(docs[doc]) ? (sbyte)1 : (sbyte)-1;
+            return d > 0;
         };
     }
 

@@ -22,33 +22,47 @@ public sealed class DocumentAuthorizer(IAuthzStore store, IOptions<AuthzOptions>
     /// <summary>The role a document action needs: reader to read, editor to write or own.</summary>
     public static Role RoleFor(string action) => action == DocumentActions.Read ? Role.Reader : Role.Editor;
 
-    /// <summary>The decision for one document, its grants for this subject already resolved to the strongest permission (or null).</summary>
+    /// <summary>A policy with its condition parsed once.</summary>
+    private sealed record Compiled(AuthzPolicy Policy, JsonNode? Condition);
+
+    /// <summary>The decision for one document, its grants for this subject already resolved to the strongest permission (or null), with its trace.</summary>
     public AuthzDecision Decide(AuthzSubject subject, DocumentResource resource, string action, DateTime now,
         IReadOnlyList<AuthzPolicy> policies, string? grantedPermission)
     {
-        var o = options.Value;
         var trace = new List<string>();
+        return Decide(subject, resource, action, now, Compile(Applicable(policies, action, trace)), grantedPermission, trace);
+    }
+
+    private static List<Compiled> Compile(IEnumerable<AuthzPolicy> policies) =>
+        policies.Select(p => new Compiled(p, JsonNode.Parse(p.ConditionJson))).ToList();
+
+    /// <summary>The decision; <paramref name="trace"/> null skips writing the trace (bulk decisions for search filtering).</summary>
+    private AuthzDecision Decide(AuthzSubject subject, DocumentResource resource, string action, DateTime now,
+        List<Compiled> applicable, string? grantedPermission, List<string>? trace)
+    {
+        var o = options.Value;
         if (subject.TenantId != resource.TenantId) return Done(false, "tenant_boundary", null, "tenant boundary: the document belongs to another tenant");
-        trace.Add("tenant boundary: same tenant");
+        trace?.Add("tenant boundary: same tenant");
         if (!Enum.TryParse<Role>(subject.Role, ignoreCase: true, out var role) || role < RoleFor(action))
             return Done(false, "rbac", null, $"rbac: role {subject.Role} may not {action} documents");
-        trace.Add($"rbac: role {subject.Role} may {action}");
+        trace?.Add($"rbac: role {subject.Role} may {action}");
 
-        var applicable = Applicable(policies, action, trace);
         JsonObject? context = null;
-        foreach (var p in applicable.Where(p => p.Effect == AuthzPolicy.Deny))
+        foreach (var c in applicable)
         {
+            if (c.Policy.Effect != AuthzPolicy.Deny) continue;
             context ??= Context(subject, resource, action, now);
-            if (Matches(p, context, trace)) return Done(false, "abac_deny", p.Id, $"abac: deny policy '{p.Name}' (priority {p.Priority}) matches");
+            if (Matches(c, context, trace)) return Done(false, "abac_deny", c.Policy.Id, $"abac: deny policy '{c.Policy.Name}' (priority {c.Policy.Priority}) matches");
         }
         if (grantedPermission is not null && DocumentActions.Covers(grantedPermission, action))
             return Done(true, "acl", null, $"acl: an active {grantedPermission} grant covers {action}");
-        trace.Add(grantedPermission is null ? "acl: no active grant" : $"acl: a {grantedPermission} grant does not cover {action}");
+        trace?.Add(grantedPermission is null ? "acl: no active grant" : $"acl: a {grantedPermission} grant does not cover {action}");
         if (role == Role.Admin && o.AdminBypassDocumentAcl) return Done(true, "admin_bypass", null, "acl: admin bypass (AUTHZ_ADMIN_BYPASS_DOCUMENT_ACL)");
-        foreach (var p in applicable.Where(p => p.Effect == AuthzPolicy.Allow))
+        foreach (var c in applicable)
         {
+            if (c.Policy.Effect != AuthzPolicy.Allow) continue;
             context ??= Context(subject, resource, action, now);
-            if (Matches(p, context, trace)) return Done(true, "abac_allow", p.Id, $"abac: allow policy '{p.Name}' (priority {p.Priority}) matches");
+            if (Matches(c, context, trace)) return Done(true, "abac_allow", c.Policy.Id, $"abac: allow policy '{c.Policy.Name}' (priority {c.Policy.Priority}) matches");
         }
         return o.DefaultDeny
             ? Done(false, "default", null, "default: deny (AUTHZ_DEFAULT_DENY=true)")
@@ -56,8 +70,8 @@ public sealed class DocumentAuthorizer(IAuthzStore store, IOptions<AuthzOptions>
 
         AuthzDecision Done(bool allowed, string by, string? policyId, string step)
         {
-            trace.Add(step);
-            return new AuthzDecision(allowed, by, policyId, trace);
+            trace?.Add(step);
+            return new AuthzDecision(allowed, by, policyId, trace ?? (IReadOnlyList<string>)[]);
         }
     }
 
@@ -76,11 +90,12 @@ public sealed class DocumentAuthorizer(IAuthzStore store, IOptions<AuthzOptions>
         return list.OrderByDescending(p => p.Priority).ThenBy(p => p.Effect == AuthzPolicy.Deny ? 0 : 1).ThenBy(p => p.Id, StringComparer.Ordinal).ToList();
     }
 
-    private static bool Matches(AuthzPolicy p, JsonObject context, List<string> trace)
+    private static bool Matches(Compiled c, JsonObject context, List<string>? trace)
     {
+        if (trace is null) return PolicyDsl.Evaluate(c.Condition, context);
         var steps = new List<string>();
-        var hit = PolicyDsl.Evaluate(JsonNode.Parse(p.ConditionJson), context, steps);
-        trace.Add($"abac: {p.Effect} policy '{p.Name}' (priority {p.Priority}): {(hit ? "matches" : "does not match")} [{string.Join("; ", steps)}]");
+        var hit = PolicyDsl.Evaluate(c.Condition, context, steps);
+        trace.Add($"abac: {c.Policy.Effect} policy '{c.Policy.Name}' (priority {c.Policy.Priority}): {(hit ? "matches" : "does not match")} [{string.Join("; ", steps)}]");
         return hit;
     }
 
@@ -93,7 +108,8 @@ public sealed class DocumentAuthorizer(IAuthzStore store, IOptions<AuthzOptions>
         },
         ["resource"] = new JsonObject
         {
-            ["type"] = ResourceType, ["id"] = r.DocumentId, ["tenant_id"] = r.TenantId, ["corpus_id"] = r.CorpusId, ["labels"] = r.Labels.DeepClone(),
+            ["type"] = ResourceType, ["id"] = r.DocumentId, ["tenant_id"] = r.TenantId, ["corpus_id"] = r.CorpusId,
+            ["labels"] = r.Labels.Parent is null ? r.Labels : r.Labels.DeepClone(),
         },
         ["request"] = new JsonObject { ["action"] = action, ["time"] = now.ToUniversalTime().ToString("O") },
     };
@@ -145,13 +161,27 @@ public sealed class DocumentAuthorizer(IAuthzStore store, IOptions<AuthzOptions>
         var usesResource = applicable.Any(p => p.ConditionJson.Contains("\"resource.", StringComparison.Ordinal));
         var labels = usesResource ? await store.LabeledDocumentsAsync(principal.TenantId, corpusId, ct).ConfigureAwait(false) : new Dictionary<string, string>();
 
+        var compiled = Compile(applicable);
         bool Decide(string documentId, string? labelsJson, string? granted) =>
-            this.Decide(subject, new DocumentResource(principal.TenantId, documentId, corpusId ?? "", ParseLabels(labelsJson)), DocumentActions.Read, now, applicable, granted).Allowed;
+            this.Decide(subject, new DocumentResource(principal.TenantId, documentId, corpusId ?? "", ParseLabels(labelsJson)), DocumentActions.Read, now,
+                compiled, granted, trace: null).Allowed;
 
         var baseline = Decide("", null, null);
+        // Documents with the same labels and grant get the same answer unless a condition looks at the document's id:
+        // decide once per distinct (labels, grant), which is a handful for most tenants however many documents they have.
+        var byId = applicable.Any(p => p.ConditionJson.Contains("\"resource.id", StringComparison.Ordinal));
+        var byShape = new Dictionary<(string?, string?), bool>();
         var decided = new Dictionary<string, bool>(StringComparer.Ordinal);
         foreach (var id in labels.Keys.Concat(grants.Keys).Distinct(StringComparer.Ordinal))
-            decided[id] = Decide(id, labels.GetValueOrDefault(id), grants.GetValueOrDefault(id));
+        {
+            var shape = (labels.GetValueOrDefault(id), grants.GetValueOrDefault(id));
+            if (byId || !byShape.TryGetValue(shape, out var allowed))
+            {
+                allowed = Decide(id, shape.Item1, shape.Item2);
+                if (!byId) byShape[shape] = allowed;
+            }
+            decided[id] = allowed;
+        }
         return id => decided.TryGetValue(id, out var allowed) ? allowed : baseline;
     }
 
