@@ -182,13 +182,18 @@ public sealed class ShutdownAndLogTests : IDisposable
         (await client.PostAsJsonAsync("/v1/corpora", new { id = "docs" })).EnsureSuccessStatusCode();
         var json = System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new { corpus_id = "docs", document_id = "held", text = "A slow upload holds the slot." }));
         var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        using var content = new HeldContent(json[..10], json[10..], release);
-        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
-        var held = client.PostAsync("/v1/documents/text", content);
+        Task<HttpResponseMessage>? held = null;
+        for (var attempt = 0; attempt < 20 && held is null; attempt++)
+        {
+            var content = new HeldContent(json[..10], json[10..], release);
+            content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+            var sent = client.PostAsync("/v1/documents/text", content);
+            await Task.WhenAny(sent, Task.Delay(500));
+            if (!sent.IsCompleted) held = sent; // in flight, holding the slot
+        }
+        Assert.NotNull(held);
 
-        var busy = await Eventually.ReadAsync(async () =>
-                await client.PostAsJsonAsync("/v1/documents/text", new { corpus_id = "docs", document_id = "other", text = "Refused while the slot is held." }),
-            r => r.StatusCode == HttpStatusCode.ServiceUnavailable);
+        var busy = await client.PostAsJsonAsync("/v1/documents/text", new { corpus_id = "docs", document_id = "other", text = "Refused while the slot is held." });
         await busy.AssertErrorAsync(503, "SERVICE_BUSY");
         Assert.Equal("ingest", (await busy.JsonAsync()).GetProperty("error").GetProperty("details").GetProperty("bulkhead").GetString());
         Assert.True(busy.Headers.Contains("Retry-After"));
