@@ -272,13 +272,22 @@ public static class AuthzApi
         var q = Obj(body.Request, "request");
         if (errors.Count > 0) throw NexusException.Validation(errors);
 
-        var now = q?["time"] is JsonValue tv && tv.TryGetValue<string>(out var ts) && DateTimeOffset.TryParse(ts, System.Globalization.CultureInfo.InvariantCulture,
-            System.Globalization.DateTimeStyles.AssumeUniversal, out var at) ? at.UtcDateTime : clock.GetUtcNow().UtcDateTime;
-        var role = p?["role"]?.GetValue<string>() ?? "reader";
-        var subject = new AuthzSubject(principal.TenantId, role, p?["api_key_id"]?.GetValue<string>(), p?["user_id"]?.GetValue<string>(),
-            p?["groups"] is JsonArray groups ? groups.Select(x => x?.GetValue<string>() ?? "").ToList() : []);
+        var now = clock.GetUtcNow().UtcDateTime;
+        if (q?["time"] is { } rawTime)
+        {
+            if (rawTime is not JsonValue tv || !tv.TryGetValue<string>(out var ts) || !DateTimeOffset.TryParse(ts, System.Globalization.CultureInfo.InvariantCulture,
+                    System.Globalization.DateTimeStyles.AssumeUniversal, out var at))
+                throw NexusException.Validation("request.time", "must be an ISO 8601 date-time");
+            now = at.UtcDateTime;
+        }
+        static string? Str(JsonNode? node) => node is JsonValue v && v.TryGetValue<string>(out var text) ? text : null;
+        var role = p?["role"] is null ? "reader" : Str(p["role"]) ?? "";
+        if (!Enum.TryParse<Role>(role, true, out _) || int.TryParse(role, out _)) throw NexusException.Validation("principal.role", "must be reader, editor or admin");
+        if (r?["labels"] is { } rawLabels && rawLabels is not JsonObject) throw NexusException.Validation("resource.labels", "must be an object");
+        var subject = new AuthzSubject(principal.TenantId, role.ToLowerInvariant(), Str(p?["api_key_id"]), Str(p?["user_id"]),
+            p?["groups"] is JsonArray groups ? groups.Select(x => Str(x)).OfType<string>().ToList() : []);
         var labels = r?["labels"] as JsonObject ?? [];
-        var resource = new DocumentResource(principal.TenantId, r?["id"]?.GetValue<string>() ?? "simulated", r?["corpus_id"]?.GetValue<string>() ?? "", labels);
+        var resource = new DocumentResource(principal.TenantId, Str(r?["id"]) ?? "simulated", Str(r?["corpus_id"]) ?? "", labels);
 
         var context = DocumentAuthorizer.Context(subject, resource, action, now);
         var steps = new List<string>();

@@ -270,6 +270,20 @@ public sealed class DocumentAuthzTests
         var wildcard = new { name = "all", effect = "allow", resource_type = "*", action = "*", condition_json = new { eq = new object[] { 1, 1 } } };
         await (await admin.PostAsJsonAsync("/v1/admin/authz/policies", wildcard)).AssertErrorAsync(422);
         await (await admin.PostAsJsonAsync("/v1/admin/authz/policies", new { name = "x", effect = "maybe", resource_type = "document", action = "read", condition_json = new { eq = new object[] { 1, 1 } } })).AssertErrorAsync(422);
+        // Simulate refuses what it cannot use, never a 500.
+        var valid = await (await admin.PostAsJsonAsync("/v1/admin/authz/policies", new
+        {
+            name = "ok", effect = "deny", resource_type = "document", action = "read", condition_json = new { eq = new object[] { new { var = "principal.role" }, "reader" } },
+        })).DataAsync(201);
+        var sim = $"/v1/admin/authz/policies/{valid.GetProperty("id").GetString()}/simulate";
+        await (await admin.PostAsJsonAsync(sim, new { principal = new { role = 7 } })).AssertErrorAsync(422);
+        await (await admin.PostAsJsonAsync(sim, new { principal = new { role = "root" } })).AssertErrorAsync(422);
+        await (await admin.PostAsJsonAsync(sim, new { resource = new { labels = new[] { "x" } } })).AssertErrorAsync(422);
+        await (await admin.PostAsJsonAsync(sim, new { request = new { time = 12 } })).AssertErrorAsync(422);
+        await (await admin.PostAsJsonAsync(sim, new { action = "delete" })).AssertErrorAsync(422);
+        await (await admin.PostAsJsonAsync(sim, new { principal = "reader" })).AssertErrorAsync(422);
+        var simulated = await (await admin.PostAsJsonAsync(sim, new { principal = new { role = "reader", groups = new object[] { "g", 3 } } })).DataAsync();
+        Assert.False(simulated.GetProperty("decision").GetProperty("allowed").GetBoolean());
         using var flagged = new NexusAppFactory(new() { ["AUTHZ_ALLOW_WILDCARDS"] = "true" });
         var admin2 = await flagged.AdminForTenantAsync("authz-wild");
         await (await admin2.PostAsJsonAsync("/v1/admin/authz/policies", wildcard)).DataAsync(201);
