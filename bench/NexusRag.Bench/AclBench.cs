@@ -100,7 +100,6 @@ static class AclBench
         public Task<IReadOnlyDictionary<string, string>> LabeledDocumentsAsync(string tenantId, string? corpusId, CancellationToken ct) =>
             Task.FromResult<IReadOnlyDictionary<string, string>>(labels);
         public Task<AuthzPolicy?> GetPolicyAsync(string tenantId, string policyId, CancellationToken ct) => throw new InvalidOperationException("not used");
-        public Task<int> CountPoliciesAsync(string tenantId, CancellationToken ct) => throw new InvalidOperationException("not used");
         public Task AddPolicyAsync(AuthzPolicy policy, CancellationToken ct) => throw new InvalidOperationException("not used");
         public Task<bool> UpdatePolicyAsync(AuthzPolicy policy, CancellationToken ct) => throw new InvalidOperationException("not used");
         public Task<bool> DeletePolicyAsync(string tenantId, string policyId, CancellationToken ct) => throw new InvalidOperationException("not used");

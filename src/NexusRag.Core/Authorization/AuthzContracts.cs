@@ -74,7 +74,6 @@ public interface IAuthzStore
 {
     Task<IReadOnlyList<AuthzPolicy>> PoliciesAsync(string tenantId, CancellationToken ct);
     Task<AuthzPolicy?> GetPolicyAsync(string tenantId, string policyId, CancellationToken ct);
-    Task<int> CountPoliciesAsync(string tenantId, CancellationToken ct);
     Task AddPolicyAsync(AuthzPolicy policy, CancellationToken ct);
     Task<bool> UpdatePolicyAsync(AuthzPolicy policy, CancellationToken ct);
     Task<bool> DeletePolicyAsync(string tenantId, string policyId, CancellationToken ct);

@@ -185,9 +185,10 @@ public static class AuthzApi
         var principal = ctx.GetPrincipal();
         var body = await JsonBody.ReadAsync<PolicyRequest>(ctx.Request);
         var policy = Validated(body, null, principal.TenantId, clock.GetUtcNow().UtcDateTime, options.Value);
-        if (await store.CountPoliciesAsync(principal.TenantId, ctx.RequestAborted) >= options.Value.MaxPoliciesPerTenant)
+        var existing = await store.PoliciesAsync(principal.TenantId, ctx.RequestAborted);
+        if (existing.Count >= options.Value.MaxPoliciesPerTenant)
             throw NexusException.Conflict("AUTHZ_POLICY_LIMIT", $"A tenant may have at most {options.Value.MaxPoliciesPerTenant} policies");
-        if ((await store.PoliciesAsync(principal.TenantId, ctx.RequestAborted)).Any(p => p.Name == policy.Name))
+        if (existing.Any(p => p.Name == policy.Name))
             throw NexusException.Conflict("AUTHZ_POLICY_EXISTS", $"A policy named '{policy.Name}' exists", new Dictionary<string, object?> { ["name"] = policy.Name });
         await uow.RunAsync(async c =>
         {

@@ -33,7 +33,7 @@ public static class HealthApi
         {
             try
             {
-                lag = Math.Max(0, await feed.MaxSeqAsync(ctx.RequestAborted) - index.AppliedSeq);
+                lag = await Ops.IndexHealthCheck.LagAsync(feed, index, ctx.RequestAborted);
                 checks["index"] = lag == 0 ? "ok" : "catching_up";
             }
             catch (Exception ex) when (Storage.DatabaseErrors.IsUnavailable(ex)) { dbOk = false; checks["database"] = "down"; }

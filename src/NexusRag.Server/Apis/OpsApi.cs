@@ -97,12 +97,12 @@ public static class OpsApi
             try
             {
                 queueDepth = await ops.QueueDepthAsync(scope, ctx.RequestAborted);
-                var beats = await ops.HeartbeatsAsync(ctx.RequestAborted);
-                var now = clock.GetUtcNow().UtcDateTime;
-                if (beats.Count > 0) heartbeatAge = Math.Round(Math.Max(0, (now - beats.Max(b => b.LastSeenAt)).TotalSeconds), 1);
                 if (ctx.GetPrincipal().IsOperator)
-                    workers = beats.Select(b => new WorkerDto(b.WorkerId, b.Role, b.Host, b.ProcessId, b.Loops, b.StartedAt, b.LastSeenAt,
-                        Math.Round(Math.Max(0, (now - b.LastSeenAt).TotalSeconds), 1))).ToList();
+                {
+                    var now = clock.GetUtcNow().UtcDateTime;
+                    workers = (await ops.HeartbeatsAsync(ctx.RequestAborted)).Select(b => new WorkerDto(b.WorkerId, b.Role, b.Host, b.ProcessId, b.Loops,
+                        b.StartedAt, b.LastSeenAt, Math.Round(Math.Max(0, (now - b.LastSeenAt).TotalSeconds), 1))).ToList();
+                }
             }
             catch (Exception ex) when (Storage.DatabaseErrors.IsUnavailable(ex))
             {
@@ -111,6 +111,7 @@ public static class OpsApi
             }
         }
         long? lag = dtos.TryGetValue("index", out var idx) && idx.Data?.GetValueOrDefault("lag") is long l ? l : null;
+        heartbeatAge = dtos.TryGetValue("worker", out var worker) && worker.Data?.GetValueOrDefault("age_s") is double age ? age : null;
         var status = degraded.Values.Any(d => d) ? "degraded" : "ok";
         return ApiResults.Ok(ctx, new OpsHealthDto(status, degraded, dtos, heartbeatAge, queueDepth, lag, breakers.States(), workers,
             info.Version, role.Role.Wire(), scope ?? "platform"));

@@ -62,8 +62,12 @@ public sealed class IndexHealthCheck(IChunkChangeFeed feed, Core.Search.ISearchI
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken ct = default)
     {
         if (!role.Role.ServesApi()) return HealthCheckResult.Healthy("not served by this role");
-        var lag = Math.Max(0, await feed.MaxSeqAsync(ct).ConfigureAwait(false) - index.AppliedSeq);
+        var lag = await LagAsync(feed, index, ct).ConfigureAwait(false);
         var data = new Dictionary<string, object> { ["lag"] = lag };
         return HealthCheckResult.Healthy(lag == 0 ? "ok" : "catching_up", data);
     }
+
+    /// <summary>Change-log entries committed but not yet applied to this replica's index.</summary>
+    public static async Task<long> LagAsync(IChunkChangeFeed feed, Core.Search.ISearchIndex index, CancellationToken ct) =>
+        Math.Max(0, await feed.MaxSeqAsync(ct).ConfigureAwait(false) - index.AppliedSeq);
 }

@@ -21,12 +21,6 @@ public sealed class EfAuthzStore(IDbContextFactory<NexusDbContext> factory) : IA
         return row is null ? null : Map(row);
     }
 
-    public async Task<int> CountPoliciesAsync(string tenantId, CancellationToken ct)
-    {
-        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        return await db.AuthzPolicies.CountAsync(p => p.TenantId == tenantId, ct).ConfigureAwait(false);
-    }
-
     public async Task AddPolicyAsync(AuthzPolicy p, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);

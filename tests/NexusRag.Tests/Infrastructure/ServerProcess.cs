@@ -73,6 +73,13 @@ public sealed class ServerProcess : IDisposable
         kill.WaitForExit();
     }
 
+    /// <summary>SIGKILL: no graceful shutdown (leases and streams are left as a crash leaves them).</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill(entireProcessTree: true);
+        await _process.WaitForExitAsync();
+    }
+
     public async Task<bool> WaitForExitAsync(TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);

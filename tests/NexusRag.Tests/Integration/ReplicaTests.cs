@@ -17,59 +17,26 @@ namespace NexusRag.Tests.Integration;
 public sealed class ReplicaTests : IDisposable
 {
     private readonly TempDir _dir = new("nexusrag-replicas");
-    private readonly List<Process> _processes = [];
+    private readonly List<ServerProcess> _servers = [];
 
     public void Dispose()
     {
-        foreach (var p in _processes)
-        {
-            try { if (!p.HasExited) p.Kill(entireProcessTree: true); p.WaitForExit(5000); } catch (InvalidOperationException) { }
-            p.Dispose();
-        }
+        foreach (var s in _servers) s.Dispose();
         _dir.Dispose();
     }
 
-    private static int FreePort()
+    private ServerProcess Start(string role, Dictionary<string, string>? extra = null)
     {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
-
-    private Process Start(string role, int? port, Dictionary<string, string>? extra = null)
-    {
-        var dll = Path.Combine(AppContext.BaseDirectory, "NexusRag.Server.dll");
-        var psi = new ProcessStartInfo("dotnet", [dll, "--role", role, "--urls", port is { } p ? $"http://127.0.0.1:{p}" : "http://127.0.0.1:0"])
+        var env = new Dictionary<string, string>
         {
-            RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = _dir.Path, UseShellExecute = false,
+            ["Logging__LogLevel__Default"] = "Warning",
+            ["NexusRag__Ingestion__LeaseMs"] = "2000",
+            ["NexusRag__Search__SyncIntervalMs"] = "200",
         };
-        foreach (var (k, v) in TestStore.SettingsFor(_dir.Path)) psi.Environment[k] = v;
-        psi.Environment["NexusRag__Bootstrap"] = "false";
-        psi.Environment["RATE_LIMIT_ENABLED"] = "false"; // a bulk load through one key
-        psi.Environment["Logging__LogLevel__Default"] = "Warning";
-        psi.Environment["NexusRag__Ingestion__LeaseMs"] = "2000";
-        psi.Environment["NexusRag__Ingestion__PollIntervalMs"] = "100";
-        psi.Environment["NexusRag__Search__SyncIntervalMs"] = "200";
-        foreach (var (k, v) in extra ?? []) psi.Environment[k] = v;
-        var process = Process.Start(psi)!;
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        _processes.Add(process);
-        return process;
-    }
-
-    private static async Task<HttpClient> ClientAsync(int port, string key)
-    {
-        var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}") };
-        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
-        for (var i = 0; i < 300; i++)
-        {
-            try { if ((await client.GetAsync("/v1/health")).IsSuccessStatusCode) return client; } catch (HttpRequestException) { }
-            await Task.Delay(100);
-        }
-        throw new Xunit.Sdk.XunitException($"replica on port {port} did not become healthy");
+        foreach (var (k, v) in extra ?? []) env[k] = v;
+        var server = ServerProcess.Start(_dir.Path, env, role);
+        _servers.Add(server);
+        return server;
     }
 
     private async Task<string> CreateKeyAsync()
@@ -96,11 +63,8 @@ public sealed class ReplicaTests : IDisposable
     public async Task Two_api_replicas_and_workers_share_one_store_and_survive_a_killed_worker()
     {
         var key = await CreateKeyAsync(); // also migrates the store
-        int port1 = FreePort(), port2 = FreePort();
-        Start("api", port1);
-        Start("api", port2);
-        var api1 = await ClientAsync(port1, key);
-        var api2 = await ClientAsync(port2, key);
+        var api1 = await Start("api").ClientAsync(key);
+        var api2 = await Start("api").ClientAsync(key);
 
         var health = await (await api2.GetAsync("/v1/health")).DataAsync();
         Assert.Equal("api", health.GetProperty("role").GetString());
@@ -117,16 +81,15 @@ public sealed class ReplicaTests : IDisposable
 
         // API replicas do not ingest: everything waits for a worker.
         Assert.Equal(docs, await CountAsync(api2, "queued"));
-        var worker1 = Start("worker", null, new() { ["INGEST_MAX_CONCURRENCY"] = "1" });
+        var worker1 = Start("worker", new() { ["INGEST_MAX_CONCURRENCY"] = "1" });
 
         // Kill the worker in the middle of the run, then start another.
         var sw = Stopwatch.StartNew();
         while (await CountAsync(api2, "succeeded") < 20 && sw.Elapsed < TimeSpan.FromSeconds(60)) await Task.Delay(100);
         var before = await CountAsync(api2, "succeeded");
         Assert.InRange(before, 20, docs - 1);
-        worker1.Kill(entireProcessTree: true); // SIGKILL: no graceful shutdown, leases are left behind
-        await worker1.WaitForExitAsync();
-        Start("worker", null, new() { ["INGEST_MAX_CONCURRENCY"] = "2" });
+        await worker1.KillAsync(); // SIGKILL: no graceful shutdown, leases are left behind
+        Start("worker", new() { ["INGEST_MAX_CONCURRENCY"] = "2" });
 
         sw.Restart();
         while (await CountAsync(api2, "succeeded") < docs && sw.Elapsed < TimeSpan.FromSeconds(120)) await Task.Delay(200);
