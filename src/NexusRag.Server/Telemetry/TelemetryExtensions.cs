@@ -51,7 +51,8 @@ public static class TelemetryExtensions
             .ConfigureResource(r => r.AddService(o.ServiceName, serviceVersion: release, serviceInstanceId: $"{Environment.MachineName}-{Environment.ProcessId}"));
         otel.WithMetrics(m =>
         {
-            m.AddMeter(NexusInstrumentation.Name, "Microsoft.AspNetCore.Server.Kestrel", "Npgsql", GenAiSource, "Polly");
+            // (Not Polly's meter: its durations are in milliseconds, which Prometheus naming rejects; breaker state is our own gauge.)
+            m.AddMeter(NexusInstrumentation.Name, "Microsoft.AspNetCore.Server.Kestrel", "Npgsql", GenAiSource);
             m.AddRuntimeInstrumentation();
             // Prometheus reserves the _count suffix for histograms and summaries (promtool lints these three runtime names).
             m.AddView("dotnet.assembly.count", "dotnet.assemblies.loaded");

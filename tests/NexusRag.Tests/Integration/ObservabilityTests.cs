@@ -82,11 +82,14 @@ public sealed class ObservabilityTests
     [PromtoolFact]
     public async Task Promtool_accepts_the_exposition()
     {
-        using var app = new NexusAppFactory();
+        // With a remote LLM, so the HTTP resilience pipeline (and whatever it measures) is part of the exposition too.
+        await using var llm = await FakeOpenAiServer.StartAsync();
+        using var app = new NexusAppFactory(new() { ["LLM_PROVIDER"] = "openai", ["OPENAI_BASE_URL"] = llm.BaseUrl, ["LLM_MODEL"] = "gpt-test" });
         var admin = await app.AdminForTenantAsync("promtool");
         await admin.IngestTextAsync("docs", "Promtool lints the exposition format.", "p1");
         await admin.WaitForDocumentAsync("p1");
         (await admin.PostAsJsonAsync("/v1/search", new { corpus_id = "docs", query = "promtool" })).EnsureSuccessStatusCode();
+        Assert.Equal("done", (await NexusRag.Tests.Run.SseClient.RunAsync(admin, new { session_id = "pt", corpus_id = "docs", message = "promtool?" })).Frames[^1].Event);
         var text = await ScrapeAsync(app.CreateClient());
 
         var psi = new ProcessStartInfo("promtool", ["check", "metrics"]) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
