@@ -5,6 +5,7 @@ using NexusRag.Server.Apis;
 using NexusRag.Server.Auth;
 using NexusRag.Server.Hosting;
 using NexusRag.Server.Http;
+using NexusRag.Server.Mcp;
 using NexusRag.Server.Telemetry;
 using NexusRag.Storage;
 using NexusRag.Storage.Redis;
@@ -39,7 +40,8 @@ builder.Services
     .AddSearchIndex(builder.Configuration, followChanges: role.ServesApi())
     .AddNexusRagGeneration(builder.Configuration)
     .AddNexusRagHttp()
-    .AddNexusRagAuth();
+    .AddNexusRagAuth()
+    .AddNexusRagMcp();
 if (role.RunsWorker()) builder.Services.AddWorkers();
 
 var app = builder.Build();
@@ -79,6 +81,8 @@ if (role.ServesApi())
     app.MapQuotasApi();
     app.MapOpsApi();
     app.MapAuthzApi();
+    app.MapOpenAiApi();
+    app.MapNexusRagMcp();
     app.MapOpenApi("/openapi/{documentName}.json").AllowPublic();
     if (!app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NexusRagOptions>>().Value.IsProd)
         app.MapScalarApiReference("/docs", o => o.WithOpenApiRoutePattern("/openapi/{documentName}.json")).AllowPublic();

@@ -12,8 +12,25 @@ using NexusRag.Core.Services;
 
 namespace NexusRag.Core.Chat;
 
-/// <summary>A run; <see cref="TopK"/> null means the corpus's <c>top_k_default</c>.</summary>
-public sealed record RunRequest(string SessionId, string CorpusId, string Message, int? TopK, bool Audio);
+/// <summary>
+/// A run; <see cref="TopK"/> null means the corpus's <c>top_k_default</c>. A run with <see cref="History"/> is stateless
+/// (the OpenAI-compatible API, MCP <c>ask</c>): the caller owns the conversation, so no session is opened and no message
+/// is stored; <see cref="SessionId"/> then only names the run. <see cref="Surface"/> says which API asked (audited).
+/// </summary>
+public sealed record RunRequest(string SessionId, string CorpusId, string Message, int? TopK, bool Audio)
+{
+    public IReadOnlyList<ChatTurn>? History { get; init; }
+    /// <summary>The caller's own instructions (OpenAI <c>system</c> messages), added after the grounding prompt.</summary>
+    public string? Instructions { get; init; }
+    /// <summary>Overrides <c>LLM_MAX_OUTPUT_TOKENS</c> (never above it).</summary>
+    public int? MaxOutputTokens { get; init; }
+    public double? Temperature { get; init; }
+    public string Surface { get; init; } = "run";
+    public bool Stateless => History is not null;
+}
+
+/// <summary>An earlier turn of a conversation the caller sends along (<see cref="MessageRoles"/>).</summary>
+public sealed record ChatTurn(string Role, string Content);
 
 /// <summary>What <see cref="RunService.PrepareAsync"/> checked and persisted before the stream opens (top_k resolved).</summary>
 public sealed record RunContext(Principal Principal, RunRequest Request, string RequestId, IReadOnlyList<MessageInfo> History,
@@ -34,13 +51,27 @@ public sealed record RetrievedItem(string ChunkId, string DocumentId, int ChunkI
 public sealed record AnswerDelta(string Delta) : RunEvent;
 
 /// <summary>The answer; <see cref="IndexVersion"/> is the corpus index version that retrieved its context.</summary>
-public sealed record AnswerFinal(string Text, IReadOnlyList<Citation> Citations, int IndexVersion = 1) : RunEvent;
+public sealed record AnswerFinal(string Text, IReadOnlyList<Citation> Citations, int IndexVersion = 1) : RunEvent
+{
+    public RunUsage? Usage { get; init; }
+}
+
+/// <summary>
+/// Tokens a run used: what the generator reported, or (<see cref="Estimated"/>) about four characters per token for a
+/// generator that reports none (the offline extractive one).
+/// </summary>
+public sealed record RunUsage(int PromptTokens, int CompletionTokens, bool Estimated)
+{
+    public int TotalTokens => PromptTokens + CompletionTokens;
+
+    public static int Estimate(int chars) => chars == 0 ? 0 : Math.Max(1, (chars + 3) / 4);
+}
 
 /// <summary>The answer was given but audio could not be produced.</summary>
 public sealed record AudioFailed(string Code, string Message) : RunEvent;
 
-/// <summary>The run failed after the stream opened (a seed error code and a message).</summary>
-public sealed record RunFailed(string Code, string Message) : RunEvent;
+/// <summary>The run failed after the stream opened (a seed error code, a message, and the kind of failure for transports that can still pick a status).</summary>
+public sealed record RunFailed(string Code, string Message, ErrorKind Kind = ErrorKind.Internal) : RunEvent;
 
 /// <summary>The last event of every stream.</summary>
 public sealed record RunCompleted : RunEvent;
@@ -104,23 +135,36 @@ public sealed class RunService(
         var corpus = await corpora.GetAsync(principal.TenantId, request.CorpusId, ct).ConfigureAwait(false)
                      ?? throw NexusException.NotFound("corpus", request.CorpusId);
         var topK = request.TopK ?? Corpora.ProviderConfig.TopKDefault(corpus.ProviderConfigJson);
+        IReadOnlyList<MessageInfo> history;
+        var auditMeta = new Dictionary<string, object?>
+        {
+            ["corpus_id"] = request.CorpusId, ["top_k"] = topK, ["audio"] = request.Audio, ["message_chars"] = request.Message.Length,
+            ["surface"] = request.Surface,
+        };
+        if (request.History is { } turns)
+        {
+            // Stateless: the caller sends the conversation; nothing is stored but the audit event.
+            var now = clock.GetUtcNow().UtcDateTime;
+            history = turns.Select(t => new MessageInfo("", principal.TenantId, request.SessionId, t.Role, t.Content, null, now)).ToList();
+            auditMeta["history_turns"] = turns.Count;
+            await audit.AppendAsync(new AuditEntry(principal.TenantId, "run.invoked", "success", principal.ActorType, principal.ActorId,
+                "corpus", request.CorpusId, requestId, auditMeta), ct).ConfigureAwait(false);
+            return new RunContext(principal, request, requestId, history, corpus, topK);
+        }
         var opened = await sessions.OpenAsync(principal.TenantId, request.SessionId, request.CorpusId, ct).ConfigureAwait(false);
         if (opened == SessionOpenResult.OtherTenant)
             throw NexusException.Conflict(ErrorCodes.SessionTenantMismatch, $"Session '{Text.Clip(request.SessionId, 64)}' belongs to another tenant; use another session_id",
                 new Dictionary<string, object?> { ["session_id"] = request.SessionId });
-        var turns = runOptions.Value.HistoryTurns;
-        IReadOnlyList<MessageInfo> history = opened == SessionOpenResult.Created || turns == 0
+        var keep = runOptions.Value.HistoryTurns;
+        history = opened == SessionOpenResult.Created || keep == 0
             ? []
-            : await sessions.LastMessagesAsync(principal.TenantId, request.SessionId, turns * 2, ct).ConfigureAwait(false);
+            : await sessions.LastMessagesAsync(principal.TenantId, request.SessionId, keep * 2, ct).ConfigureAwait(false);
         await sessions.AppendMessageAsync(new MessageInfo(Identifiers.NewId("msg"), principal.TenantId, request.SessionId, MessageRoles.User,
             request.Message, JsonSerializer.Serialize(new Dictionary<string, object?> { ["request_id"] = requestId, ["corpus_id"] = request.CorpusId }),
             clock.GetUtcNow().UtcDateTime), ct).ConfigureAwait(false);
         // The message itself is never audited (seed redaction policy): only who asked what corpus, in which session.
         await audit.AppendAsync(new AuditEntry(principal.TenantId, "run.invoked", "success", "api_key", principal.ApiKeyId ?? principal.Actor,
-            "session", request.SessionId, requestId, new Dictionary<string, object?>
-            {
-                ["corpus_id"] = request.CorpusId, ["top_k"] = topK, ["audio"] = request.Audio, ["message_chars"] = request.Message.Length,
-            }), ct).ConfigureAwait(false);
+            "session", request.SessionId, requestId, auditMeta), ct).ConfigureAwait(false);
         return new RunContext(principal, request, requestId, history, corpus, topK);
     }
 
@@ -148,15 +192,18 @@ public sealed class RunService(
             var llm = llmOptions.Value;
             var options = new ChatOptions
             {
-                MaxOutputTokens = llm.MaxOutputTokens,
-                Temperature = (float)llm.Temperature,
+                MaxOutputTokens = Math.Min(r.MaxOutputTokens ?? llm.MaxOutputTokens, llm.MaxOutputTokens),
+                Temperature = (float)(r.Temperature ?? llm.Temperature),
                 AdditionalProperties = new AdditionalPropertiesDictionary { [ChatKeys.Context] = blocks },
             };
             var answer = new StringBuilder();
+            var prompt = BuildPrompt(blocks, run.History, r.Message, r.Instructions);
+            UsageDetails? reported = null;
             try
             {
-                await foreach (var update in chat.GetStreamingResponseAsync(BuildPrompt(blocks, run.History, r.Message), options, ct).ConfigureAwait(false))
+                await foreach (var update in chat.GetStreamingResponseAsync(prompt, options, ct).ConfigureAwait(false))
                 {
+                    foreach (var u in update.Contents.OfType<UsageContent>()) reported = u.Details;
                     var delta = update.Text;
                     if (string.IsNullOrEmpty(delta)) continue;
                     answer.Append(delta);
@@ -172,11 +219,17 @@ public sealed class RunService(
             var citations = results.Select((x, i) =>
                 new Citation(i + 1, x.Chunk.Id, x.Chunk.DocumentId, x.Chunk.ChunkIndex, x.Chunk.StartOffset, x.Chunk.EndOffset, x.Hit.Score, locations[i])).ToList();
             var text = answer.ToString();
-            await emit(new AnswerFinal(text, citations, retrieved.IndexVersion)).ConfigureAwait(false);
-            // The answer exists once message.final is out: keep it even if the client leaves now.
-            await sessions.AppendMessageAsync(new MessageInfo(Identifiers.NewId("msg"), run.Principal.TenantId, r.SessionId, MessageRoles.Assistant, text,
-                JsonSerializer.Serialize(new Dictionary<string, object?> { ["request_id"] = run.RequestId, ["citations"] = citations.Select(c => c.ToSeedShape()).ToList() }),
-                clock.GetUtcNow().UtcDateTime), CancellationToken.None).ConfigureAwait(false);
+            var usage = reported is { InputTokenCount: { } pin, OutputTokenCount: { } pout }
+                ? new RunUsage((int)pin, (int)pout, Estimated: false)
+                : new RunUsage(RunUsage.Estimate(prompt.Sum(m => m.Text.Length)), RunUsage.Estimate(text.Length), Estimated: true);
+            await emit(new AnswerFinal(text, citations, retrieved.IndexVersion) { Usage = usage }).ConfigureAwait(false);
+            // The answer exists once message.final is out: keep it even if the client leaves now (stateless runs keep nothing).
+            if (!r.Stateless)
+            {
+                await sessions.AppendMessageAsync(new MessageInfo(Identifiers.NewId("msg"), run.Principal.TenantId, r.SessionId, MessageRoles.Assistant, text,
+                    JsonSerializer.Serialize(new Dictionary<string, object?> { ["request_id"] = run.RequestId, ["citations"] = citations.Select(c => c.ToSeedShape()).ToList() }),
+                    clock.GetUtcNow().UtcDateTime), CancellationToken.None).ConfigureAwait(false);
+            }
             succeeded = true;
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
@@ -186,14 +239,14 @@ public sealed class RunService(
         }
         catch (Exception ex)
         {
-            var (code, message) = ex switch
+            var (code, message, kind) = ex switch
             {
-                NexusException a => (a.Code, a.Message),
-                LlmProviderException => (ErrorCodes.LlmProviderError, ex.Message),
-                _ => (ErrorCodes.InternalError, "The run failed unexpectedly"),
+                NexusException a => (a.Code, a.Message, a.Kind),
+                LlmProviderException => (ErrorCodes.LlmProviderError, ex.Message, ErrorKind.UpstreamFailure),
+                _ => (ErrorCodes.InternalError, "The run failed unexpectedly", ErrorKind.Internal),
             };
             logger.LogWarning(ex, "Run {RequestId} failed: {Code}", run.RequestId, code);
-            await emit(new RunFailed(code, message)).ConfigureAwait(false);
+            await emit(new RunFailed(code, message, kind)).ConfigureAwait(false);
         }
 
         if (succeeded && r.Audio)
@@ -203,10 +256,15 @@ public sealed class RunService(
         await emit(new RunCompleted()).ConfigureAwait(false);
     }
 
-    /// <summary>System message with the numbered context, then the last turns of the session, then the question.</summary>
-    public static List<ChatMessage> BuildPrompt(IReadOnlyList<ContextBlock> blocks, IReadOnlyList<MessageInfo> history, string message)
+    /// <summary>
+    /// System message with the numbered context (and the caller's own instructions after it), then the last turns of the
+    /// conversation, then the question.
+    /// </summary>
+    public static List<ChatMessage> BuildPrompt(IReadOnlyList<ContextBlock> blocks, IReadOnlyList<MessageInfo> history, string message, string? instructions = null)
     {
-        var system = new StringBuilder(SystemPrompt).Append("\n\nContext:\n");
+        var system = new StringBuilder(SystemPrompt);
+        if (!string.IsNullOrWhiteSpace(instructions)) system.Append("\n\nInstructions from the caller:\n").Append(instructions.Trim());
+        system.Append("\n\nContext:\n");
         if (blocks.Count == 0) system.Append("(no documents matched the question)\n");
         foreach (var b in blocks)
         {

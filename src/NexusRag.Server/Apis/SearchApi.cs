@@ -45,7 +45,13 @@ public static class SearchApi
     private static async Task<IResult> Search(HttpContext ctx, SearchService search, IOptions<SearchOptions> options, Core.Authorization.DocumentAuthorizer authorizer)
     {
         var body = await JsonBody.ReadAsync<SearchRequestBody>(ctx.Request);
-        var o = options.Value;
+        return ApiResults.Ok(ctx, await ExecuteAsync(ctx.GetPrincipal(), body, search, options.Value, authorizer, ctx.RequestAborted));
+    }
+
+    /// <summary>Validates and runs a search for a principal (the HTTP endpoint and the MCP <c>search</c> tool).</summary>
+    public static async Task<SearchResponseDto> ExecuteAsync(Principal principal, SearchRequestBody body, SearchService search, SearchOptions o,
+        Core.Authorization.DocumentAuthorizer authorizer, CancellationToken ct)
+    {
         var errors = new Dictionary<string, string[]>();
         if (string.IsNullOrWhiteSpace(body.CorpusId)) errors["corpus_id"] = ["is required"];
         var query = body.Query?.Trim() ?? "";
@@ -63,12 +69,11 @@ public static class SearchApi
         var filters = ParseFilters(body.Filters, errors);
         if (errors.Count > 0) throw NexusException.Validation(errors);
 
-        var principal = ctx.GetPrincipal();
-        var readable = await authorizer.ReadableAsync(principal, body.CorpusId, ctx.RequestAborted); // filtered inside the index, before top-k
+        var readable = await authorizer.ReadableAsync(principal, body.CorpusId, ct); // filtered inside the index, before top-k
         var (topK, results, rerank, indexVersion) = await search.SearchAsync(principal.TenantId,
-            new SearchRequest(body.CorpusId!, query, body.TopK, mode!.Value, filters, readable), ctx.RequestAborted);
+            new SearchRequest(body.CorpusId!, query, body.TopK, mode!.Value, filters, readable), ct);
         var explain = body.Explain == true;
-        var dto = new SearchResponseDto(body.CorpusId!, query, mode.Value.ToString().ToLowerInvariant(), topK, results.Select(r =>
+        return new SearchResponseDto(body.CorpusId!, query, mode.Value.ToString().ToLowerInvariant(), topK, results.Select(r =>
         {
             using var meta = JsonDocument.Parse(r.Chunk.MetadataJson);
             var at = NexusRag.Core.Ingestion.ChunkLocation.FromMetadata(meta.RootElement);
@@ -77,7 +82,6 @@ public static class SearchApi
                 meta.RootElement.Clone(),
                 explain ? new SearchExplainDto(r.Hit.LexicalRank, r.Hit.LexicalScore, r.Hit.VectorRank, r.Hit.VectorScore) : null, r.RerankScore);
         }).ToList(), rerank?.ToString().ToLowerInvariant(), indexVersion);
-        return ApiResults.Ok(ctx, dto);
     }
 
     /// <summary><c>{"document_ids": [..], "metadata": {"key": scalar | [scalars]}}</c>; anything else is a 422.</summary>

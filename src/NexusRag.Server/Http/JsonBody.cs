@@ -14,9 +14,55 @@ public static class JsonBody
     public static async Task<T> ReadAsync<T>(HttpRequest request, bool allowEmpty = false) where T : new()
     {
         if (allowEmpty && request.ContentLength == 0) return new T();
+        if (allowEmpty && !request.HasJsonContentType() && request.ContentLength is null && string.IsNullOrEmpty(request.ContentType)) return new T();
+        var doc = await ReadObjectAsync(request, allowEmpty).ConfigureAwait(false);
+        if (doc is null) return new T();
+        using (doc) return Bind<T>(doc.RootElement);
+    }
+
+    /// <summary>
+    /// Binds a JSON object strictly (the rules above: no <c>tenant_id</c>, no unknown fields, the right types), for request
+    /// bodies and for other transports' arguments (MCP tool calls), so both answer the same codes.
+    /// </summary>
+    public static T Bind<T>(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object)
+            throw new NexusException(ErrorKind.BadRequest, ErrorCodes.InvalidJson, "A JSON object is required");
+        var info = (JsonTypeInfo<T>)ApiJson.Options.GetTypeInfo(typeof(T));
+        var known = info.Properties.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+        var unknown = new List<string>();
+        foreach (var prop in root.EnumerateObject())
+        {
+            if (prop.Name.Equals("tenant_id", StringComparison.OrdinalIgnoreCase))
+                throw new NexusException(ErrorKind.BadRequest, ErrorCodes.TenantIdNotAllowed, "tenant_id must not be sent; the tenant comes from the API key");
+            if (!known.Contains(prop.Name)) unknown.Add(Text.Clip(prop.Name));
+        }
+        if (unknown.Count > 0)
+        {
+            throw new NexusException(ErrorKind.BadRequest, ErrorCodes.UnknownField, $"Unknown field(s): {string.Join(", ", unknown.Take(10))}",
+                new Dictionary<string, object?> { ["fields"] = unknown.Take(50).ToArray(), ["allowed"] = known.Order().ToArray() });
+        }
+
+        try
+        {
+            return root.Deserialize(info) ?? throw new NexusException(ErrorKind.BadRequest, ErrorCodes.InvalidJson, "A JSON object is required");
+        }
+        catch (JsonException ex)
+        {
+            var path = string.IsNullOrEmpty(ex.Path) ? "body" : ex.Path.TrimStart('$', '.');
+            throw NexusException.Validation(path, "has the wrong type");
+        }
+    }
+
+    /// <summary>
+    /// A JSON object body, parsed but not bound (for wire formats whose clients send fields this server ignores, such as
+    /// OpenAI's): 415 without a JSON media type, 400 <c>INVALID_JSON</c> when empty, malformed or not an object; null
+    /// for an empty body when <paramref name="allowEmpty"/>.
+    /// </summary>
+    public static async Task<JsonDocument?> ReadObjectAsync(HttpRequest request, bool allowEmpty = false)
+    {
         if (!request.HasJsonContentType())
         {
-            if (allowEmpty && request.ContentLength is null && string.IsNullOrEmpty(request.ContentType)) return new T();
             throw new NexusException(ErrorKind.UnsupportedMediaType, ErrorCodes.UnsupportedMediaType, "Content-Type must be application/json",
                 new Dictionary<string, object?> { ["content_type"] = request.ContentType is null ? null : Text.Clip(request.ContentType) });
         }
@@ -25,7 +71,7 @@ public static class JsonBody
         await request.Body.CopyToAsync(buffer, request.HttpContext.RequestAborted).ConfigureAwait(false);
         if (buffer.Length == 0)
         {
-            if (allowEmpty) return new T();
+            if (allowEmpty) return null;
             throw new NexusException(ErrorKind.BadRequest, ErrorCodes.InvalidJson, "Request body is empty; a JSON object is required");
         }
 
@@ -39,37 +85,11 @@ public static class JsonBody
             throw new NexusException(ErrorKind.BadRequest, ErrorCodes.InvalidJson, "Malformed JSON body",
                 new Dictionary<string, object?> { ["line"] = ex.LineNumber, ["position"] = ex.BytePositionInLine });
         }
-
-        using (doc)
+        if (doc.RootElement.ValueKind != JsonValueKind.Object)
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object)
-                throw new NexusException(ErrorKind.BadRequest, ErrorCodes.InvalidJson, "Request body must be a JSON object");
-
-            var info = (JsonTypeInfo<T>)ApiJson.Options.GetTypeInfo(typeof(T));
-            var known = info.Properties.Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
-            var unknown = new List<string>();
-            foreach (var prop in doc.RootElement.EnumerateObject())
-            {
-                if (prop.Name.Equals("tenant_id", StringComparison.OrdinalIgnoreCase))
-                    throw new NexusException(ErrorKind.BadRequest, ErrorCodes.TenantIdNotAllowed, "tenant_id must not be sent; the tenant comes from the API key");
-                if (!known.Contains(prop.Name)) unknown.Add(Text.Clip(prop.Name));
-            }
-            if (unknown.Count > 0)
-            {
-                throw new NexusException(ErrorKind.BadRequest, ErrorCodes.UnknownField, $"Unknown field(s): {string.Join(", ", unknown.Take(10))}",
-                    new Dictionary<string, object?> { ["fields"] = unknown.Take(50).ToArray(), ["allowed"] = known.Order().ToArray() });
-            }
-
-            try
-            {
-                return doc.RootElement.Deserialize(info) ?? throw new NexusException(ErrorKind.BadRequest, ErrorCodes.InvalidJson, "Request body must be a JSON object");
-            }
-            catch (JsonException ex)
-            {
-                var path = string.IsNullOrEmpty(ex.Path) ? "body" : ex.Path.TrimStart('$', '.');
-                throw NexusException.Validation(path, "has the wrong type");
-            }
+            doc.Dispose();
+            throw new NexusException(ErrorKind.BadRequest, ErrorCodes.InvalidJson, "Request body must be a JSON object");
         }
+        return doc;
     }
-
 }
