@@ -26,6 +26,10 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
     public int PieceDelayMs { get; set; }
     /// <summary>Every chat request's messages as (role, content).</summary>
     public ConcurrentQueue<List<(string Role, string Content)>> ChatRequests { get; } = new();
+    /// <summary>The generation settings each chat request carried (max_completion_tokens or max_tokens, temperature).</summary>
+    public ConcurrentQueue<(int? MaxTokens, double? Temperature)> ChatSettings { get; } = new();
+    /// <summary>Usage the fake reports when a streamed request asks for it (stream_options.include_usage), as OpenAI does.</summary>
+    public (int Prompt, int Completion) ReportedUsage { get; set; } = (321, 12);
     /// <summary>Chat streams whose client went away before the end.</summary>
     public int ChatStreamsAborted;
 
@@ -123,6 +127,12 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
                 ? m.GetProperty("content").GetString()!
                 : string.Concat(m.GetProperty("content").EnumerateArray().Select(p => p.TryGetProperty("text", out var t) ? t.GetString() : "")))).ToList());
         var model = root.GetProperty("model").GetString()!;
+        int? maxTokens = root.TryGetProperty("max_completion_tokens", out var mct) && mct.ValueKind == JsonValueKind.Number ? mct.GetInt32()
+            : root.TryGetProperty("max_tokens", out var mt) && mt.ValueKind == JsonValueKind.Number ? mt.GetInt32() : null;
+        double? temperature = root.TryGetProperty("temperature", out var t) && t.ValueKind == JsonValueKind.Number ? t.GetDouble() : null;
+        ChatSettings.Enqueue((maxTokens, temperature));
+        var includeUsage = root.TryGetProperty("stream_options", out var so) && so.ValueKind == JsonValueKind.Object
+            && so.TryGetProperty("include_usage", out var iu) && iu.ValueKind == JsonValueKind.True;
         switch (Behavior)
         {
             case Mode.ServerError when FailuresLeft != 0:
@@ -161,6 +171,18 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
                 if (i == 1 && Behavior == Mode.StallMidStream) await Task.Delay(SlowMs, ctx.RequestAborted);
             }
             await Chunk(new Dictionary<string, object?>(), "stop");
+            if (includeUsage)
+            {
+                var usage = JsonSerializer.Serialize(new Dictionary<string, object?>
+                {
+                    ["id"] = "chatcmpl-1", ["object"] = "chat.completion.chunk", ["created"] = 1_700_000_000, ["model"] = model, ["choices"] = Array.Empty<object>(),
+                    ["usage"] = new Dictionary<string, int>
+                    {
+                        ["prompt_tokens"] = ReportedUsage.Prompt, ["completion_tokens"] = ReportedUsage.Completion, ["total_tokens"] = ReportedUsage.Prompt + ReportedUsage.Completion,
+                    },
+                });
+                await ctx.Response.WriteAsync($"data: {usage}\n\n", ctx.RequestAborted);
+            }
             await ctx.Response.WriteAsync("data: [DONE]\n\n", ctx.RequestAborted);
         }
         catch (OperationCanceledException)
