@@ -2,7 +2,8 @@
 # Runs every test of the solution. Usage: scripts/test.sh [extra dotnet test args]
 #
 # Runs the whole suite twice: on the embedded SQLite store, then on PostgreSQL (NEXUSRAG_TEST_STORE=postgres).
-# It installs what is missing from Debian packages when run as root (postgresql, redis-server, python3-onnx, tesseract-ocr),
+# It installs what is missing from Debian packages when run as root (postgresql, redis-server, python3-onnx, tesseract-ocr,
+# prometheus, nodejs/npm), the npm clients of tests/clients from their lockfile (npm ci),
 # starts a throwaway PostgreSQL and redis-server on free loopback ports in a temp dir, exports their addresses
 # (NEXUSRAG_TEST_POSTGRES, NEXUSRAG_TEST_REDIS) and stops them on exit, on failure too.
 # NEXUSRAG_TEST_STORES=sqlite runs only the SQLite pass, without external servers.
@@ -67,6 +68,12 @@ if ! command -v promtool >/dev/null; then
   if [[ $(id -u) -eq 0 ]]; then apt_install prometheus
   else echo "test.sh: promtool is not installed and this is not root: the promtool check will be skipped"; fi
 fi
+
+# The MCP and OpenAI-compatible APIs are also driven by the official npm clients (Node 20+), installed exactly as
+# tests/clients/package-lock.json pins them; NodeClientTests runs them against the real server binary.
+command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+echo "test.sh: npm ci in tests/clients"
+(cd tests/clients && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
 [[ "$STORES" == *postgres* ]] && start_postgres
 [[ "$STORES" == *redis* ]] && start_redis

@@ -107,9 +107,7 @@ public sealed class McpServerTests
         await app.SetPlanAsync("t1", "enterprise"); // the audit API needs the audit feature
         await using var mcp = await ConnectAsync(app, await app.CreateKeyAsync("t1", Role.Reader));
 
-        var progress = new List<ProgressNotificationValue>();
-        var result = await mcp.CallToolAsync("ask", new Dictionary<string, object?> { ["corpus_id"] = "docs", ["question"] = "What are the release gates for Agent 2.0?" },
-            new SynchronousProgress(progress));
+        var result = await mcp.CallToolAsync("ask", new Dictionary<string, object?> { ["corpus_id"] = "docs", ["question"] = "What are the release gates for Agent 2.0?" });
         Assert.NotEqual(true, result.IsError);
         var s = Structured(result);
         var answer = s.GetProperty("answer").GetString()!;
@@ -121,9 +119,31 @@ public sealed class McpServerTests
         Assert.True(s.GetProperty("usage").GetProperty("total_tokens").GetInt32() > 0);
         var shown = Assert.IsType<TextContentBlock>(result.Content.Single()).Text;
         Assert.Contains("Sources:\n[1] document://t1-gates", shown);
-        Assert.True(progress.Count >= 2, $"progress notifications: {progress.Count}");
-        Assert.Equal(progress.Select(p => p.Progress).Order(), progress.Select(p => p.Progress)); // increasing
-        Assert.Equal("done", progress[^1].Message);
+
+        // Progress on the wire: notifications/progress for the call's token, in increasing order, before the result on the
+        // same stream (read raw: the C# client hands notifications to IProgress asynchronously, so a count taken when the
+        // call returns would race).
+        var reader = app.ClientWithKey(await app.CreateKeyAsync("t1", Role.Reader, "raw"));
+        using var call = new HttpRequestMessage(HttpMethod.Post, "/v1/mcp")
+        {
+            Content = JsonContent.Create(new
+            {
+                jsonrpc = "2.0", id = 7, method = "tools/call",
+                @params = new { name = "ask", _meta = new { progressToken = "tok-1" }, arguments = new { corpus_id = "docs", question = "What are the release gates for Agent 2.0?" } },
+            }),
+        };
+        call.Headers.Accept.ParseAdd("application/json");
+        call.Headers.Accept.ParseAdd("text/event-stream");
+        call.Headers.Add("MCP-Protocol-Version", "2025-11-25");
+        var wire = await (await reader.SendAsync(call)).Content.ReadAsStringAsync();
+        var messages = wire.Split('\n').Where(l => l.StartsWith("data: ", StringComparison.Ordinal)).Select(l => JsonDocument.Parse(l[6..]).RootElement.Clone()).ToList();
+        var progress = messages.Where(m => m.TryGetProperty("method", out var mm) && mm.GetString() == "notifications/progress").Select(m => m.GetProperty("params")).ToList();
+        Assert.True(progress.Count >= 3, wire);
+        Assert.All(progress, p => Assert.Equal("tok-1", p.GetProperty("progressToken").GetString()));
+        Assert.Equal(Enumerable.Range(1, progress.Count).Select(i => (double)i), progress.Select(p => p.GetProperty("progress").GetDouble()));
+        Assert.Equal("done", progress[^1].GetProperty("message").GetString());
+        Assert.Equal(7, messages[^1].GetProperty("id").GetInt32()); // the result comes last
+        Assert.Equal(answer, messages[^1].GetProperty("result").GetProperty("structuredContent").GetProperty("answer").GetString());
 
         // The same answer /v1/run gives (the extractive generator is deterministic), and the MCP call kept no session.
         var (_, frames) = await Run.SseClient.RunAsync(admin, new { session_id = "s-compare", corpus_id = "docs", message = "What are the release gates for Agent 2.0?" });
@@ -134,11 +154,6 @@ public sealed class McpServerTests
         var invoked = events.Where(e => e.GetProperty("event_type").GetString() == "mcp.tool.invoked").ToList();
         Assert.Contains(invoked, e => e.GetProperty("resource_id").GetString() == "ask" && e.GetProperty("outcome").GetString() == "success");
         Assert.Contains(events, e => e.GetProperty("event_type").GetString() == "run.invoked" && e.GetProperty("metadata").GetProperty("surface").GetString() == "mcp");
-    }
-
-    private sealed class SynchronousProgress(List<ProgressNotificationValue> into) : IProgress<ProgressNotificationValue>
-    {
-        public void Report(ProgressNotificationValue value) { lock (into) into.Add(value); }
     }
 
     [Fact]

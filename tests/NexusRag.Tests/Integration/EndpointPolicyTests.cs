@@ -32,14 +32,19 @@ public sealed class EndpointPolicyTests
             var rateClass = e.Metadata.GetMetadata<RateClass>()!.Name;
             Assert.Contains(rateClass, new[] { RouteClasses.Run, RouteClasses.Mutation, RouteClasses.Read, RouteClasses.Ops });
             var methods = e.Metadata.GetMetadata<IHttpMethodMetadata>()!.HttpMethods;
-            // Reads are never idempotency participants; every write except the streamed /v1/run and the search read is.
+            // Reads are never idempotency participants; every write is, except what changes nothing a replay could repeat:
+            // the streamed /v1/run, the search read, the stateless OpenAI-compatible answers and embeddings, and MCP calls.
             if (methods.All(m => m == "GET")) Assert.Null(e.Metadata.GetMetadata<IdempotentWrite>());
-            else if (e.RoutePattern.RawText is not ("/v1/run" or "/v1/search/")) Assert.NotNull(e.Metadata.GetMetadata<IdempotentWrite>());
+            else if (e.RoutePattern.RawText is not ("/v1/run" or "/v1/search/" or "/v1/chat/completions" or "/v1/embeddings" or "/v1/mcp/"))
+                Assert.True(e.Metadata.GetMetadata<IdempotentWrite>() is not null, $"{e.RoutePattern.RawText} takes no Idempotency-Key");
         }
         var run = endpoints.Single(e => e.RoutePattern.RawText == "/v1/run");
         Assert.Equal(3, run.Metadata.GetMetadata<QuotaCost>()!.Units);
         Assert.Equal(RouteClasses.Run, run.Metadata.GetMetadata<RateClass>()!.Name);
         Assert.Equal(RouteClasses.Ops, endpoints.Single(e => e.RoutePattern.RawText == "/v1/audit/events").Metadata.GetMetadata<RateClass>()!.Name);
+        var chat = endpoints.Single(e => e.RoutePattern.RawText == "/v1/chat/completions");
+        Assert.Equal((3, RouteClasses.Run), (chat.Metadata.GetMetadata<QuotaCost>()!.Units, chat.Metadata.GetMetadata<RateClass>()!.Name));
+        Assert.Equal(RouteClasses.Read, endpoints.Single(e => e.RoutePattern.RawText == "/v1/mcp/").Metadata.GetMetadata<RateClass>()!.Name);
     }
 
     [Fact]
