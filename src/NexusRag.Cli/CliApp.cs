@@ -33,13 +33,14 @@ public sealed partial class CliApp(IReadOnlyDictionary<string, string?>? configO
 
     public async Task<int> RunAsync(string[] args)
     {
-        var root = new RootCommand("NexusRAG command line: API keys, database migrations and demo data.");
+        var root = new RootCommand("NexusRAG command line: API keys, database migrations, demo data, evaluation, index, audit and backups.");
         root.Subcommands.Add(KeysCommand());
         root.Subcommands.Add(Simple("migrate", "Apply database migrations", MigrateAsync, migrateFirst: false));
         root.Subcommands.Add(Simple("seed", "Create the demo tenant t1, corpus c1 and its documents (idempotent)", SeedAsync));
         root.Subcommands.Add(EvalCommand());
         root.Subcommands.Add(IndexCommand());
         root.Subcommands.Add(AuditCommand());
+        root.Subcommands.Add(BackupCommand());
         return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = new ConsoleWriter(_console), Error = new ConsoleWriter(_console) });
     }
 
@@ -201,6 +202,16 @@ public sealed partial class CliApp(IReadOnlyDictionary<string, string?>? configO
         catch (NexusException ex)
         {
             _console.MarkupLine($"[red]{Markup.Escape(ex.Code)}:[/] {Markup.Escape(ex.Message)}");
+            return 1;
+        }
+        catch (Core.Backups.BackupIntegrityException ex)
+        {
+            _console.MarkupLine($"[red]Refused:[/] {Markup.Escape(ex.Message)}");
+            return 1;
+        }
+        catch (InvalidOperationException ex) when (ex.Message.Contains("pg_", StringComparison.Ordinal) || ex.Message.Contains("psql", StringComparison.Ordinal))
+        {
+            _console.MarkupLine($"[red]Error:[/] {Markup.Escape(ex.Message)}");
             return 1;
         }
         catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException or System.Text.Json.JsonException)

@@ -101,6 +101,19 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<DocumentPipeline>();
         services.AddSingleton<Jobs.IJobHandler, IngestionJobHandler>();
         services.AddSingleton<Jobs.IJobHandler, Indexing.IndexBuildJobHandler>();
+        services.AddSingleton<Jobs.IJobHandler, Backups.MaintenanceJobHandler>();
+        services.AddSingleton<Backups.MaintenanceScheduler>();
+        services.AddOptions<Backups.MaintenanceOptions>()
+            .Bind(config.GetSection(Backups.MaintenanceOptions.Section))
+            .Configure(o =>
+            {
+                FlatSettings.Int(config, "AUDIT_RETENTION_DAYS", v => o.AuditRetentionDays = v, o.ParseErrors);
+                FlatSettings.Int(config, "USAGE_COUNTER_RETENTION_DAYS", v => o.UsageRetentionDays = v, o.ParseErrors);
+                if (config["MAINTENANCE_SCHEDULE"] is { } schedule) o.Schedule = schedule.Trim();
+            })
+            .ValidateParseErrors()
+            .ValidateSettings(Backups.MaintenanceOptions.Section)
+            .ValidateOnStart();
         services.AddSingleton<Indexing.IndexVersionService>();
         services.AddOptions<Indexing.IndexVersionOptions>()
             .Bind(config.GetSection(Indexing.IndexVersionOptions.Section))

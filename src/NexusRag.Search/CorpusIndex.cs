@@ -325,3 +325,29 @@ public static class CorpusIndexFields
         _ => null,
     };
 }
+
+/// <summary>
+/// A throwaway lexical index over chunks read from anywhere (a restored backup in a restore drill), built with the same
+/// analyzer and BM25 as the live index, so a drill can check that restored chunks are found by searches.
+/// </summary>
+public sealed class StandaloneLexicalIndex : IDisposable
+{
+    private readonly CorpusIndex _index = new(new Core.Search.SearchOptions());
+    private readonly EnglishTextAnalyzer _analyzer = new();
+
+    public StandaloneLexicalIndex(IEnumerable<(string ChunkId, string DocumentId, int ChunkIndex, string Text)> chunks)
+    {
+        long seq = 0;
+        _index.Apply(chunks.Select(c => (c.ChunkId, (IndexedChunk?)new IndexedChunk(c.ChunkId, c.DocumentId, c.ChunkIndex, ++seq,
+            new Dictionary<string, string[]>(), _analyzer.Analyze(c.Text), null))));
+    }
+
+    public int Count => _index.LiveChunks;
+
+    /// <summary>The chunk ids of the best lexical matches for <paramref name="query"/>, best first.</summary>
+    public IReadOnlyList<string> Search(string query, int topK) =>
+        _index.Search(new Core.Search.IndexQuery("", "", query, null, topK, Core.Search.SearchMode.Lexical, null), _analyzer.Analyze(query))
+            .Select(h => h.ChunkId).ToList();
+
+    public void Dispose() => _analyzer.Dispose();
+}

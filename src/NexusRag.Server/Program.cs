@@ -82,6 +82,7 @@ if (role.ServesApi())
     app.MapOpsApi();
     app.MapAuthzApi();
     app.MapOpenAiApi();
+    app.MapBackupsApi();
     app.MapNexusRagMcp();
     app.MapOpenApi("/openapi/{documentName}.json").AllowPublic();
     if (!app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NexusRagOptions>>().Value.IsProd)

@@ -33,6 +33,8 @@ public abstract class NexusDbContext(DbContextOptions options) : DbContext(optio
     public DbSet<WorkerHeartbeatRow> WorkerHeartbeats => Set<WorkerHeartbeatRow>();
     public DbSet<DocumentPermissionRow> DocumentPermissions => Set<DocumentPermissionRow>();
     public DbSet<AuthzPolicyRow> AuthzPolicies => Set<AuthzPolicyRow>();
+    public DbSet<MaintenanceRunRow> MaintenanceRuns => Set<MaintenanceRunRow>();
+    public DbSet<MaintenanceScheduleRow> MaintenanceSchedules => Set<MaintenanceScheduleRow>();
 
     /// <summary>Set while a unit of work shares this context with the stores: their disposal must not close it.</summary>
     internal bool HeldByUnitOfWork { get; set; }

@@ -37,6 +37,26 @@ public static class StorageServiceCollectionExtensions
             .Validate(o => o.Kind != StoreKind.Sqlite || o.UnsupportedScheme() is not null || ValidSqlite(o),
                 "DATABASE_URL is not a valid SQLite URL (sqlite:///path/to/file.db) or SQLite connection string (Data Source=…)")
             .ValidateOnStart();
+        services.AddOptions<NexusRag.Core.Backups.BackupOptions>()
+            .Bind(config.GetSection(NexusRag.Core.Backups.BackupOptions.Section))
+            .Configure(o =>
+            {
+                FlatSettings.Bool(config, "BACKUP_ENABLED", v => o.Enabled = v, o.ParseErrors);
+                FlatSettings.Bool(config, "BACKUP_ENCRYPTION_ENABLED", v => o.EncryptionEnabled = v, o.ParseErrors);
+                FlatSettings.Bool(config, "BACKUP_SIGNING_ENABLED", v => o.SigningEnabled = v, o.ParseErrors);
+                FlatSettings.Bool(config, "RESTORE_REQUIRE_SIGNATURE", v => o.RequireSignature = v, o.ParseErrors);
+                FlatSettings.Int(config, "BACKUP_RETENTION_DAYS", v => o.RetentionDays = v, o.ParseErrors);
+                if (config["BACKUP_LOCAL_DIR"] is { Length: > 0 } dir) o.LocalDir = dir;
+                if (config["BACKUP_ENCRYPTION_KEY"] is { Length: > 0 } key) o.EncryptionKey = key;
+                if (config["BACKUP_SIGNING_KEY"] is { Length: > 0 } sig) o.SigningKey = sig;
+                if (config["BACKUP_SCHEDULE_CRON"] is { Length: > 0 } cron) o.ScheduleCron = cron;
+                if (config["RESTORE_DRILL_SCHEDULE_CRON"] is { Length: > 0 } drill) o.DrillScheduleCron = drill;
+                if (config["PG_BIN"] is { Length: > 0 } bin) o.PgBin = bin;
+            })
+            .ValidateParseErrors()
+            .ValidateSettings(NexusRag.Core.Backups.BackupOptions.Section)
+            .ValidateOnStart();
+        services.AddSingleton<IValidateOptions<NexusRag.Core.Backups.BackupOptions>, BackupOptionsValidator>();
         return services;
     }
 
@@ -70,6 +90,7 @@ public static class StorageServiceCollectionExtensions
             o.UseNpgsql(storage.PostgresConnectionString(), n => n.MigrationsHistoryTable("__ef_migrations_history"));
         });
         services.AddSingleton<IChangeNotifier, PgChangeNotifier>();
+        services.AddSingleton<NexusRag.Core.Backups.IStoreBackup, Backups.PostgresStoreBackup>();
         services.AddSingleton<IDbContextFactory<NexusDbContext>>(sp =>
             new UpcastFactory<PostgresNexusDbContext>(sp.GetRequiredService<IDbContextFactory<PostgresNexusDbContext>>(), sp.GetRequiredService<AmbientDbContext>()));
         return services.AddStoreAdapters();
@@ -90,11 +111,19 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<IDbContextFactory<NexusDbContext>>(sp =>
             new UpcastFactory<SqliteNexusDbContext>(sp.GetRequiredService<IDbContextFactory<SqliteNexusDbContext>>(), sp.GetRequiredService<AmbientDbContext>()));
         services.AddSingleton<IChangeNotifier, PollingChangeNotifier>();
+        services.AddSingleton<NexusRag.Core.Backups.IStoreBackup, Backups.SqliteStoreBackup>();
         return services.AddStoreAdapters();
     }
 
     private static IServiceCollection AddStoreAdapters(this IServiceCollection services)
     {
+        services.AddSingleton<Backups.BackupService>();
+        services.AddSingleton<Backups.RestoreDrillRunner>();
+        services.AddSingleton<NexusRag.Core.Backups.IMaintenanceStore, Backups.EfMaintenanceStore>();
+        services.AddSingleton<NexusRag.Core.Backups.IMaintenanceTask, Backups.PruneAuditTask>();
+        services.AddSingleton<NexusRag.Core.Backups.IMaintenanceTask, Backups.PruneUsageTask>();
+        services.AddSingleton<NexusRag.Core.Backups.IMaintenanceTask, Backups.BackupCreateTask>();
+        services.AddSingleton<NexusRag.Core.Backups.IMaintenanceTask, Backups.BackupPruneTask>();
         services.AddSingleton<DatabaseMigrator>();
         services.AddSingleton<AmbientDbContext>();
         services.AddSingleton<NexusRag.Core.Transactions.IUnitOfWork>(sp =>
@@ -165,3 +194,10 @@ internal sealed class SqlitePragmaInterceptor : DbConnectionInterceptor
 internal sealed class UtcDateTimeConverter() : ValueConverter<DateTime, DateTime>(
     v => v.Kind == DateTimeKind.Utc ? v : v.ToUniversalTime(),
     v => DateTime.SpecifyKind(v, DateTimeKind.Utc));
+
+/// <summary>Names each bad backup setting (key shapes, cron expressions) at start-up.</summary>
+internal sealed class BackupOptionsValidator : IValidateOptions<NexusRag.Core.Backups.BackupOptions>
+{
+    public ValidateOptionsResult Validate(string? name, NexusRag.Core.Backups.BackupOptions options) =>
+        Backups.BackupService.Problems(options) is { Count: > 0 } problems ? ValidateOptionsResult.Fail(problems) : ValidateOptionsResult.Success;
+}

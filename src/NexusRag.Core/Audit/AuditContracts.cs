@@ -16,6 +16,11 @@ public interface IAuditLog
     Task<(IReadOnlyList<AuditEvent> Items, bool HasMore)> QueryAsync(AuditQuery query, CancellationToken ct);
     Task<AuditVerification> VerifyAsync(string tenantId, CancellationToken ct);
     Task<IReadOnlyList<string>> ChainedTenantsAsync(CancellationToken ct);
+    /// <summary>
+    /// Deletes every tenant's events that occurred before <paramref name="cutoff"/>, behind a checkpoint: the head keeps the
+    /// position and hash of the last pruned event, so the remaining chain still verifies from there. Returns the events pruned.
+    /// </summary>
+    Task<long> PruneBeforeAsync(DateTime cutoff, CancellationToken ct);
 }
 
 public sealed record AuditEvent(

@@ -18,6 +18,8 @@ public interface IIdempotencyStore
     Task CompleteAsync(string key, string requestHash, StoredResponse response, TimeSpan retention, CancellationToken ct);
     /// <summary>Forgets a claim whose request failed (5xx or an exception), so the client can retry it.</summary>
     Task AbandonAsync(string key, string requestHash, CancellationToken ct);
+    /// <summary>Drops expired records (maintenance <c>prune_idempotency</c>); returns how many. Stores that expire records themselves return 0.</summary>
+    Task<int> PruneExpiredAsync(CancellationToken ct);
 }
 
 public sealed class InProcessIdempotencyStore(TimeProvider clock) : IIdempotencyStore
@@ -57,6 +59,17 @@ public sealed class InProcessIdempotencyStore(TimeProvider clock) : IIdempotency
     {
         lock (_gate) if (_entries.TryGetValue(key, out var e) && e.Hash == requestHash && e.Response is null) _entries.Remove(key);
         return Task.CompletedTask;
+    }
+
+    public Task<int> PruneExpiredAsync(CancellationToken ct)
+    {
+        var now = clock.GetUtcNow();
+        lock (_gate)
+        {
+            var expired = _entries.Where(e => e.Value.Until <= now).Select(e => e.Key).ToList();
+            foreach (var k in expired) _entries.Remove(k);
+            return Task.FromResult(expired.Count);
+        }
     }
 }
 

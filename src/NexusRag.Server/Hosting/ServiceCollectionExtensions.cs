@@ -56,6 +56,7 @@ public static class ServiceCollectionExtensions
     public static IServiceCollection AddNexusRagHttp(this IServiceCollection services)
     {
         services.Configure<JsonOptions>(o => ApiJson.Configure(o.SerializerOptions));
+        services.AddSingleton<Core.Backups.IMaintenanceTask, Ops.RestoreDrillTask>();
         services.AddOpenApi("v1", o => o.AddDocumentTransformer((doc, _, _) =>
         {
             doc.Info.Title = "NexusRAG API";
@@ -75,6 +76,7 @@ public static class ServiceCollectionExtensions
         services.AddHostedService<JobWorker>();
         services.AddHostedService<OutboxWorker>();
         services.AddHostedService<IndexVersionJanitor>();
+        services.AddHostedService<MaintenanceSchedulerWorker>();
         return services;
     }
 }

@@ -46,4 +46,7 @@ public sealed class RedisIdempotencyStore(RedisConnection redis) : IIdempotencyS
 
     public Task AbandonAsync(string key, string requestHash, CancellationToken ct) =>
         redis.RunAsync(db => db.ScriptEvaluateAsync(Abandon, [Prefix + key], [requestHash]));
+
+    /// <summary>Redis expires every record by its TTL: nothing to sweep.</summary>
+    public Task<int> PruneExpiredAsync(CancellationToken ct) => Task.FromResult(0);
 }

@@ -26,6 +26,7 @@ public static class SharedStateServiceCollectionExtensions
             services.AddSingleton<IDistributedLock, InProcessDistributedLock>();
             services.AddSingleton<Core.Governance.IRateLimiter, Core.Governance.InProcessRateLimiter>();
             services.AddSingleton<Core.Governance.IIdempotencyStore, Core.Governance.InProcessIdempotencyStore>();
+            services.AddSingleton<Core.Backups.IMaintenanceTask, Backups.PruneIdempotencyTask>();
             services.AddSingleton<ISharedStateHealth>(new NotConfiguredHealth());
             return services;
         }
@@ -33,6 +34,7 @@ public static class SharedStateServiceCollectionExtensions
         services.AddSingleton<IDistributedLock, RedisDistributedLock>();
         services.AddSingleton<Core.Governance.IRateLimiter, RedisRateLimiter>();
         services.AddSingleton<Core.Governance.IIdempotencyStore, RedisIdempotencyStore>();
+        services.AddSingleton<Core.Backups.IMaintenanceTask, Backups.PruneIdempotencyTask>();
         services.AddSingleton<ISharedStateHealth>(sp => sp.GetRequiredService<RedisConnection>());
         services.AddHostedService<RedisBreakerSync>();
         return services;

@@ -78,8 +78,9 @@ public sealed class EfAuditLog(IDbContextFactory<NexusDbContext> factory, TimePr
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         var head = await db.AuditChainHeads.AsNoTracking().FirstOrDefaultAsync(h => h.TenantId == tenantId, ct).ConfigureAwait(false);
-        long expected = 1, count = 0;
-        string? prev = null;
+        // After pruning the chain starts at the checkpoint: the first kept event links to the last pruned one's hash.
+        long expected = (head?.CheckpointSeq ?? 0) + 1, count = 0;
+        string? prev = head?.CheckpointHash;
         AuditEventRow? last = null;
         await foreach (var r in db.AuditEvents.AsNoTracking().Where(e => e.TenantId == tenantId && e.ChainSeq != null)
                            .OrderBy(e => e.ChainSeq).AsAsyncEnumerable().WithCancellation(ct).ConfigureAwait(false))
@@ -102,6 +103,32 @@ public sealed class EfAuditLog(IDbContextFactory<NexusDbContext> factory, TimePr
         return new AuditVerification(tenantId, true, count, null, null, null);
 
         AuditVerification Broken(AuditEventRow r, string reason) => new(tenantId, false, count, r.Id, r.ChainSeq, reason);
+    }
+
+    public async Task<long> PruneBeforeAsync(DateTime cutoff, CancellationToken ct)
+    {
+        long pruned = 0;
+        foreach (var tenant in await ChainedTenantsAsync(ct).ConfigureAwait(false))
+        {
+            await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+            await using var tx = await db.BeginStoreTransactionAsync(ct).ConfigureAwait(false);
+            // Lock the head first (as appends do), so the checkpoint and the deletion see one chain.
+            await db.Database.ExecuteSqlInterpolatedAsync($"UPDATE audit_chain_heads SET last_seq = last_seq WHERE tenant_id = {tenant}", ct).ConfigureAwait(false);
+            var last = await db.AuditEvents.AsNoTracking().Where(e => e.TenantId == tenant && e.ChainSeq != null && e.OccurredAt < cutoff)
+                .OrderByDescending(e => e.ChainSeq).Select(e => new { e.ChainSeq, e.Hash }).FirstOrDefaultAsync(ct).ConfigureAwait(false);
+            if (last is null)
+            {
+                await tx.CommitAsync(ct).ConfigureAwait(false);
+                continue;
+            }
+            var seq = last.ChainSeq!.Value;
+            pruned += await db.AuditEvents.Where(e => e.TenantId == tenant && e.ChainSeq != null && e.ChainSeq <= seq).ExecuteDeleteAsync(ct).ConfigureAwait(false);
+            var now = clock.GetUtcNow().UtcDateTime;
+            await db.AuditChainHeads.Where(h => h.TenantId == tenant).ExecuteUpdateAsync(s => s
+                .SetProperty(h => h.CheckpointSeq, seq).SetProperty(h => h.CheckpointHash, last.Hash).SetProperty(h => h.CheckpointAt, now), ct).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+        }
+        return pruned;
     }
 
     public async Task<IReadOnlyList<string>> ChainedTenantsAsync(CancellationToken ct)

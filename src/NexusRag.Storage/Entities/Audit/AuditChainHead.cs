@@ -9,6 +9,11 @@ public sealed class AuditChainHeadRow
     public string TenantId { get; set; } = "";
     public long LastSeq { get; set; }
     public string? LastHash { get; set; }
+    /// <summary>Events up to this position were pruned (<c>prune_audit</c>); the chain continues from <see cref="CheckpointHash"/>.</summary>
+    public long CheckpointSeq { get; set; }
+    /// <summary>The hash of the last pruned event: the first kept event's <c>prev_hash</c>.</summary>
+    public string? CheckpointHash { get; set; }
+    public DateTime? CheckpointAt { get; set; }
 }
 
 internal sealed class AuditChainHeadConfiguration : IEntityTypeConfiguration<AuditChainHeadRow>

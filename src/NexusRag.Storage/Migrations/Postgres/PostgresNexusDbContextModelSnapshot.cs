@@ -89,6 +89,18 @@ namespace NexusRag.Storage.Migrations.Postgres
                         .HasColumnType("text")
                         .HasColumnName("tenant_id");
 
+                    b.Property<DateTime?>("CheckpointAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("checkpoint_at");
+
+                    b.Property<string>("CheckpointHash")
+                        .HasColumnType("text")
+                        .HasColumnName("checkpoint_hash");
+
+                    b.Property<long>("CheckpointSeq")
+                        .HasColumnType("bigint")
+                        .HasColumnName("checkpoint_seq");
+
                     b.Property<string>("LastHash")
                         .HasColumnType("text")
                         .HasColumnName("last_hash");
@@ -897,6 +909,80 @@ namespace NexusRag.Storage.Migrations.Postgres
                         .HasDatabaseName("ix_jobs_tenant_id_document_id");
 
                     b.ToTable("jobs", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.MaintenanceRunRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Error")
+                        .HasColumnType("text")
+                        .HasColumnName("error");
+
+                    b.Property<DateTime?>("FinishedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("finished_at");
+
+                    b.Property<string>("JobId")
+                        .HasColumnType("text")
+                        .HasColumnName("job_id");
+
+                    b.Property<string>("ResultJson")
+                        .HasColumnType("text")
+                        .HasColumnName("result_json");
+
+                    b.Property<DateTime?>("StartedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("started_at");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
+
+                    b.Property<string>("Task")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("task");
+
+                    b.Property<string>("Trigger")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("trigger");
+
+                    b.HasKey("Id")
+                        .HasName("pk_maintenance_runs");
+
+                    b.HasIndex("Task", "CreatedAt")
+                        .HasDatabaseName("ix_maintenance_runs_task_created_at");
+
+                    b.ToTable("maintenance_runs", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.MaintenanceScheduleRow", b =>
+                {
+                    b.Property<string>("Task")
+                        .HasMaxLength(64)
+                        .HasColumnType("character varying(64)")
+                        .HasColumnName("task");
+
+                    b.Property<DateTime>("NextRunAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("next_run_at");
+
+                    b.HasKey("Task")
+                        .HasName("pk_maintenance_schedules");
+
+                    b.ToTable("maintenance_schedules", (string)null);
                 });
 
             modelBuilder.Entity("NexusRag.Storage.Entities.MessageRow", b =>

@@ -84,6 +84,18 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("tenant_id");
 
+                    b.Property<DateTime?>("CheckpointAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("checkpoint_at");
+
+                    b.Property<string>("CheckpointHash")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("checkpoint_hash");
+
+                    b.Property<long>("CheckpointSeq")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("checkpoint_seq");
+
                     b.Property<string>("LastHash")
                         .HasColumnType("TEXT")
                         .HasColumnName("last_hash");
@@ -888,6 +900,80 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .HasDatabaseName("ix_jobs_tenant_id_document_id");
 
                     b.ToTable("jobs", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.MaintenanceRunRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Error")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("error");
+
+                    b.Property<DateTime?>("FinishedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("finished_at");
+
+                    b.Property<string>("JobId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("job_id");
+
+                    b.Property<string>("ResultJson")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("result_json");
+
+                    b.Property<DateTime?>("StartedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("started_at");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("status");
+
+                    b.Property<string>("Task")
+                        .IsRequired()
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("task");
+
+                    b.Property<string>("Trigger")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("trigger");
+
+                    b.HasKey("Id")
+                        .HasName("pk_maintenance_runs");
+
+                    b.HasIndex("Task", "CreatedAt")
+                        .HasDatabaseName("ix_maintenance_runs_task_created_at");
+
+                    b.ToTable("maintenance_runs", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.MaintenanceScheduleRow", b =>
+                {
+                    b.Property<string>("Task")
+                        .HasMaxLength(64)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("task");
+
+                    b.Property<DateTime>("NextRunAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("next_run_at");
+
+                    b.HasKey("Task")
+                        .HasName("pk_maintenance_schedules");
+
+                    b.ToTable("maintenance_schedules", (string)null);
                 });
 
             modelBuilder.Entity("NexusRag.Storage.Entities.MessageRow", b =>
