@@ -34,7 +34,11 @@ public sealed class BackupService(
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
     };
 
-    public string Root => Path.GetFullPath(string.IsNullOrWhiteSpace(options.Value.LocalDir) ? Path.Combine(storage.Value.ResolveDataDir(), "backups") : options.Value.LocalDir);
+    public string Root => RootOf(options.Value, storage.Value);
+
+    /// <summary><c>BACKUP_LOCAL_DIR</c>, by default <c>{data dir}/backups</c>.</summary>
+    public static string RootOf(BackupOptions o, StorageOptions storage) =>
+        Path.GetFullPath(string.IsNullOrWhiteSpace(o.LocalDir) ? Path.Combine(storage.ResolveDataDir(), "backups") : o.LocalDir);
 
     private static string Release =>
         typeof(BackupService).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0.0.0";
