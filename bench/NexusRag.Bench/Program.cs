@@ -33,6 +33,11 @@ if (args.Length > 0 && args[0] == "acl")
     AclBench.Run(args[1..]);
     return;
 }
+if (args.Length > 0 && args[0] == "backup")
+{
+    await BackupBench.RunAsync(args[1..]);
+    return;
+}
 if (args.Length > 0 && args[0] == "clients")
 {
     await ClientsBench.RunAsync(args[1..]);
