@@ -71,6 +71,51 @@ internal sealed class CorpusIndex
         finally { _lock.ExitReadLock(); }
     }
 
+    /// <summary>Live chunks in slot order and the HNSW graph over them (renumbered to the chunks' positions), for snapshots.</summary>
+    public (List<IndexedChunk> Chunks, Hnsw.Graph? Graph) ExportSnapshot()
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            var list = new List<IndexedChunk>(_slotOf.Count);
+            var ordinalOf = new int[_slots.Count];
+            for (var i = 0; i < _slots.Count; i++)
+            {
+                if (_slots[i] is { } s) { ordinalOf[i] = list.Count; list.Add(ToChunk(i, s)); }
+                else ordinalOf[i] = -1;
+            }
+            return (list, _hnsw?.Export(ordinalOf, list.Count));
+        }
+        finally { _lock.ExitReadLock(); }
+    }
+
+    /// <summary>
+    /// Fills an empty index from a snapshot: the chunks take slots 0..n−1 in order, and a saved graph is put back as it
+    /// was instead of being rebuilt (a graph that does not fit the vectors is refused with <see cref="InvalidDataException"/>).
+    /// </summary>
+    public void LoadSnapshot(List<IndexedChunk> chunks, Hnsw.Graph? graph)
+    {
+        _lock.EnterWriteLock();
+        try
+        {
+            if (_slots.Count > 0) throw new InvalidOperationException("a snapshot loads into an empty index");
+            foreach (var c in chunks) AddLocked(c);
+            if (graph is not null && _vectors is not null && graph.Links.Length == chunks.Count)
+            {
+                for (var n = 0; n < chunks.Count; n++)
+                    if ((graph.Links[n] is not null) != _vectors.Has(n)) throw new InvalidDataException("index snapshot graph does not match its vectors");
+                _hnsw = Hnsw.Restore(_vectors, graph);
+                GraphRestored = true;
+            }
+            else if (graph is not null) throw new InvalidDataException("index snapshot graph does not match its chunks");
+            else if (LiveVectors() > _options.HnswThreshold) BuildHnswLocked();
+        }
+        finally { _lock.ExitWriteLock(); }
+    }
+
+    /// <summary>The HNSW graph came from a snapshot (not rebuilt) when this index was loaded.</summary>
+    public bool GraphRestored { get; private set; }
+
     private int _liveVectors;
 
     private int LiveVectors() => _liveVectors;

@@ -36,6 +36,65 @@ internal sealed class Hnsw
 
     public bool Contains(int slot) => slot < _links.Length && _links[slot] is not null;
 
+    /// <summary>The graph as saved in a snapshot, its nodes renumbered by <paramref name="ordinalOf"/> (−1: the slot is gone).</summary>
+    public sealed record Graph(int M, int EfConstruction, int Entry, int MaxLayer, int[]?[][] Links);
+
+    /// <summary>
+    /// The graph over the live slots only, renumbered: links to removed slots are dropped (they were waypoints), and a
+    /// removed entry point is replaced by the live node of the highest layer.
+    /// </summary>
+    public Graph Export(int[] ordinalOf, int nodes)
+    {
+        var links = new int[]?[nodes][];
+        int entry = -1, maxLayer = -1;
+        for (var slot = 0; slot < Math.Min(_links.Length, ordinalOf.Length); slot++)
+        {
+            if (_links[slot] is not { } layers || ordinalOf[slot] < 0) continue;
+            var node = new int[]?[layers.Length];
+            for (var l = 0; l < layers.Length; l++)
+            {
+                var src = layers[l];
+                var kept = new List<int>(src[0]);
+                for (var i = 1; i <= src[0]; i++) if (src[i] < ordinalOf.Length && ordinalOf[src[i]] >= 0) kept.Add(ordinalOf[src[i]]);
+                node[l] = kept.ToArray();
+            }
+            links[ordinalOf[slot]] = node;
+            if (layers.Length - 1 > maxLayer) { maxLayer = layers.Length - 1; entry = ordinalOf[slot]; }
+        }
+        if (_entry >= 0 && _entry < ordinalOf.Length && ordinalOf[_entry] >= 0) { entry = ordinalOf[_entry]; maxLayer = _links[_entry].Length - 1; }
+        return new Graph(_m, _efConstruction, entry, maxLayer, links);
+    }
+
+    /// <summary>A graph read back from a snapshot over <paramref name="vectors"/> (slots = the snapshot's ordinals).</summary>
+    public static Hnsw Restore(VectorStore vectors, Graph graph)
+    {
+        var h = new Hnsw(vectors, graph.M, graph.EfConstruction);
+        h._links = new int[Math.Max(16, graph.Links.Length)][][];
+        for (var n = 0; n < graph.Links.Length; n++)
+        {
+            if (graph.Links[n] is not { } layers) continue;
+            var node = new int[layers.Length][];
+            for (var l = 0; l < layers.Length; l++)
+            {
+                var max = l == 0 ? h._m0 : h._m;
+                var saved = layers[l] ?? [];
+                if (saved.Length > max || saved.Any(x => x < 0 || x >= graph.Links.Length || graph.Links[x] is null))
+                    throw new InvalidDataException("index snapshot graph has an invalid link");
+                var links = new int[max + 1];
+                links[0] = saved.Length;
+                saved.CopyTo(links, 1);
+                node[l] = links;
+            }
+            h._links[n] = node;
+            h.Count++;
+        }
+        h._entry = graph.Entry;
+        h._maxLayer = graph.MaxLayer;
+        if (h.Count > 0 && (h._entry < 0 || h._entry >= graph.Links.Length || graph.Links[h._entry] is null))
+            throw new InvalidDataException("index snapshot graph has no valid entry point");
+        return h;
+    }
+
     public void Insert(int slot)
     {
         if (slot >= _links.Length) Array.Resize(ref _links, Math.Max(slot + 1, _links.Length * 2));

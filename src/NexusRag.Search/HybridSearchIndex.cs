@@ -7,6 +7,9 @@ using NexusRag.Core.Search;
 
 namespace NexusRag.Search;
 
+/// <summary>A snapshot load: corpora, chunks, HNSW graphs put back as saved (not rebuilt) and the time it took.</summary>
+public sealed record SnapshotLoad(int Corpora, int Chunks, int GraphsRestored, double Ms);
+
 /// <summary>Where the index keeps its snapshot (null: no snapshot, rebuild from the store on every start).</summary>
 public sealed record SearchIndexLocation(string? SnapshotPath);
 
@@ -86,6 +89,9 @@ public sealed class HybridSearchIndex(
     public IReadOnlyDictionary<(string Tenant, string Corpus, int Version), (int Chunks, bool Hnsw)> Stats() =>
         _corpora.ToDictionary(kv => kv.Key, kv => (kv.Value.LiveChunks, kv.Value.UsesHnsw));
 
+    /// <summary>What the last start loaded from the snapshot (null: it started from the store).</summary>
+    public SnapshotLoad? LastLoad { get; private set; }
+
     public bool SnapshotDue => options.Value.SnapshotEveryChanges > 0 && Interlocked.Read(ref _changesSinceSnapshot) >= options.Value.SnapshotEveryChanges;
 
     /// <summary>Writes the snapshot atomically (temp file + rename). No-op without a snapshot path.</summary>
@@ -99,13 +105,17 @@ public sealed class HybridSearchIndex(
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
             var tmp = $"{path}.{Environment.ProcessId}.tmp"; // replicas sharing a data directory never write the same temp file
             var sw = Stopwatch.StartNew();
-            var corpora = _corpora.Select(kv => (kv.Key.Tenant, kv.Key.Corpus, kv.Key.Version, Chunks: kv.Value.Export())).ToList();
+            var corpora = _corpora.Select(kv =>
+            {
+                var (chunks, graph) = kv.Value.ExportSnapshot();
+                return new IndexSnapshot.Corpus(kv.Key.Tenant, kv.Key.Corpus, kv.Key.Version, chunks, graph);
+            }).ToList();
             await using (var file = File.Create(tmp))
                 IndexSnapshot.Write(file, analyzer.Id, _applied, corpora);
             File.Move(tmp, path, overwrite: true);
             _changesSinceSnapshot = 0;
-            logger.LogInformation("Search index snapshot written at seq {Seq}: {Corpora} corpora, {Chunks} chunks in {Ms} ms",
-                _applied, corpora.Count, corpora.Sum(c => c.Chunks.Count), sw.ElapsedMilliseconds);
+            logger.LogInformation("Search index snapshot written at seq {Seq}: {Corpora} corpora, {Chunks} chunks, {Graphs} graph(s) in {Ms} ms",
+                _applied, corpora.Count, corpora.Sum(c => c.Chunks.Count), corpora.Count(c => c.Graph is not null), sw.ElapsedMilliseconds);
         }
         finally { _gate.Release(); }
     }
@@ -126,10 +136,15 @@ public sealed class HybridSearchIndex(
                     snapshot.AnalyzerId, snapshot.Seq, storeSeq);
                 return;
             }
-            foreach (var (tenant, corpus, version, chunks) in snapshot.Corpora)
-                _corpora.GetOrAdd((tenant, corpus, version), _ => new CorpusIndex(options.Value)).Apply(chunks.Select(c => (c.ChunkId, (IndexedChunk?)c)));
+            foreach (var c in snapshot.Corpora)
+            {
+                var index = new CorpusIndex(options.Value);
+                index.LoadSnapshot(c.Chunks, c.Graph);
+                _corpora[(c.Tenant, c.CorpusId, c.IndexVersion)] = index;
+            }
             _applied = snapshot.Seq;
-            logger.LogInformation("Search index loaded from snapshot at seq {Seq} in {Ms} ms", snapshot.Seq, sw.ElapsedMilliseconds);
+            LastLoad = new SnapshotLoad(snapshot.Corpora.Count, snapshot.Corpora.Sum(c => c.Chunks.Count), _corpora.Values.Count(c => c.GraphRestored), sw.Elapsed.TotalMilliseconds);
+            logger.LogInformation("Search index loaded from snapshot at seq {Seq} in {Ms} ms ({Graphs} HNSW graph(s) restored)", snapshot.Seq, sw.ElapsedMilliseconds, LastLoad.GraphsRestored);
         }
         catch (Exception ex) when (ex is IOException or InvalidDataException or EndOfStreamException)
         {

@@ -62,6 +62,11 @@ public sealed record DocumentDto(
 
 public sealed record AcceptedDto(string DocumentId, string CorpusId, string JobId, string Status, string StatusUrl, bool Deduplicated);
 
+/// <summary>One item of a batch: <c>result</c> <c>accepted</c> | <c>deduplicated</c> | <c>failed</c>, the status its own request would have had, and the error of a failed one.</summary>
+public sealed record BatchItemDto(int Index, string? DocumentId, string Result, int Status, string? JobId, string? DocumentStatus, ErrorBody? Error);
+
+public sealed record BatchResultDto(int Items, int Accepted, int Deduplicated, int Failed, IReadOnlyList<BatchItemDto> Results);
+
 public sealed record ChunkDto(string Id, string DocumentId, int ChunkIndex, string Text, int StartOffset, int EndOffset, JsonElement Metadata, long Seq)
 {
     public static ChunkDto From(ChunkInfo c)
@@ -83,6 +88,9 @@ public static class DocumentsApi
             .WithFileUpload().Accepts<IFormFile>("multipart/form-data").Produces<Envelope<AcceptedDto>>(202)
             .WithSummary("Upload a file (PDF, DOCX, PPTX, XLSX, HTML, CSV, EML, PNG/JPEG/TIFF, text, markdown, JSON); its type is detected from its bytes.");
         g.MapPost("/text", IngestText).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation).WithIdempotency().RequireNotKilled(KillSwitches.Ingest, "Document ingestion").WithMetadata(new Bulkhead(Bulkhead.Ingest)).Accepts<IngestTextRequest>("application/json").Produces<Envelope<AcceptedDto>>(202);
+        g.MapPost("/batch", Batch).RequireRole(Role.Editor).WithRateClass(RouteClasses.Mutation).WithIdempotency().RequireNotKilled(KillSwitches.Ingest, "Document ingestion").WithMetadata(new Bulkhead(Bulkhead.Ingest))
+            .Accepts<IReadOnlyList<IngestTextRequest>>("application/json", "application/x-ndjson").Produces<Envelope<BatchResultDto>>()
+            .WithSummary("Ingest up to 1,000 text documents (JSON array or NDJSON); per-item results, partial failure allowed, idempotent per document_id.");
         g.MapGet("/", List).RequireRole(Role.Reader).WithRateClass(RouteClasses.Read).Produces<Envelope<PagedItems<DocumentDto>>>();
         g.MapGet("/{id}", Get).RequireRole(Role.Reader).WithRateClass(RouteClasses.Read).Produces<Envelope<DocumentDto>>();
         g.MapGet("/{id}/content", Content).RequireRole(Role.Reader).WithRateClass(RouteClasses.Read)
@@ -218,6 +226,12 @@ public static class DocumentsApi
     private static async Task<IResult> IngestText(HttpContext ctx, DocumentService service)
     {
         var body = await JsonBody.ReadAsync<IngestTextRequest>(ctx.Request);
+        return Accepted(ctx, await IngestTextItemAsync(ctx, body, service));
+    }
+
+    /// <summary>Validates and ingests one <c>/v1/documents/text</c> body (also each item of a batch).</summary>
+    private static Task<EnqueueResult> IngestTextItemAsync(HttpContext ctx, IngestTextRequest body, DocumentService service)
+    {
         var errors = new Dictionary<string, string[]>();
         if (string.IsNullOrEmpty(body.CorpusId)) errors["corpus_id"] = ["is required"];
         if (body.Text is null) errors["text"] = ["is required"];
@@ -228,10 +242,91 @@ public static class DocumentsApi
 
         var metadata = DocumentService.SerializeMetadata(body.Metadata);
         var filename = body.Filename is null ? null : Path.GetFileName(body.Filename);
-        var result = await service.IngestBytesAsync(ctx.GetPrincipal(), body.CorpusId!, body.DocumentId, filename, MediaTypes.Text, Encoding.UTF8.GetBytes(body.Text!),
+        return service.IngestBytesAsync(ctx.GetPrincipal(), body.CorpusId!, body.DocumentId, filename, MediaTypes.Text, Encoding.UTF8.GetBytes(body.Text!),
             body.Overwrite ?? false, body.ChunkSizeChars, body.ChunkOverlapChars, metadata, RequestIdMiddleware.Get(ctx), ctx.RequestAborted, labels);
-        return Accepted(ctx, result);
     }
+
+    /// <summary>At most this many documents per <c>POST /v1/documents/batch</c>.</summary>
+    public const int MaxBatchItems = 1000;
+
+    /// <summary>
+    /// Bulk loads: up to <see cref="MaxBatchItems"/> documents of the <c>/v1/documents/text</c> shape, as a JSON array or
+    /// NDJSON (<c>application/x-ndjson</c>, one object per line). Each item stands alone: a bad or refused item is reported
+    /// with the code and status its own request would have got, and the others go on. Every item needs a
+    /// <c>document_id</c>, which makes a retried batch idempotent: an unchanged document answers <c>deduplicated</c>, a
+    /// changed one <c>DOCUMENT_EXISTS</c> unless <c>overwrite</c>.
+    /// </summary>
+    private static async Task<IResult> Batch(HttpContext ctx, DocumentService service)
+    {
+        var items = new List<JsonElement>();
+        var ndjson = ctx.Request.ContentType?.Split(';')[0].Trim().ToLowerInvariant() is "application/x-ndjson" or "application/jsonl" or "application/ndjson";
+        if (ndjson)
+        {
+            using var reader = new StreamReader(ctx.Request.Body, Encoding.UTF8);
+            var line = 0;
+            while (await reader.ReadLineAsync(ctx.RequestAborted) is { } text)
+            {
+                line++;
+                if (string.IsNullOrWhiteSpace(text)) continue;
+                if (items.Count == MaxBatchItems) throw TooManyItems(items.Count + 1);
+                try
+                {
+                    using var doc = JsonDocument.Parse(text);
+                    items.Add(doc.RootElement.Clone());
+                }
+                catch (JsonException)
+                {
+                    throw new NexusException(ErrorKind.BadRequest, ErrorCodes.InvalidJson, $"Line {line} is not a JSON object", new Dictionary<string, object?> { ["line"] = line });
+                }
+            }
+        }
+        else
+        {
+            if (!ctx.Request.HasJsonContentType())
+                throw new NexusException(ErrorKind.UnsupportedMediaType, ErrorCodes.UnsupportedMediaType, "Content-Type must be application/json (an array) or application/x-ndjson");
+            JsonDocument parsed;
+            try
+            {
+                parsed = await JsonDocument.ParseAsync(ctx.Request.Body, new JsonDocumentOptions { MaxDepth = 64 }, ctx.RequestAborted);
+            }
+            catch (JsonException)
+            {
+                throw new NexusException(ErrorKind.BadRequest, ErrorCodes.InvalidJson, "Malformed JSON body");
+            }
+            using var doc = parsed;
+            if (doc.RootElement.ValueKind != JsonValueKind.Array)
+                throw new NexusException(ErrorKind.BadRequest, ErrorCodes.InvalidJson, "The body must be a JSON array of documents (or NDJSON with Content-Type application/x-ndjson)");
+            if (doc.RootElement.GetArrayLength() > MaxBatchItems) throw TooManyItems(doc.RootElement.GetArrayLength());
+            items.AddRange(doc.RootElement.EnumerateArray().Select(e => e.Clone()));
+        }
+        if (items.Count == 0) throw NexusException.Validation("documents", "the batch is empty");
+
+        var results = new List<BatchItemDto>(items.Count);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < items.Count; i++)
+        {
+            string? documentId = null;
+            try
+            {
+                var body = JsonBody.Bind<IngestTextRequest>(items[i]);
+                documentId = body.DocumentId;
+                if (string.IsNullOrEmpty(documentId)) throw NexusException.Validation("document_id", "is required in a batch (it makes a retried batch idempotent)");
+                if (!seen.Add(documentId)) throw NexusException.Validation("document_id", "appears more than once in this batch");
+                var r = await IngestTextItemAsync(ctx, body, service);
+                results.Add(new BatchItemDto(i, r.Document.Id, r.Deduplicated ? "deduplicated" : "accepted", 202, r.JobId, r.Document.Status, null));
+            }
+            catch (NexusException ex)
+            {
+                results.Add(new BatchItemDto(i, documentId, "failed", ErrorEnvelopeMiddleware.StatusOf(ex.Kind), null, null, new ErrorBody(ex.Code, ex.Message, ex.Details)));
+            }
+        }
+        return ApiResults.Ok(ctx, new BatchResultDto(results.Count, results.Count(r => r.Result == "accepted"), results.Count(r => r.Result == "deduplicated"),
+            results.Count(r => r.Result == "failed"), results));
+    }
+
+    private static NexusException TooManyItems(int count) =>
+        new(ErrorKind.PayloadTooLarge, ErrorCodes.PayloadTooLarge, $"A batch holds at most {MaxBatchItems} documents",
+            new Dictionary<string, object?> { ["max_items"] = MaxBatchItems, ["items"] = count });
 
     private static async Task<IResult> List(HttpContext ctx, IDocumentStore store, CursorCodec cursors, Core.Authorization.DocumentAuthorizer authorizer)
     {

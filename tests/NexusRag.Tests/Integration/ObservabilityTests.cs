@@ -239,8 +239,14 @@ public sealed class ObservabilityTests
     public async Task At_ratio_zero_a_plain_request_is_not_exported_but_an_error_is()
     {
         await using var receiver = await OtlpReceiver.StartAsync();
-        using var app = new NexusAppFactory(Otlp(receiver, 0));
-        var admin = await app.AdminForTenantAsync("errors");
+        // Its own process: in this one, another test server's sampler (same ActivitySource names) could record the request.
+        using var dir = new TempDir("nexusrag-ratio0");
+        var (code, output) = await CliRunner.RunAsync(TestStore.SettingsFor(dir.Path), "keys", "create", "--tenant", "errors", "--role", "admin", "--name", "e");
+        Assert.True(code == 0, output);
+        var key = output.Split('\n').Select(l => l.Trim()).Single(l => l.StartsWith("nrgk_", StringComparison.Ordinal));
+        using var server = ServerProcess.Start(dir.Path, Otlp(receiver, 0).ToDictionary(kv => kv.Key, kv => kv.Value!));
+        var admin = await server.ClientAsync(key);
+        (await admin.PostAsJsonAsync("/v1/corpora", new { id = "docs" })).EnsureSuccessStatusCode();
         var ok = await admin.GetAsync("/v1/corpora/docs");
         ok.EnsureSuccessStatusCode();
         var okTrace = ok.Headers.GetValues("X-Trace-Id").Single();
