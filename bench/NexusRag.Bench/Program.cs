@@ -33,6 +33,15 @@ if (args.Length > 0 && args[0] == "acl")
     AclBench.Run(args[1..]);
     return;
 }
+if (args.Length > 0 && args[0] == "bare")
+{
+    // The baseline of the read benchmarks: a bare Kestrel app that returns one small JSON body (`bare --urls http://127.0.0.1:8091`).
+    var web = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder(args[1..]);
+    var bare = web.Build();
+    Microsoft.AspNetCore.Builder.EndpointRouteBuilderExtensions.MapGet(bare, "/ok", () => Microsoft.AspNetCore.Http.Results.Json(new { id = "c1", name = "Agent 2.0 demo corpus" }));
+    await bare.RunAsync();
+    return;
+}
 if (args.Length > 0 && args[0] == "backup")
 {
     await BackupBench.RunAsync(args[1..]);

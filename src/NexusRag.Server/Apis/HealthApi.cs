@@ -1,6 +1,3 @@
-using NexusRag.Core.Auth;
-using NexusRag.Core.Documents;
-using NexusRag.Core.Ports;
 using NexusRag.Server.Hosting;
 using NexusRag.Server.Http;
 
@@ -21,33 +18,21 @@ public static class HealthApi
         return app;
     }
 
-    private static async Task<IResult> V1Health(HttpContext ctx, IDatabaseHealth db, ServiceInfo info, RoleInfo roleInfo,
-        IChunkChangeFeed feed, Core.Search.ISearchIndex index, ISharedStateHealth redis)
+    private static async Task<IResult> V1Health(HttpContext ctx, Ops.HealthState health, ServiceInfo info, RoleInfo roleInfo)
     {
-        var role = roleInfo.Role;
-        var dbOk = await db.IsHealthyAsync(ctx.RequestAborted);
-        var redisState = await redis.CheckAsync(ctx.RequestAborted);
-        var checks = new Dictionary<string, string> { ["database"] = dbOk ? "ok" : "down", ["redis"] = redisState };
-        long? lag = null;
-        if (role.ServesApi() && dbOk)
-        {
-            try
-            {
-                lag = await Ops.IndexHealthCheck.LagAsync(feed, index, ctx.RequestAborted);
-                checks["index"] = lag == 0 ? "ok" : "catching_up";
-            }
-            catch (Exception ex) when (Storage.DatabaseErrors.IsUnavailable(ex)) { dbOk = false; checks["database"] = "down"; }
-        }
-        var ok = dbOk && redisState != "down";
-        return ApiResults.Ok(ctx, new HealthDto(ok ? "ok" : "degraded", info.Version, info.Environment, role.Wire(), checks, lag));
+        var f = await health.GetAsync().WaitAsync(ctx.RequestAborted);
+        var checks = new Dictionary<string, string> { ["database"] = f.DatabaseOk ? "ok" : "down", ["redis"] = f.Redis };
+        if (f.IndexLag is { } lag) checks["index"] = lag == 0 ? "ok" : "catching_up";
+        var ok = f.DatabaseOk && f.Redis != "down";
+        return ApiResults.Ok(ctx, new HealthDto(ok ? "ok" : "degraded", info.Version, info.Environment, roleInfo.Role.Wire(), checks, f.IndexLag));
     }
 
-    private static async Task<IResult> Probe(HttpContext ctx, IDatabaseHealth db, ServiceInfo info, TimeProvider clock)
+    private static async Task<IResult> Probe(HttpContext ctx, Ops.HealthState health, ServiceInfo info, TimeProvider clock)
     {
-        var dbOk = await db.IsHealthyAsync(ctx.RequestAborted);
+        var f = await health.GetAsync().WaitAsync(ctx.RequestAborted);
         var now = clock.GetUtcNow();
-        var dto = new ProbeDto(dbOk ? "ok" : "degraded", (long)(now - info.StartedAt).TotalMilliseconds, now.UtcDateTime,
-            new Dictionary<string, string> { ["http_server"] = "ok", ["database"] = dbOk ? "ok" : "down" });
-        return TypedResults.Json(dto, ApiJson.Options, statusCode: dbOk ? 200 : 503);
+        var dto = new ProbeDto(f.DatabaseOk ? "ok" : "degraded", (long)(now - info.StartedAt).TotalMilliseconds, now.UtcDateTime,
+            new Dictionary<string, string> { ["http_server"] = "ok", ["database"] = f.DatabaseOk ? "ok" : "down" });
+        return TypedResults.Json(dto, ApiJson.Options, statusCode: f.DatabaseOk ? 200 : 503);
     }
 }

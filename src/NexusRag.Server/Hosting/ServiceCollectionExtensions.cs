@@ -21,6 +21,7 @@ public static class ServiceCollectionExtensions
 
         services.AddNexusRagApplication(config);
         services.AddSingleton<ServiceInfo>();
+        services.AddSingleton<Ops.HealthState>();
         services.AddNexusRagReliability();
         services.AddSingleton(sp => new CursorCodec(sp.GetRequiredService<IOptions<NexusRagOptions>>().Value.CursorSecret));
         return services;
