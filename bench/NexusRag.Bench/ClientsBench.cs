@@ -48,7 +48,7 @@ static class ClientsBench
         p.BeginErrorReadLine();
         try
         {
-            var key = await WaitForFile(Path.Combine(dir, "bootstrap-admin-key"));
+            var key = await ReadBench.WaitForFile(Path.Combine(dir, "bootstrap-admin-key"));
             var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64 }) { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(60) };
             http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
             await WaitReady(http);
@@ -130,16 +130,6 @@ static class ClientsBench
         for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
             if (File.Exists(Path.Combine(d.FullName, "NexusRag.slnx"))) return d.FullName;
         throw new InvalidOperationException("run from inside the repository");
-    }
-
-    private static async Task<string> WaitForFile(string path)
-    {
-        for (var i = 0; i < 600; i++)
-        {
-            if (File.Exists(path) && (await File.ReadAllTextAsync(path)).Trim() is { Length: > 0 } k) return k;
-            await Task.Delay(100);
-        }
-        throw new TimeoutException($"no {path}");
     }
 
     private static async Task WaitReady(HttpClient http)

@@ -114,7 +114,7 @@ static class ReadBench
         return (all.Length / stop.Elapsed.TotalSeconds, all[all.Length / 2], all[(int)(all.Length * 0.99)]);
     }
 
-    private static async Task<string> WaitForFile(string path)
+    internal static async Task<string> WaitForFile(string path)
     {
         for (var i = 0; i < 600; i++)
         {

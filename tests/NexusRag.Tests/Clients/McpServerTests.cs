@@ -29,6 +29,13 @@ public sealed class McpServerTests
         return admin;
     }
 
+    /// <summary>An ABAC policy that hides documents labelled sensitivity=high from readers.</summary>
+    internal static readonly object DenyHighSensitivity = new
+    {
+        name = "deny-high", effect = "deny", resource_type = "document", action = "read", priority = 200,
+        condition_json = new { eq = new object[] { new { var = "resource.labels.sensitivity" }, "high" } },
+    };
+
     internal static async Task<McpClient> ConnectAsync(NexusAppFactory app, string key)
     {
         var http = app.ClientWithKey(key);
@@ -223,11 +230,7 @@ public sealed class McpServerTests
             corpus_id = "docs", document_id = "secret", text = "The release gates secret codename is Bluebird; the security review knows it.", labels = new { sensitivity = "high" },
         })).DataAsync(202);
         await admin.WaitForDocumentAsync("secret");
-        await (await admin.PostAsJsonAsync("/v1/admin/authz/policies", new
-        {
-            name = "deny-high", effect = "deny", resource_type = "document", action = "read", priority = 200,
-            condition_json = new { eq = new object[] { new { var = "resource.labels.sensitivity" }, "high" } },
-        })).DataAsync(201);
+        await (await admin.PostAsJsonAsync("/v1/admin/authz/policies", DenyHighSensitivity)).DataAsync(201);
         await using var mcp = await ConnectAsync(app, await app.CreateKeyAsync("t1", Role.Reader));
 
         var hits = Structured(await mcp.CallToolAsync("search", new Dictionary<string, object?> { ["corpus_id"] = "docs", ["query"] = "release gates secret codename Bluebird", ["top_k"] = 10 }));

@@ -255,11 +255,7 @@ public sealed class OpenAiCompatTests
             corpus_id = "docs", document_id = "secret", text = "The release gates secret codename is Bluebird.", labels = new { sensitivity = "high" },
         })).DataAsync(202);
         await admin.WaitForDocumentAsync("secret");
-        await (await admin.PostAsJsonAsync("/v1/admin/authz/policies", new
-        {
-            name = "deny-high", effect = "deny", resource_type = "document", action = "read", priority = 200,
-            condition_json = new { eq = new object[] { new { var = "resource.labels.sensitivity" }, "high" } },
-        })).DataAsync(201);
+        await (await admin.PostAsJsonAsync("/v1/admin/authz/policies", McpServerTests.DenyHighSensitivity)).DataAsync(201);
 
         var other = app.ClientWithKey(await app.CreateKeyAsync("t2", Role.Admin));
         var models = await (await other.GetAsync("/v1/models")).JsonAsync();

@@ -22,6 +22,21 @@ public sealed class SnapshotTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
+    /// <summary>Waits until the snapshot file has stopped changing (a stopping server may still be writing it).</summary>
+    private static async Task SettledAsync(string path)
+    {
+        (DateTime, long) Stamp() => File.Exists(path) ? (File.GetLastWriteTimeUtc(path), new FileInfo(path).Length) : (DateTime.MinValue, -1);
+        var last = Stamp();
+        var stable = 0;
+        for (var i = 0; i < 100 && stable < 3; i++)
+        {
+            await Task.Delay(100);
+            var now = Stamp();
+            stable = now == last ? stable + 1 : 0;
+            last = now;
+        }
+    }
+
     private static readonly string[] Queries = ["harbour lighthouse storms", "glacier valleys ice", "volcano magma", "orchard apples frost", "desert dunes wind"];
 
     private static async Task<string> ResultsAsync(HttpClient client)
@@ -67,6 +82,7 @@ public sealed class SnapshotTests : IDisposable
         }
 
         // Rebuilt from the store (no snapshot): the same answers.
+        await SettledAsync(snapshot);
         var saved = await File.ReadAllBytesAsync(snapshot);
         File.Delete(snapshot);
         using (var app = new NexusAppFactory(Settings, dataDir: _dir.Path))
@@ -80,9 +96,14 @@ public sealed class SnapshotTests : IDisposable
         var corrupted = (byte[])saved.Clone();
         corrupted[corrupted.Length / 2] ^= 0x10;
         var truncated = saved[..(saved.Length * 2 / 3)];
+        byte[]? previous = null;
         foreach (var damaged in new[] { corrupted, truncated })
         {
+            // The last server writes its snapshot while it stops: let that land before putting the damaged file in place.
+            await Eventually.ReadAsync(async () => File.Exists(snapshot) && (previous is null || !(await File.ReadAllBytesAsync(snapshot)).SequenceEqual(previous)), done => done);
+            await SettledAsync(snapshot);
             await File.WriteAllBytesAsync(snapshot, damaged);
+            previous = damaged;
             using var app = new NexusAppFactory(Settings, dataDir: _dir.Path);
             var client = app.ClientWithKey(key);
             Assert.Equal(before, await ResultsAsync(client));
