@@ -8,40 +8,135 @@ using NexusRag.Storage.Entities;
 
 namespace NexusRag.Storage.Stores;
 
-public sealed class EfAuditLog(IDbContextFactory<NexusDbContext> factory, TimeProvider clock) : IAuditLog
+public sealed class EfAuditLog(IDbContextFactory<NexusDbContext> factory, TimeProvider clock, AmbientDbContext? ambient) : IAuditLog
 {
+    /// <summary>A log over a store of its own (the restore drill's scratch store): no unit of work, no group commit needed.</summary>
+    public EfAuditLog(IDbContextFactory<NexusDbContext> factory, TimeProvider clock) : this(factory, clock, null) { }
+
+    private readonly System.Threading.Channels.Channel<(AuditEntry Entry, string? MetadataJson, TaskCompletionSource Done)> _pending =
+        System.Threading.Channels.Channel.CreateUnbounded<(AuditEntry, string?, TaskCompletionSource)>(new() { SingleReader = true });
+    private int _writerStarted;
+    /// <summary>At most this many appends share one transaction.</summary>
+    private const int MaxGroup = 256;
     private static readonly string[] SensitiveKeyParts = ["api_key", "authorization", "token", "secret", "password", "text", "content"];
 
     /// <summary>
-    /// Appends to the tenant's chain in one transaction: the head row is bumped first (a row lock on PostgreSQL, the
-    /// write lock on SQLite), which hands out the next position and the previous hash to exactly one writer at a time.
+    /// Appends to the tenant's chain. Inside a unit of work the event joins its transaction (a business change and its
+    /// audit event commit together). Otherwise it is group-committed: one writer takes every append waiting at that
+    /// moment (up to <see cref="MaxGroup"/>) and commits them in one transaction, reserving each tenant's positions with
+    /// one head bump — the head row lock (PostgreSQL) or the write lock (SQLite) still orders writers across replicas, so
+    /// the chain stays gapless, while concurrent appends cost one commit instead of one each. The caller's task completes
+    /// when its event is committed.
     /// </summary>
-    public async Task AppendAsync(AuditEntry entry, CancellationToken ct)
+    public Task AppendAsync(AuditEntry entry, CancellationToken ct)
+    {
+        if (ambient is null || ambient.Current is not null) return AppendNowAsync(entry, ct);
+        var metadata = MetadataOf(entry); // a bad entry fails its own caller, never the group it would have joined
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_pending.Writer.TryWrite((entry, metadata, done))) return AppendNowAsync(entry, ct);
+        if (Interlocked.CompareExchange(ref _writerStarted, 1, 0) == 0) _ = Task.Run(WriteLoopAsync, CancellationToken.None);
+        return done.Task.WaitAsync(ct);
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var group = new List<(AuditEntry Entry, string? MetadataJson, TaskCompletionSource Done)>(MaxGroup);
+        while (await _pending.Reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            group.Clear();
+            while (group.Count < MaxGroup && _pending.Reader.TryRead(out var item)) group.Add(item);
+            if (group.Count == 0) continue;
+            try
+            {
+                var entries = group.Select(g => (g.Entry, g.MetadataJson)).ToList();
+                for (var attempt = 1; ; attempt++)
+                {
+                    try
+                    {
+                        await AppendGroupAsync(entries, CancellationToken.None).ConfigureAwait(false);
+                        break;
+                    }
+                    catch (Npgsql.PostgresException ex) when (ex.SqlState is "40P01" or "40001" && attempt < 5)
+                    {
+                        // Chosen as a deadlock victim against a unit of work elsewhere: nothing was written, try again.
+                        await Task.Delay(5 * attempt).ConfigureAwait(false);
+                    }
+                }
+                foreach (var g in group) g.Done.TrySetResult();
+            }
+            catch (Exception ex)
+            {
+                foreach (var g in group) g.Done.TrySetException(ex);
+            }
+        }
+    }
+
+    /// <summary>One transaction: per tenant, one head bump reserves consecutive positions for its events in arrival order.</summary>
+    private async Task AppendGroupAsync(IReadOnlyList<(AuditEntry Entry, string? MetadataJson)> entries, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         await using var tx = await db.BeginStoreTransactionAsync(ct).ConfigureAwait(false);
-        var head = await BumpHeadAsync(db, entry.TenantId, ct).ConfigureAwait(false);
+        var now = clock.GetUtcNow().UtcDateTime;
+        now = new DateTime(now.Ticks - now.Ticks % 10, DateTimeKind.Utc); // microseconds, as PostgreSQL keeps them
+        // Heads are locked in one global order (tenant id), so two replicas' groups never wait on each other in a cycle.
+        foreach (var tenant in entries.GroupBy(e => e.Entry.TenantId).OrderBy(g => g.Key, StringComparer.Ordinal))
+        {
+            var events = tenant.ToList();
+            var head = await BumpHeadAsync(db, tenant.Key, events.Count, ct).ConfigureAwait(false);
+            if (head is null)
+            {
+                await db.Database.ExecuteSqlInterpolatedAsync(
+                    $"INSERT INTO audit_chain_heads (tenant_id, last_seq, last_hash) VALUES ({tenant.Key}, 0, NULL) ON CONFLICT (tenant_id) DO NOTHING", ct)
+                    .ConfigureAwait(false);
+                head = await BumpHeadAsync(db, tenant.Key, events.Count, ct).ConfigureAwait(false) ?? throw new InvalidOperationException("audit chain head vanished");
+            }
+            var seq = head.Seq - events.Count;
+            var prev = head.PrevHash;
+            foreach (var (entry, metadata) in events)
+            {
+                var row = NewRow(entry, metadata, ++seq, prev, now);
+                db.AuditEvents.Add(row);
+                prev = row.Hash;
+            }
+            await db.SaveChangesAsync(ct).ConfigureAwait(false);
+            await db.AuditChainHeads.Where(h => h.TenantId == tenant.Key).ExecuteUpdateAsync(s => s.SetProperty(h => h.LastHash, prev), ct).ConfigureAwait(false);
+        }
+        await tx.CommitAsync(ct).ConfigureAwait(false);
+    }
+
+    private static string? MetadataOf(AuditEntry entry) => entry.Metadata is null ? null : JsonSerializer.Serialize(Redact(entry.Metadata));
+
+    private static AuditEventRow NewRow(AuditEntry entry, string? metadataJson, long seq, string? prevHash, DateTime at)
+    {
+        var row = new AuditEventRow
+        {
+            TenantId = entry.TenantId, EventType = entry.EventType, Outcome = entry.Outcome, ActorType = entry.ActorType,
+            ActorId = entry.ActorId, ResourceType = entry.ResourceType, ResourceId = entry.ResourceId, RequestId = entry.RequestId,
+            MetadataJson = metadataJson, OccurredAt = at, ChainSeq = seq, PrevHash = prevHash,
+        };
+        row.Hash = HashOf(row);
+        return row;
+    }
+
+    /// <summary>An append in the caller's unit of work (or on its own when there is none): the head row is bumped first.</summary>
+    private async Task AppendNowAsync(AuditEntry entry, CancellationToken ct)
+    {
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        await using var tx = await db.BeginStoreTransactionAsync(ct).ConfigureAwait(false);
+        var head = await BumpHeadAsync(db, entry.TenantId, 1, ct).ConfigureAwait(false);
         if (head is null)
         {
             // The tenant's first event: create its head (a concurrent first writer makes this a no-op), then bump it.
             await db.Database.ExecuteSqlInterpolatedAsync(
                 $"INSERT INTO audit_chain_heads (tenant_id, last_seq, last_hash) VALUES ({entry.TenantId}, 0, NULL) ON CONFLICT (tenant_id) DO NOTHING", ct)
                 .ConfigureAwait(false);
-            head = await BumpHeadAsync(db, entry.TenantId, ct).ConfigureAwait(false)
+            head = await BumpHeadAsync(db, entry.TenantId, 1, ct).ConfigureAwait(false)
                    ?? throw new InvalidOperationException("audit chain head vanished");
         }
 
-        // Microsecond precision: what PostgreSQL keeps, so the hash recomputes from the stored row on every store.
         var now = clock.GetUtcNow().UtcDateTime;
         now = new DateTime(now.Ticks - now.Ticks % 10, DateTimeKind.Utc);
-        var row = new AuditEventRow
-        {
-            TenantId = entry.TenantId, EventType = entry.EventType, Outcome = entry.Outcome, ActorType = entry.ActorType,
-            ActorId = entry.ActorId, ResourceType = entry.ResourceType, ResourceId = entry.ResourceId, RequestId = entry.RequestId,
-            MetadataJson = entry.Metadata is null ? null : JsonSerializer.Serialize(Redact(entry.Metadata)),
-            OccurredAt = now, ChainSeq = head.Seq, PrevHash = head.PrevHash,
-        };
-        row.Hash = HashOf(row);
+        var row = NewRow(entry, MetadataOf(entry), head.Seq, head.PrevHash, now);
         db.AuditEvents.Add(row);
         await db.SaveChangesAsync(ct).ConfigureAwait(false);
         await db.AuditChainHeads.Where(h => h.TenantId == entry.TenantId)
@@ -49,10 +144,13 @@ public sealed class EfAuditLog(IDbContextFactory<NexusDbContext> factory, TimePr
         await tx.CommitAsync(ct).ConfigureAwait(false);
     }
 
-    /// <summary>Takes the next chain position (and the lock on the head row); null when the tenant has no head yet.</summary>
-    private static async Task<HeadValue?> BumpHeadAsync(NexusDbContext db, string tenantId, CancellationToken ct) =>
+    /// <summary>
+    /// Reserves the next <paramref name="count"/> chain positions (and takes the lock on the head row): returns the last
+    /// reserved position and the hash before them; null when the tenant has no head yet.
+    /// </summary>
+    private static async Task<HeadValue?> BumpHeadAsync(NexusDbContext db, string tenantId, int count, CancellationToken ct) =>
         (await db.Database.SqlQuery<HeadValue>($"""
-            UPDATE audit_chain_heads SET last_seq = last_seq + 1 WHERE tenant_id = {tenantId}
+            UPDATE audit_chain_heads SET last_seq = last_seq + {count} WHERE tenant_id = {tenantId}
             RETURNING last_seq AS "Seq", last_hash AS "PrevHash"
             """).ToListAsync(ct).ConfigureAwait(false)).SingleOrDefault();
 
