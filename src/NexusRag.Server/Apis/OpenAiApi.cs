@@ -247,7 +247,8 @@ public static class OpenAiApi
         await JsonSerializer.SerializeAsync(ctx.Response.Body, body, ApiJson.Options, ctx.RequestAborted);
     }
 
-    private static Dictionary<string, object?> UsageObject(RunUsage u) => new()
+    /// <summary>OpenAI's <c>usage</c> object (also what the MCP <c>ask</c> tool reports).</summary>
+    internal static Dictionary<string, object?> UsageObject(RunUsage u) => new()
     {
         ["prompt_tokens"] = u.PromptTokens, ["completion_tokens"] = u.CompletionTokens, ["total_tokens"] = u.TotalTokens, ["estimated"] = u.Estimated,
     };

@@ -58,6 +58,7 @@ public static class ServiceCollectionExtensions
     {
         services.Configure<JsonOptions>(o => ApiJson.Configure(o.SerializerOptions));
         services.AddSingleton<Core.Backups.IMaintenanceTask, Ops.RestoreDrillTask>();
+        services.AddSingleton<RequestCharges>();
         services.AddOpenApi("v1", o => o.AddDocumentTransformer((doc, _, _) =>
         {
             doc.Info.Title = "NexusRAG API";

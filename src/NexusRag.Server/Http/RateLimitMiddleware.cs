@@ -15,36 +15,23 @@ namespace NexusRag.Server.Http;
 /// store fails: <c>RL_FAIL_MODE=open</c> lets traffic through with <c>X-RateLimit-Status: degraded</c>, <c>closed</c>
 /// answers 503 <c>RATE_LIMIT_UNAVAILABLE</c>.
 /// </summary>
-public sealed class RateLimitMiddleware(RequestDelegate next, IRateLimiter limiter, IOptions<RateLimitOptions> options, IAuditLog audit,
-    ILogger<RateLimitMiddleware> logger)
+public sealed class RateLimitMiddleware(RequestDelegate next, RequestCharges charges)
 {
     public async Task InvokeAsync(HttpContext ctx)
     {
-        var o = options.Value;
-        if (!o.Enabled || ctx.TryGetPrincipal() is not { } principal || ctx.GetEndpoint()?.Metadata.GetMetadata<RateClass>() is not { Name: var routeClass })
+        if (ctx.TryGetPrincipal() is not { } principal || ctx.GetEndpoint()?.Metadata.GetMetadata<RateClass>() is not { Name: var routeClass })
         {
             await next(ctx).ConfigureAwait(false);
             return;
         }
-        RateLimitDecision decision;
-        try
+        var outcome = await charges.RateLimitAsync(principal, routeClass, RequestIdMiddleware.Get(ctx), ctx.Request.Method, ctx.Request.Path.Value, ctx.RequestAborted)
+            .ConfigureAwait(false);
+        if (outcome.Degraded) ctx.Response.OnStarting(() => { ctx.Response.Headers["X-RateLimit-Status"] = "degraded"; return Task.CompletedTask; });
+        if (outcome.Decision is not { } decision)
         {
-            decision = await limiter.CheckAsync(new RateLimitRequest(principal.TenantId, principal.ApiKeyId ?? $"actor:{principal.Actor}",
-                routeClass, o.For(routeClass)), ctx.RequestAborted).ConfigureAwait(false);
-        }
-        catch (SharedStateUnavailableException ex)
-        {
-            logger.LogWarning("Rate limiter unavailable ({Error}); fail mode {Mode}", ex.Message, o.FailMode);
-            if (o.FailMode == "closed")
-                throw new NexusException(ErrorKind.Unavailable, ErrorCodes.RateLimitUnavailable, "Rate limiting is unavailable; retry shortly");
-            ctx.Response.OnStarting(() => { ctx.Response.Headers["X-RateLimit-Status"] = "degraded"; return Task.CompletedTask; });
-            await audit.AppendAsync(new AuditEntry(principal.TenantId, "system.rate_limit.degraded", "degraded", "system", "rate_limiter",
-                "route_class", routeClass, RequestIdMiddleware.Get(ctx), new Dictionary<string, object?> { ["error"] = Text.Clip(ex.Message, 200) }),
-                ctx.RequestAborted).ConfigureAwait(false);
             await next(ctx).ConfigureAwait(false);
             return;
         }
-
         ctx.Response.OnStarting(() =>
         {
             var h = ctx.Response.Headers;
@@ -60,19 +47,7 @@ public sealed class RateLimitMiddleware(RequestDelegate next, IRateLimiter limit
             }
             return Task.CompletedTask;
         });
-        if (decision.Allowed)
-        {
-            await next(ctx).ConfigureAwait(false);
-            return;
-        }
-        await audit.AppendAsync(new AuditEntry(principal.TenantId, "security.rate_limited", "denied", principal.ActorType, principal.ActorId,
-            "route_class", routeClass, RequestIdMiddleware.Get(ctx), new Dictionary<string, object?>
-            {
-                ["scope"] = decision.Scope, ["retry_after_ms"] = decision.RetryAfterMs, ["method"] = ctx.Request.Method, ["path"] = ctx.Request.Path.Value,
-            }), ctx.RequestAborted).ConfigureAwait(false);
-        throw new NexusException(ErrorKind.RateLimited, ErrorCodes.RateLimited, "Rate limit exceeded", new Dictionary<string, object?>
-        {
-            ["scope"] = decision.Scope, ["route_class"] = routeClass, ["retry_after_ms"] = decision.RetryAfterMs,
-        });
+        if (!decision.Allowed) throw RequestCharges.Refusal(decision, routeClass);
+        await next(ctx).ConfigureAwait(false);
     }
 }

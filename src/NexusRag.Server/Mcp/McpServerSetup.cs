@@ -20,7 +20,6 @@ public static class McpServerSetup
     {
         services.AddHttpContextAccessor();
         services.AddSingleton<McpTools>();
-        services.AddScoped<McpRunCharge>();
         services.AddMcpServer(o =>
             {
                 o.ServerInfo = new Implementation { Name = "nexusrag", Title = "NexusRAG", Version = typeof(McpServerSetup).Assembly

@@ -277,14 +277,19 @@ public sealed class McpTools
         if (args.TopK is { } k && (k < 1 || k > run.MaxTopK)) errors["top_k"] = [$"must be between 1 and {run.MaxTopK}"];
         if (errors.Count > 0) throw NexusException.Validation(errors);
 
-        // What /v1/run's endpoint metadata enforces, for a run inside an MCP request: kill switch, bulkhead, run-class limit, run cost.
+        // What /v1/run's endpoint metadata enforces, for a run inside an MCP request: kill switch and bulkhead first.
         await services.GetRequiredService<RolloutGate>().EnsureEnabledAsync(KillSwitches.Run, "Answer generation", principal.TenantId, ct);
         var bulkheads = services.GetRequiredService<Bulkheads>();
         if (!bulkheads.TryEnter(Bulkhead.Run))
             throw new NexusException(ErrorKind.Unavailable, ErrorCodes.ServiceBusy, $"This replica is at its run concurrency limit ({bulkheads.Limit(Bulkhead.Run)}); retry shortly");
         try
         {
-            await services.GetRequiredService<McpRunCharge>().ChargeAsync(ctx, principal, ct);
+            // What /v1/run's endpoint metadata charges, through the same mechanism as the middlewares: the run class, a run's cost.
+            var charges = services.GetRequiredService<RequestCharges>();
+            var requestId = RequestIdMiddleware.Get(ctx);
+            if ((await charges.RateLimitAsync(principal, RouteClasses.Run, requestId, "mcp", "tools/call ask", ct)).Decision is { Allowed: false } refused)
+                throw RequestCharges.Refusal(refused, RouteClasses.Run);
+            await charges.ChargeQuotaAsync(principal, AskExtraQuotaUnits, requestId, ct);
             var runs = services.GetRequiredService<RunService>();
             var prepared = await runs.PrepareAsync(principal, new RunRequest("mcp-" + Guid.CreateVersion7().ToString("N"), args.CorpusId!, question, args.TopK, false)
             {
@@ -328,10 +333,7 @@ public sealed class McpTools
             return Ok(text.ToString(), new Dictionary<string, object?>
             {
                 ["answer"] = final.Text, ["citations"] = final.Citations.Select(c => c.ToSeedShape()).ToList(), ["index_version"] = final.IndexVersion,
-                ["usage"] = final.Usage is { } u ? new Dictionary<string, object?>
-                {
-                    ["prompt_tokens"] = u.PromptTokens, ["completion_tokens"] = u.CompletionTokens, ["total_tokens"] = u.TotalTokens, ["estimated"] = u.Estimated,
-                } : null,
+                ["usage"] = final.Usage is { } u ? OpenAiApi.UsageObject(u) : null,
             });
         }
         finally
@@ -444,57 +446,5 @@ public sealed class McpTools
             throw new McpProtocolException($"Resource not found: {Text.Clip(uri, 200)}", McpErrorCode.ResourceNotFound);
         }
         throw new McpProtocolException($"Resource not found: {Text.Clip(uri, 200)}", McpErrorCode.ResourceNotFound);
-    }
-}
-
-/// <summary>
-/// The run-class rate limit and the run's quota cost for an <c>ask</c> inside an MCP request (whose endpoint counted one
-/// read-class request and one unit): the same buckets, codes and audit events as the middleware.
-/// </summary>
-public sealed class McpRunCharge(IRateLimiter limiter, IOptions<RateLimitOptions> rateOptions, IQuotaStore quotas, QuotaLimitsProvider quotaLimits,
-    IAuditLog audit, TimeProvider clock)
-{
-    public async Task ChargeAsync(HttpContext ctx, Principal principal, CancellationToken ct)
-    {
-        var o = rateOptions.Value;
-        if (o.Enabled)
-        {
-            RateLimitDecision? decision = null;
-            try
-            {
-                decision = await limiter.CheckAsync(new RateLimitRequest(principal.TenantId, principal.ApiKeyId ?? $"actor:{principal.Actor}",
-                    RouteClasses.Run, o.For(RouteClasses.Run)), ct);
-            }
-            catch (Core.Ports.SharedStateUnavailableException) when (o.FailMode != "closed")
-            {
-                // RL_FAIL_MODE=open: let the run through, as the middleware does.
-            }
-            catch (Core.Ports.SharedStateUnavailableException)
-            {
-                throw new NexusException(ErrorKind.Unavailable, ErrorCodes.RateLimitUnavailable, "Rate limiting is unavailable; retry shortly");
-            }
-            if (decision is { Allowed: false })
-            {
-                await audit.AppendAsync(new AuditEntry(principal.TenantId, "security.rate_limited", "denied", principal.ActorType, principal.ActorId,
-                    "route_class", RouteClasses.Run, RequestIdMiddleware.Get(ctx), new Dictionary<string, object?>
-                    {
-                        ["scope"] = decision.Scope, ["retry_after_ms"] = decision.RetryAfterMs, ["method"] = "mcp", ["path"] = "tools/call ask",
-                    }), ct);
-                throw new NexusException(ErrorKind.RateLimited, ErrorCodes.RateLimited, "Rate limit exceeded", new Dictionary<string, object?>
-                {
-                    ["scope"] = decision.Scope, ["route_class"] = RouteClasses.Run, ["retry_after_ms"] = decision.RetryAfterMs,
-                });
-            }
-        }
-        if (principal.IsOperator || await quotaLimits.GetAsync(principal.TenantId, ct) is not { Any: true } limits) return;
-        var d = await quotas.CountAsync(principal.TenantId, limits, McpTools.AskExtraQuotaUnits, clock.GetUtcNow().UtcDateTime, ct);
-        if (!d.Allowed)
-        {
-            var u = d.BlockedPeriod == "day" ? d.Day : d.Month;
-            await audit.AppendAsync(new AuditEntry(principal.TenantId, "quota.hard_cap_blocked", "denied", principal.ActorType, principal.ActorId, "quota_period", u.Period,
-                RequestIdMiddleware.Get(ctx), new Dictionary<string, object?> { ["period"] = u.Period, ["limit"] = u.Limit, ["used"] = u.Used }), ct);
-            throw new NexusException(ErrorKind.QuotaExceeded, ErrorCodes.QuotaExceeded, $"{(u.Period == "day" ? "Daily" : "Monthly")} request quota exceeded",
-                new Dictionary<string, object?> { ["period"] = u.Period, ["limit"] = u.Limit, ["used"] = u.Used, ["remaining"] = u.Remaining ?? 0 });
-        }
     }
 }

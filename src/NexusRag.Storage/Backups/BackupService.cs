@@ -223,14 +223,7 @@ public sealed class BackupService(
             throw new NexusException(ErrorKind.Conflict, "BACKUP_SCHEMA_NEWER",
                 $"the backup's schema ({manifest.SchemaVersion}) is newer than this release knows ({known.LastOrDefault()}); restore it with release {manifest.Release} or later");
 
-        byte[]? key = null;
-        if (manifest.Components.Any(c => c.Encrypted && selected.Contains(c.Name)))
-        {
-            key = BackupCipher.ParseKey(options.Value.EncryptionKey)
-                  ?? throw new BackupIntegrityException("the backup is encrypted: set BACKUP_ENCRYPTION_KEY to the key it was made with");
-            if (manifest.Policy.EncryptionKeyId is { } expected && BackupCipher.KeyId(key) != expected)
-                throw new BackupIntegrityException($"BACKUP_ENCRYPTION_KEY is not the key this backup was encrypted with (key id {BackupCipher.KeyId(key)}, the backup needs {expected})");
-        }
+        var key = KeyFor(manifest, selected);
 
         var before = await store.FactsAsync(ct).ConfigureAwait(false);
         var actions = new List<string>();
@@ -259,12 +252,7 @@ public sealed class BackupService(
             foreach (var c in manifest.Components.Where(c => selected.Contains(c.Name)))
             {
                 var target = Path.Combine(scratch, c.Name);
-                await using (var input = File.OpenRead(Path.Combine(dir, Path.GetFileName(c.File))))
-                await using (var output = File.Create(target))
-                {
-                    if (c.Encrypted) await BackupCipher.DecryptAsync(input, output, key!, c.Name, ct).ConfigureAwait(false);
-                    else await input.CopyToAsync(output, 1 << 20, ct).ConfigureAwait(false);
-                }
+                await ExtractAsync(c, dir, key, target, ct).ConfigureAwait(false);
                 plain[c.Name] = target;
             }
             StoreFacts? backupFacts = plain.TryGetValue(BackupComponents.Db, out var dump) ? await store.FactsOfDumpAsync(dump, ct).ConfigureAwait(false) ?? manifest.Facts : manifest.Facts;
@@ -304,20 +292,27 @@ public sealed class BackupService(
     }
 
     /// <summary>Writes a (verified) set's component, decrypted, to <paramref name="target"/>.</summary>
-    public async Task ExtractAsync(BackupManifest manifest, string manifestPath, string component, string target, CancellationToken ct)
+    public Task ExtractAsync(BackupManifest manifest, string manifestPath, string component, string target, CancellationToken ct) =>
+        ExtractAsync(manifest.Components.Single(x => x.Name == component), Path.GetDirectoryName(Path.GetFullPath(manifestPath))!,
+            KeyFor(manifest, [component]), target, ct);
+
+    private static async Task ExtractAsync(BackupComponent c, string dir, byte[]? key, string target, CancellationToken ct)
     {
-        var c = manifest.Components.Single(x => x.Name == component);
-        byte[]? key = null;
-        if (c.Encrypted)
-        {
-            key = BackupCipher.ParseKey(options.Value.EncryptionKey) ?? throw new BackupIntegrityException("the backup is encrypted: set BACKUP_ENCRYPTION_KEY");
-            if (manifest.Policy.EncryptionKeyId is { } expected && BackupCipher.KeyId(key) != expected)
-                throw new BackupIntegrityException($"BACKUP_ENCRYPTION_KEY is not the key this backup was encrypted with (the backup needs key id {expected})");
-        }
-        await using var input = File.OpenRead(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(manifestPath))!, Path.GetFileName(c.File)));
+        await using var input = File.OpenRead(Path.Combine(dir, Path.GetFileName(c.File)));
         await using var output = File.Create(target);
-        if (key is not null) await BackupCipher.DecryptAsync(input, output, key, c.Name, ct).ConfigureAwait(false);
+        if (c.Encrypted) await BackupCipher.DecryptAsync(input, output, key!, c.Name, ct).ConfigureAwait(false);
         else await input.CopyToAsync(output, 1 << 20, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>The configured key when any of <paramref name="components"/> is encrypted; a missing or different key is refused by name.</summary>
+    private byte[]? KeyFor(BackupManifest manifest, IReadOnlyCollection<string> components)
+    {
+        if (!manifest.Components.Any(c => c.Encrypted && components.Contains(c.Name))) return null;
+        var key = BackupCipher.ParseKey(options.Value.EncryptionKey)
+                  ?? throw new BackupIntegrityException("the backup is encrypted: set BACKUP_ENCRYPTION_KEY to the key it was made with");
+        if (manifest.Policy.EncryptionKeyId is { } expected && BackupCipher.KeyId(key) != expected)
+            throw new BackupIntegrityException($"BACKUP_ENCRYPTION_KEY is not the key this backup was encrypted with (key id {BackupCipher.KeyId(key)}, the backup needs {expected})");
+        return key;
     }
 
     /// <summary>Every complete set (with a readable manifest), newest first.</summary>

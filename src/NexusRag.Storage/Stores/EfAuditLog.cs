@@ -71,7 +71,10 @@ public sealed class EfAuditLog(IDbContextFactory<NexusDbContext> factory, TimePr
         }
     }
 
-    /// <summary>One transaction: per tenant, one head bump reserves consecutive positions for its events in arrival order.</summary>
+    /// <summary>
+    /// One transaction (the caller's unit of work, when there is one): per tenant, the head row is bumped first — one bump
+    /// reserves consecutive positions for its events in arrival order and takes the row lock.
+    /// </summary>
     private async Task AppendGroupAsync(IReadOnlyList<(AuditEntry Entry, string? MetadataJson)> entries, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
@@ -118,31 +121,8 @@ public sealed class EfAuditLog(IDbContextFactory<NexusDbContext> factory, TimePr
         return row;
     }
 
-    /// <summary>An append in the caller's unit of work (or on its own when there is none): the head row is bumped first.</summary>
-    private async Task AppendNowAsync(AuditEntry entry, CancellationToken ct)
-    {
-        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        await using var tx = await db.BeginStoreTransactionAsync(ct).ConfigureAwait(false);
-        var head = await BumpHeadAsync(db, entry.TenantId, 1, ct).ConfigureAwait(false);
-        if (head is null)
-        {
-            // The tenant's first event: create its head (a concurrent first writer makes this a no-op), then bump it.
-            await db.Database.ExecuteSqlInterpolatedAsync(
-                $"INSERT INTO audit_chain_heads (tenant_id, last_seq, last_hash) VALUES ({entry.TenantId}, 0, NULL) ON CONFLICT (tenant_id) DO NOTHING", ct)
-                .ConfigureAwait(false);
-            head = await BumpHeadAsync(db, entry.TenantId, 1, ct).ConfigureAwait(false)
-                   ?? throw new InvalidOperationException("audit chain head vanished");
-        }
-
-        var now = clock.GetUtcNow().UtcDateTime;
-        now = new DateTime(now.Ticks - now.Ticks % 10, DateTimeKind.Utc);
-        var row = NewRow(entry, MetadataOf(entry), head.Seq, head.PrevHash, now);
-        db.AuditEvents.Add(row);
-        await db.SaveChangesAsync(ct).ConfigureAwait(false);
-        await db.AuditChainHeads.Where(h => h.TenantId == entry.TenantId)
-            .ExecuteUpdateAsync(s => s.SetProperty(h => h.LastHash, row.Hash), ct).ConfigureAwait(false);
-        await tx.CommitAsync(ct).ConfigureAwait(false);
-    }
+    /// <summary>An append in the caller's unit of work (or on its own when there is none): a group of one.</summary>
+    private Task AppendNowAsync(AuditEntry entry, CancellationToken ct) => AppendGroupAsync([(entry, MetadataOf(entry))], ct);
 
     /// <summary>
     /// Reserves the next <paramref name="count"/> chain positions (and takes the lock on the head row): returns the last
