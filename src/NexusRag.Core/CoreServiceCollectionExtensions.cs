@@ -82,6 +82,48 @@ public static class CoreServiceCollectionExtensions
                 "rate limits need rps > 0 and burst >= 1")
             .ValidateOnStart();
 
+        services.AddOptions<Crypto.CryptoOptions>()
+            .Bind(config.GetSection(Crypto.CryptoOptions.Section))
+            .Configure(o =>
+            {
+                FlatSettings.Bool(config, "CRYPTO_ENABLED", v => o.Enabled = v, o.ParseErrors);
+                FlatSettings.Bool(config, "CRYPTO_REQUIRE_ENCRYPTION_FOR_SENSITIVE", v => o.RequireEncryptionForSensitive = v, o.ParseErrors);
+                FlatSettings.Int(config, "CRYPTO_ROTATION_INTERVAL_DAYS", v => o.RotationIntervalDays = v, o.ParseErrors);
+                FlatSettings.Int(config, "CRYPTO_KEY_CACHE_SECONDS", v => o.KeyCacheSeconds = v, o.ParseErrors);
+                FlatSettings.Int(config, "CRYPTO_REENCRYPT_BATCH_SIZE", v => o.ReencryptBatchSize = v, o.ParseErrors);
+                if (config["CRYPTO_PROVIDER"] is { Length: > 0 } provider) o.Provider = provider.Trim().ToLowerInvariant();
+                if (config["CRYPTO_LOCAL_MASTER_KEY"] is { Length: > 0 } master) o.LocalMasterKey = master;
+                if (config["CRYPTO_DEFAULT_KEY_ALIAS"] is { Length: > 0 } alias) o.DefaultKeyAlias = alias.Trim();
+                if (config["CRYPTO_FAIL_MODE"] is { Length: > 0 } mode) o.FailMode = mode.Trim().ToLowerInvariant();
+                if (config["CRYPTO_AWS_KMS_ENDPOINT"] is { Length: > 0 } endpoint) o.AwsKmsEndpoint = endpoint.Trim();
+                if (config["CRYPTO_AWS_REGION"] is { Length: > 0 } region) o.AwsRegion = region.Trim();
+            })
+            .ValidateParseErrors()
+            .ValidateSettings(Crypto.CryptoOptions.Section)
+            .Validate(o => Crypto.CryptoOptions.Providers.Contains(o.Provider), $"CRYPTO_PROVIDER must be one of {string.Join(", ", Crypto.CryptoOptions.Providers)}")
+            .Validate(o => o.FailMode is "open" or "closed", "CRYPTO_FAIL_MODE must be open or closed")
+            .Validate(o => !o.Enabled || o.Provider != "local_kms" || Backups.BackupCipher.ParseKey(o.LocalMasterKey) is not null,
+                "CRYPTO_LOCAL_MASTER_KEY must be 32 bytes, base64 or hex (openssl rand -base64 32), when CRYPTO_ENABLED=true and CRYPTO_PROVIDER=local_kms")
+            .Validate(o => o.Enabled || o.RequireEncryptionForSensitive != true,
+                "CRYPTO_REQUIRE_ENCRYPTION_FOR_SENSITIVE=true needs CRYPTO_ENABLED=true")
+            .Validate(o => o.FailClosed || !IsProd(config), "CRYPTO_FAIL_MODE=open is not allowed when NEXUSRAG_ENV=prod")
+            .ValidateOnStart();
+        services.AddOptions<Crypto.KeyringOptions>()
+            .Configure(o =>
+            {
+                if (config["KEYRING_MASTER_KEY"] is { Length: > 0 } key) o.MasterKey = key;
+                FlatSettings.Bool(config, "KEYRING_MASTER_KEY_REQUIRED", v => o.MasterKeyRequired = v, o.ParseErrors);
+            })
+            .ValidateParseErrors()
+            .Validate(o => string.IsNullOrEmpty(o.MasterKey) || Backups.BackupCipher.ParseKey(o.MasterKey) is not null,
+                "KEYRING_MASTER_KEY must be 32 bytes, base64 or hex (openssl rand -base64 32)")
+            .ValidateOnStart();
+        services.AddSingleton<Crypto.Keyring>();
+        services.AddSingleton<Crypto.DataKeyService>();
+        services.AddSingleton<Crypto.IFileSealer, Crypto.PlatformFileSealer>();
+        services.AddSingleton<Crypto.KeyRotationService>();
+        services.AddSingleton<Jobs.IJobHandler, Crypto.ReencryptionJobHandler>();
+
         services.AddOptions<Governance.IdempotencyOptions>()
             .Configure(o => FlatSettings.Bool(config, "IDEMPOTENCY_ENABLED", v => o.Enabled = v, o.ParseErrors))
             .ValidateParseErrors()
@@ -156,4 +198,7 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<DemoSeeder>();
         return services;
     }
+
+    private static bool IsProd(IConfiguration config) =>
+        (config["NEXUSRAG_ENV"] ?? config["NexusRag:Env"] ?? "local").Trim().Equals("prod", StringComparison.OrdinalIgnoreCase);
 }

@@ -25,6 +25,7 @@ public sealed class HybridSearchIndex(
     IOptions<SearchOptions> options,
     SearchIndexLocation location,
     Core.Observability.NexusInstrumentation telemetry,
+    Core.Crypto.IFileSealer sealer,
     ILogger<HybridSearchIndex> logger) : ISearchIndex
 {
     private const int BatchSize = 2_000;
@@ -111,7 +112,8 @@ public sealed class HybridSearchIndex(
                 return new IndexSnapshot.Corpus(kv.Key.Tenant, kv.Key.Corpus, kv.Key.Version, chunks, graph);
             }).ToList();
             await using (var file = File.Create(tmp))
-                IndexSnapshot.Write(file, analyzer.Id, _applied, corpora);
+            await using (var sealedFile = await sealer.SealAsync(file, "search-snapshot", ct).ConfigureAwait(false))
+                IndexSnapshot.Write(sealedFile, analyzer.Id, _applied, corpora);
             File.Move(tmp, path, overwrite: true);
             _changesSinceSnapshot = 0;
             logger.LogInformation("Search index snapshot written at seq {Seq}: {Corpora} corpora, {Chunks} chunks, {Graphs} graph(s) in {Ms} ms",
@@ -128,7 +130,9 @@ public sealed class HybridSearchIndex(
         try
         {
             IndexSnapshot.Content snapshot;
-            await using (var file = File.OpenRead(path)) snapshot = IndexSnapshot.Read(file);
+            await using (var file = File.OpenRead(path))
+            await using (var opened = await sealer.OpenAsync(file, "search-snapshot", ct).ConfigureAwait(false))
+                snapshot = IndexSnapshot.Read(opened);
             var storeSeq = await feed.MaxSeqAsync(ct).ConfigureAwait(false);
             if (snapshot.AnalyzerId != analyzer.Id || snapshot.Seq > storeSeq)
             {
@@ -146,7 +150,8 @@ public sealed class HybridSearchIndex(
             LastLoad = new SnapshotLoad(snapshot.Corpora.Count, snapshot.Corpora.Sum(c => c.Chunks.Count), _corpora.Values.Count(c => c.GraphRestored), sw.Elapsed.TotalMilliseconds);
             logger.LogInformation("Search index loaded from snapshot at seq {Seq} in {Ms} ms ({Graphs} HNSW graph(s) restored)", snapshot.Seq, sw.ElapsedMilliseconds, LastLoad.GraphsRestored);
         }
-        catch (Exception ex) when (ex is IOException or InvalidDataException or EndOfStreamException)
+        catch (Exception ex) when (ex is IOException or InvalidDataException or EndOfStreamException or System.Security.Cryptography.CryptographicException
+                                       or Core.Errors.NexusException)
         {
             _corpora.Clear();
             _applied = 0;

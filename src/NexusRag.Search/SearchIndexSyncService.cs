@@ -37,7 +37,8 @@ public sealed class SearchIndexSyncService(HybridSearchIndex index, IOptions<Sea
     {
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
         try { await index.SaveSnapshotAsync(cancellationToken).ConfigureAwait(false); }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or OperationCanceledException)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or OperationCanceledException or Core.Errors.NexusException
+                                       or System.Security.Cryptography.CryptographicException)
         {
             logger.LogWarning(ex, "Search index snapshot not written at shutdown");
         }

@@ -83,6 +83,7 @@ if (role.ServesApi())
     app.MapAuthzApi();
     app.MapOpenAiApi();
     app.MapBackupsApi();
+    app.MapCryptoApi();
     app.MapNexusRagMcp();
     app.MapOpenApi("/openapi/{documentName}.json").AllowPublic();
     if (!app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NexusRagOptions>>().Value.IsProd)
@@ -95,7 +96,11 @@ if (EndpointPolicyCheck.Violations(((IEndpointRouteBuilder)app).DataSources.Sele
     return 2;
 }
 
-await Startup.PrepareAsync(app.Services, app.Lifetime.ApplicationStopping); // migrations, first-start bootstrap
+if (await Startup.PrepareAsync(app.Services, app.Lifetime.ApplicationStopping) is { } notReady) // migrations, key check, first-start bootstrap
+{
+    Console.Error.WriteLine(notReady);
+    return 2;
+}
 await app.RunAsync();
 return 0;
 

@@ -35,6 +35,10 @@ public abstract class NexusDbContext(DbContextOptions options) : DbContext(optio
     public DbSet<AuthzPolicyRow> AuthzPolicies => Set<AuthzPolicyRow>();
     public DbSet<MaintenanceRunRow> MaintenanceRuns => Set<MaintenanceRunRow>();
     public DbSet<MaintenanceScheduleRow> MaintenanceSchedules => Set<MaintenanceScheduleRow>();
+    public DbSet<TenantDataKeyRow> TenantDataKeys => Set<TenantDataKeyRow>();
+    public DbSet<CryptoKeyCheckRow> CryptoKeyChecks => Set<CryptoKeyCheckRow>();
+    public DbSet<CryptoRotationRow> CryptoRotations => Set<CryptoRotationRow>();
+    public DbSet<KeyringKeyRow> KeyringKeys => Set<KeyringKeyRow>();
 
     /// <summary>Set while a unit of work shares this context with the stores: their disposal must not close it.</summary>
     internal bool HeldByUnitOfWork { get; set; }

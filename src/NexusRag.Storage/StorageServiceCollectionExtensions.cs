@@ -12,6 +12,7 @@ using NexusRag.Core.Auth;
 using NexusRag.Core.Corpora;
 using NexusRag.Core.Documents;
 using NexusRag.Core.Ports;
+using NexusRag.Storage.Kms;
 using NexusRag.Storage.Stores;
 
 namespace NexusRag.Storage;
@@ -133,7 +134,15 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<ICorpusStore, EfCorpusStore>();
         services.AddSingleton<NexusRag.Core.Indexing.IIndexVersionStore, EfIndexVersionStore>();
         services.AddSingleton<IDocumentStore, EfDocumentStore>();
-        services.AddSingleton<IOriginalStore, Originals.LocalOriginalStore>();
+        services.AddSingleton<Originals.LocalOriginalStore>();
+        services.AddSingleton<IOriginalStore>(sp => sp.GetRequiredService<Originals.LocalOriginalStore>());
+        services.AddSingleton<NexusRag.Core.Crypto.ITenantKeyStore, EfTenantKeyStore>();
+        services.AddSingleton<NexusRag.Core.Crypto.IRotationStore, EfRotationStore>();
+        services.AddSingleton<NexusRag.Core.Crypto.IReencryptionTarget, ChunkReencryption>();
+        services.AddSingleton<NexusRag.Core.Crypto.IReencryptionTarget, MessageReencryption>();
+        services.AddSingleton<NexusRag.Core.Crypto.IReencryptionTarget, Originals.OriginalReencryption>();
+        services.AddSingleton<NexusRag.Core.Crypto.IKeyringStore, EfKeyringStore>();
+        services.AddKeyManagement();
         services.AddSingleton<EfJobQueue>();
         services.AddSingleton<NexusRag.Core.Jobs.IJobQueue>(sp => sp.GetRequiredService<EfJobQueue>());
         services.AddSingleton<NexusRag.Core.Jobs.IIngestionJobStore>(sp => sp.GetRequiredService<EfJobQueue>());

@@ -4,13 +4,20 @@ namespace NexusRag.Core.Documents;
 /// An uploaded file staged on disk before it is known to be wanted: its SHA-256 and length were computed while it
 /// streamed in. Disposing it removes the staged file if it is still there (a committed one has been moved into place).
 /// </summary>
-public sealed class StagedOriginal(string path, string sha256, long length) : IDisposable
+public sealed class StagedOriginal(string path, string sha256, long length, Func<Stream, Stream>? unseal = null) : IDisposable
 {
     public string Path { get; } = path;
     public string Sha256 { get; } = sha256;
     public long Length { get; } = length;
+    /// <summary>Whether the staged file is sealed (with encryption at rest on, even a staged upload is never plaintext on disk).</summary>
+    public bool Sealed => unseal is not null;
 
-    public Stream OpenRead() => new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.Asynchronous);
+    /// <summary>A seekable stream over the staged content, in plaintext.</summary>
+    public Stream OpenRead()
+    {
+        var file = new FileStream(Path, FileMode.Open, FileAccess.Read, FileShare.Read, 64 * 1024, FileOptions.Asynchronous);
+        return unseal is null ? file : unseal(file);
+    }
 
     public void Dispose()
     {

@@ -79,6 +79,7 @@ public static class ServiceCollectionExtensions
         services.AddHostedService<OutboxWorker>();
         services.AddHostedService<IndexVersionJanitor>();
         services.AddHostedService<MaintenanceSchedulerWorker>();
+        services.AddHostedService<CryptoKeyWorker>();
         return services;
     }
 }

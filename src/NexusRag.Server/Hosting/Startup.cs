@@ -38,8 +38,11 @@ public static class Startup
     /// <summary>A section value of the wrong type ("Failed to convert configuration value at 'NexusRag:Ingestion:LeaseMs' to type 'System.Int32'").</summary>
     private static string BindingFailure(Exception ex) => ex.Message.ReplaceLineEndings(" ");
 
-    /// <summary>Applies migrations, then on the first start in the local profile creates the demo tenant, key and corpus.</summary>
-    public static async Task PrepareAsync(IServiceProvider services, CancellationToken ct)
+    /// <summary>
+    /// Applies migrations, checks the encryption master key against the store, then on the first start in the local
+    /// profile creates the demo tenant, key and corpus. Returns a one-line refusal when the server must not start.
+    /// </summary>
+    public static async Task<string?> PrepareAsync(IServiceProvider services, CancellationToken ct)
     {
         _ = services.GetRequiredService<ServiceInfo>(); // starts the uptime clock
         // An unreachable database at start is waited for (one line per attempt, backoff up to 30 s), not a crash loop.
@@ -57,11 +60,14 @@ public static class Startup
                 await Task.Delay(wait, ct);
             }
         }
+        if (await Core.Crypto.KeyCheck.VerifyAsync(services.GetRequiredService<Core.Crypto.IKeyManagementService>(), services.GetRequiredService<Core.Crypto.ITenantKeyStore>(),
+                services.GetRequiredService<IOptions<Core.Crypto.CryptoOptions>>().Value, ct) is { } refusal)
+            return refusal;
         var opts = services.GetRequiredService<IOptions<NexusRagOptions>>().Value;
-        if (opts.Env != "local" || !opts.Bootstrap) return;
+        if (opts.Env != "local" || !opts.Bootstrap) return null;
 
         var result = await services.GetRequiredService<DemoSeeder>().BootstrapAsync(ct);
-        if (!result.Created || result.AdminKeyPlaintext is null || result.OperatorKeyPlaintext is null) return;
+        if (!result.Created || result.AdminKeyPlaintext is null || result.OperatorKeyPlaintext is null) return null;
 
         var dataDir = services.GetRequiredService<IOptions<StorageOptions>>().Value.ResolveDataDir();
         Directory.CreateDirectory(dataDir);
@@ -81,6 +87,7 @@ public static class Startup
 
             {bar}
             """);
+        return null;
     }
 
     private static async Task<string> WriteSecretAsync(string path, string secret)

@@ -12,8 +12,10 @@ namespace NexusRag.Server.Http;
 /// exceptions) are not kept, so a retry runs again. Only endpoints that declare <see cref="IdempotentWrite"/> take part (not <c>/v1/run</c>, a stream, nor <c>/v1/search</c>, a read).
 /// </summary>
 public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStore store, Microsoft.Extensions.Options.IOptions<IdempotencyOptions> options,
-    ILogger<IdempotencyMiddleware> logger)
+    Core.Crypto.DataKeyService dataKeys, ILogger<IdempotencyMiddleware> logger)
 {
+    /// <summary>A stored body sealed with the tenant's data key starts with this and the key version (API bodies are JSON: they never do).</summary>
+    private static readonly byte[] SealedMagic = "NXIDM1"u8.ToArray();
     public const string Header = "Idempotency-Key";
     private static readonly TimeSpan Retention = TimeSpan.FromHours(24);
     private static readonly TimeSpan LockTtl = TimeSpan.FromMinutes(2);
@@ -54,7 +56,8 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStor
                     ctx.Response.StatusCode = claim.Response!.Status;
                     if (claim.Response.ContentType is { } type) ctx.Response.ContentType = type;
                     ctx.Response.Headers["Idempotency-Replayed"] = "true";
-                    await ctx.Response.Body.WriteAsync(claim.Response.Body, ctx.RequestAborted).ConfigureAwait(false);
+                    await ctx.Response.Body.WriteAsync(await OpenAsync(principal.TenantId, scoped, claim.Response.Body, ctx.RequestAborted).ConfigureAwait(false),
+                        ctx.RequestAborted).ConfigureAwait(false);
                     return;
                 case IdempotencyOutcome.Conflict:
                     throw NexusException.Conflict(ErrorCodes.IdempotencyKeyConflict, "Idempotency-Key was already used with a different payload",
@@ -75,9 +78,9 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStor
         try
         {
             await next(ctx).ConfigureAwait(false);
-            if (ctx.Response.StatusCode < 500)
+            if (ctx.Response.StatusCode < 500 && await SealAsync(principal.TenantId, scoped, captured.ToArray()).ConfigureAwait(false) is { } body)
             {
-                await store.CompleteAsync(scoped, hash, new StoredResponse(ctx.Response.StatusCode, ctx.Response.ContentType, captured.ToArray()),
+                await store.CompleteAsync(scoped, hash, new StoredResponse(ctx.Response.StatusCode, ctx.Response.ContentType, body),
                     Retention, CancellationToken.None).ConfigureAwait(false);
                 kept = true;
             }
@@ -93,5 +96,32 @@ public sealed class IdempotencyMiddleware(RequestDelegate next, IIdempotencyStor
         }
         captured.Position = 0;
         await captured.CopyToAsync(original, ctx.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>The response as it is kept: sealed with the tenant's key when encryption is on; null when it cannot be (the KMS is out: nothing is kept, the request is not replayable).</summary>
+    private async Task<byte[]?> SealAsync(string tenantId, string scoped, byte[] body)
+    {
+        Core.Crypto.TenantCipher cipher;
+        try { cipher = await dataKeys.ForWriteAsync(tenantId, CancellationToken.None).ConfigureAwait(false); }
+        catch (NexusException ex)
+        {
+            logger.LogWarning("Idempotent response not kept: {Error}", ex.Message);
+            return null;
+        }
+        if (cipher.WriteVersion is not { } v) return body;
+        var sealedBody = cipher.SealBytes(Core.Crypto.CryptoFields.Idempotency, Core.Crypto.CryptoFields.Body, scoped, body);
+        var output = new byte[SealedMagic.Length + 2 + sealedBody.Length];
+        SealedMagic.CopyTo(output, 0);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16LittleEndian(output.AsSpan(SealedMagic.Length), (ushort)v);
+        sealedBody.CopyTo(output, SealedMagic.Length + 2);
+        return output;
+    }
+
+    private async Task<byte[]> OpenAsync(string tenantId, string scoped, byte[] stored, CancellationToken ct)
+    {
+        if (stored.Length < SealedMagic.Length + 2 || !stored.AsSpan(0, SealedMagic.Length).SequenceEqual(SealedMagic)) return stored;
+        var v = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(stored.AsSpan(SealedMagic.Length));
+        var cipher = await dataKeys.ForReadAsync(tenantId, [v], ct).ConfigureAwait(false);
+        return cipher.OpenBytes(Core.Crypto.CryptoFields.Idempotency, Core.Crypto.CryptoFields.Body, scoped, stored[(SealedMagic.Length + 2)..], v);
     }
 }

@@ -22,7 +22,8 @@ public sealed record DrillCheck(string Name, bool Ok, string Detail);
 /// that every tenant's audit chain verifies, and — through <paramref name="searchCheck"/> — that a sample of searches over
 /// the restored chunks finds them. The live store is never touched.
 /// </summary>
-public sealed class RestoreDrillRunner(BackupService backups, IStoreBackup store, IOptions<StorageOptions> storage, TimeProvider clock)
+public sealed class RestoreDrillRunner(BackupService backups, IStoreBackup store, IOptions<StorageOptions> storage, Core.Crypto.IKeyManagementService kms,
+    IOptions<Core.Crypto.CryptoOptions> crypto, TimeProvider clock)
 {
     public async Task<DrillResult> RunAsync(Func<IReadOnlyList<DrillChunk>, CancellationToken, Task<DrillCheck>> searchCheck, CancellationToken ct)
     {
@@ -91,9 +92,21 @@ public sealed class RestoreDrillRunner(BackupService backups, IStoreBackup store
                 if (top is null) checks.Add(new DrillCheck("searches", true, "no chunks in the backup: nothing to search"));
                 else
                 {
-                    var chunks = await db.Chunks.AsNoTracking().Where(c => c.TenantId == top.TenantId && c.CorpusId == top.CorpusId && c.IndexVersion == top.IndexVersion)
-                        .Select(c => new DrillChunk(c.Id, c.DocumentId, c.ChunkIndex, c.Text)).ToListAsync(ct).ConfigureAwait(false);
-                    checks.Add(await searchCheck(chunks, ct).ConfigureAwait(false));
+                    var rows = await db.Chunks.AsNoTracking().Where(c => c.TenantId == top.TenantId && c.CorpusId == top.CorpusId && c.IndexVersion == top.IndexVersion)
+                        .Select(Stores.SealedRows.WithoutVector).ToListAsync(ct).ConfigureAwait(false);
+                    // Sealed chunks open with the data keys the backup holds (unwrapped by this deployment's KMS): the set restores on its own.
+                    var keys = await db.TenantDataKeys.AsNoTracking().Where(k => k.TenantId == top.TenantId).ToListAsync(ct).ConfigureAwait(false);
+                    var restoredKeys = new Core.Crypto.DataKeyService(kms, new Stores.RestoredKeyStore(keys), crypto, clock,
+                        Microsoft.Extensions.Logging.Abstractions.NullLogger<Core.Crypto.DataKeyService>.Instance);
+                    try
+                    {
+                        await Stores.SealedRows.OpenAsync(restoredKeys, rows, ct).ConfigureAwait(false);
+                        checks.Add(await searchCheck(rows.Select(c => new DrillChunk(c.Id, c.DocumentId, c.ChunkIndex, c.Text)).ToList(), ct).ConfigureAwait(false));
+                    }
+                    catch (Core.Errors.NexusException ex) when (ex.Code is Core.Crypto.CryptoErrorCodes.DecryptionFailed or Core.Crypto.CryptoErrorCodes.KmsUnavailable)
+                    {
+                        checks.Add(new DrillCheck("searches", false, $"restored chunks do not open: {ex.Message}"));
+                    }
                 }
             }
             return new DrillResult(latest.Id, latest.CreatedAt, checks.All(c => c.Ok), checks, Math.Round(restoreMs, 1), Math.Round(Stopwatch.GetElapsedTime(started).TotalMilliseconds, 1));

@@ -3,7 +3,7 @@ using NexusRag.Core.Documents;
 
 namespace NexusRag.Storage.Stores;
 
-public sealed class EfChunkChangeFeed(IDbContextFactory<NexusDbContext> factory) : IChunkChangeFeed
+public sealed class EfChunkChangeFeed(IDbContextFactory<NexusDbContext> factory, Core.Crypto.DataKeyService dataKeys) : IChunkChangeFeed
 {
     public async Task<IReadOnlyList<ChunkChange>> ReadAsync(long afterSeq, int limit, CancellationToken ct)
     {
@@ -12,6 +12,7 @@ public sealed class EfChunkChangeFeed(IDbContextFactory<NexusDbContext> factory)
         // The first `limit` entries overall are among the first `limit` of each source: merge and cut.
         var upserts = await db.Chunks.AsNoTracking().Where(c => c.Seq > afterSeq).OrderBy(c => c.Seq).Take(limit)
             .ToListAsync(ct).ConfigureAwait(false);
+        await dataKeys.OpenAsync(upserts, ct).ConfigureAwait(false);
         var deletions = await db.ChunkDeletions.AsNoTracking().Where(d => d.Seq > afterSeq).OrderBy(d => d.Seq).Take(limit)
             .ToListAsync(ct).ConfigureAwait(false);
         return upserts.Select(c => new ChunkChange(c.Seq, ChunkChangeKind.Upsert, c.Id, c.TenantId, c.CorpusId, c.DocumentId, c.ToInfo(), Mapping.FromBlob(c.Embedding), c.IndexVersion))

@@ -7,7 +7,7 @@ using NexusRag.Storage.Entities;
 
 namespace NexusRag.Storage.Stores;
 
-public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, TimeProvider clock) : IDocumentStore
+public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, Core.Crypto.DataKeyService dataKeys, TimeProvider clock) : IDocumentStore
 {
     public async Task<DocumentInfo?> GetAsync(string tenantId, string documentId, CancellationToken ct)
     {
@@ -144,9 +144,10 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
     public async Task<IReadOnlyList<ChunkInfo>> GetChunksAsync(string tenantId, string documentId, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        return await db.Chunks.AsNoTracking().Where(c => c.TenantId == tenantId && c.DocumentId == documentId
+        var rows = await db.Chunks.AsNoTracking().Where(c => c.TenantId == tenantId && c.DocumentId == documentId
                 && db.Corpora.Any(k => k.TenantId == tenantId && k.Id == c.CorpusId && k.ActiveIndexVersion == c.IndexVersion))
-            .OrderBy(c => c.ChunkIndex).Select(WithoutVector).ToListAsync(ct).ConfigureAwait(false);
+            .OrderBy(c => c.ChunkIndex).Select(SealedRows.WithoutVector).ToListAsync(ct).ConfigureAwait(false);
+        return (await dataKeys.OpenAsync(rows, ct).ConfigureAwait(false)).Select(Mapping.ToInfo).ToList();
     }
 
     public async Task<IReadOnlyList<(string Text, float[] Vector)>> GetChunkVectorsAsync(string tenantId, string documentId, IReadOnlyCollection<int> versions, CancellationToken ct)
@@ -155,8 +156,9 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         var list = versions.ToList();
         var rows = await db.Chunks.AsNoTracking().Where(c => c.TenantId == tenantId && c.DocumentId == documentId && list.Contains(c.IndexVersion) && c.Embedding != null)
-            .Select(c => new { c.Text, c.Embedding }).ToListAsync(ct).ConfigureAwait(false);
-        return rows.Select(r => (r.Text, Mapping.FromBlob(r.Embedding)!)).ToList();
+            .Select(c => new ChunkRow { Id = c.Id, TenantId = c.TenantId, Text = c.Text, MetadataJson = c.MetadataJson, KeyVersion = c.KeyVersion, Embedding = c.Embedding })
+            .ToListAsync(ct).ConfigureAwait(false);
+        return (await dataKeys.OpenAsync(rows, ct).ConfigureAwait(false)).Select(r => (r.Text, Mapping.FromBlob(r.Embedding)!)).ToList();
     }
 
     public async Task<IReadOnlyList<ChunkInfo>> GetChunksByIdsAsync(string tenantId, IReadOnlyCollection<string> chunkIds, CancellationToken ct)
@@ -166,12 +168,10 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, T
         // Look up by primary key only, then keep the tenant's rows: with tenant_id in the WHERE clause SQLite
         // prefers the tenant index and scans every chunk of the tenant.
         var rows = await db.Chunks.AsNoTracking().Where(c => chunkIds.Contains(c.Id))
-            .Select(WithoutVector).ToListAsync(ct).ConfigureAwait(false);
-        return rows.Where(c => c.TenantId == tenantId).ToList();
+            .Select(SealedRows.WithoutVector).ToListAsync(ct).ConfigureAwait(false);
+        rows.RemoveAll(c => c.TenantId != tenantId);
+        return (await dataKeys.OpenAsync(rows, ct).ConfigureAwait(false)).Select(Mapping.ToInfo).ToList();
     }
-
-    private static readonly System.Linq.Expressions.Expression<Func<ChunkRow, ChunkInfo>> WithoutVector = c =>
-        new ChunkInfo(c.Id, c.TenantId, c.CorpusId, c.DocumentId, c.ChunkIndex, c.Text, c.StartOffset, c.EndOffset, c.MetadataJson, c.Seq, c.IndexVersion);
 
     private static JobRow NewJob(DocumentRow doc, string kind, int maxAttempts, DateTime now) => new()
     {

@@ -14,7 +14,7 @@ namespace NexusRag.Storage.Stores;
 /// had a second version has no rows: its version 1 is implied by the corpus row, and recorded when a second one is created.
 /// The active version's model lives on the corpus row (where searches read it); a version takes it back onto its own row when retired.
 /// </summary>
-public sealed class EfIndexVersionStore(IDbContextFactory<NexusDbContext> factory, TimeProvider clock) : IIndexVersionStore
+public sealed class EfIndexVersionStore(IDbContextFactory<NexusDbContext> factory, Core.Crypto.DataKeyService dataKeys, TimeProvider clock) : IIndexVersionStore
 {
     public async Task<IReadOnlyList<IndexVersionInfo>> ListAsync(string tenantId, string corpusId, CancellationToken ct)
     {
@@ -181,6 +181,7 @@ public sealed class EfIndexVersionStore(IDbContextFactory<NexusDbContext> factor
 
     public async Task<bool> CommitBuildStepAsync(Job job, string workerId, int version, BuildStep step, CancellationToken ct)
     {
+        var cipher = await dataKeys.ForWriteAsync(job.TenantId, ct).ConfigureAwait(false); // before the transaction: it may create the tenant's key
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         await using var tx = await db.BeginStoreTransactionAsync(ct).ConfigureAwait(false);
         var now = clock.GetUtcNow().UtcDateTime;
@@ -195,7 +196,7 @@ public sealed class EfIndexVersionStore(IDbContextFactory<NexusDbContext> factor
             .Select(d => new { d.UpdatedAt, d.CorpusId }).FirstOrDefaultAsync(ct).ConfigureAwait(false);
         if (step.Skipped) row.DocumentsSkipped++;
         else if (step.Chunks is not null && doc is not null && doc.CorpusId == job.CorpusId && doc.UpdatedAt == step.ExpectedUpdatedAt)
-            await EfJobQueue.ReplaceChunksAsync(db, job.TenantId, job.CorpusId!, step.DocumentId, version, step.Chunks, now, ct).ConfigureAwait(false);
+            await EfJobQueue.ReplaceChunksAsync(db, cipher, job.CorpusId!, step.DocumentId, version, step.Chunks, now, ct).ConfigureAwait(false);
         // else: changed (or gone) since it was read; its own ingestion, or deletion, brings this version up to date.
         row.DocumentsDone++;
         row.BuildCursor = step.DocumentId;

@@ -14,7 +14,7 @@ namespace NexusRag.Storage.Stores;
 /// <c>FOR UPDATE SKIP LOCKED</c> statement. Completion and failure are conditional on still holding the lease.
 /// Also the ingestion handler's store: its completion commits the chunks, the document and the job together.
 /// </summary>
-public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimeProvider clock) : IJobQueue, IIngestionJobStore
+public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, Core.Crypto.DataKeyService dataKeys, TimeProvider clock) : IJobQueue, IIngestionJobStore
 {
     public async Task<string> EnqueueAsync(NewJob job, CancellationToken ct)
     {
@@ -133,6 +133,7 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
 
     public async Task<bool> CompleteIngestionAsync(Job job, string workerId, IReadOnlyList<VersionChunks> versions, string? extractionJson, CancellationToken ct)
     {
+        var cipher = await dataKeys.ForWriteAsync(job.TenantId, ct).ConfigureAwait(false); // before the transaction: it may create the tenant's key
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         await using var tx = await db.BeginStoreTransactionAsync(ct).ConfigureAwait(false);
         var now = clock.GetUtcNow().UtcDateTime;
@@ -179,7 +180,7 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
                 else if (row.Embedding != embedding)
                     throw new IndexVersionsChangedException($"index version {v.Version} now records another model");
             }
-            await ReplaceChunksAsync(db, job.TenantId, corpusId, documentId, v.Version, v.Chunks, now, ct).ConfigureAwait(false);
+            await ReplaceChunksAsync(db, cipher, corpusId, documentId, v.Version, v.Chunks, now, ct).ConfigureAwait(false);
         }
 
         var isReindex = job.Kind == JobKind.Reindex;
@@ -200,9 +201,10 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
     /// Replaces a document's chunks in one index version: old rows go, new rows take fresh change-log seqs. Old rows are
     /// logged as deletions first, so a follower applying the log in seq order ends with exactly the new set. Call inside a transaction.
     /// </summary>
-    internal static async Task ReplaceChunksAsync(NexusDbContext db, string tenantId, string corpusId, string documentId, int version,
+    internal static async Task ReplaceChunksAsync(NexusDbContext db, Core.Crypto.TenantCipher cipher, string corpusId, string documentId, int version,
         IReadOnlyList<ChunkDraft> chunks, DateTime now, CancellationToken ct)
     {
+        var tenantId = cipher.TenantId;
         await db.DeleteChunksLoggedAsync(db.Chunks.Where(c => c.TenantId == tenantId && c.DocumentId == documentId && c.IndexVersion == version), now, ct).ConfigureAwait(false);
         if (chunks.Count == 0) return;
         var seq = await db.ReserveSeqAsync(StoreConstants.ChunkSeq, chunks.Count, ct).ConfigureAwait(false);
@@ -211,8 +213,10 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, TimePr
             db.Chunks.Add(new ChunkRow
             {
                 Id = c.Id, TenantId = tenantId, CorpusId = corpusId, DocumentId = documentId, IndexVersion = version,
-                ChunkIndex = c.ChunkIndex, Text = c.Text, StartOffset = c.StartOffset, EndOffset = c.EndOffset,
-                MetadataJson = c.MetadataJson, Seq = seq++, CreatedAt = now,
+                ChunkIndex = c.ChunkIndex, StartOffset = c.StartOffset, EndOffset = c.EndOffset, Seq = seq++, CreatedAt = now,
+                Text = cipher.Seal(Core.Crypto.CryptoFields.Chunks, Core.Crypto.CryptoFields.Text, c.Id, c.Text),
+                MetadataJson = cipher.Seal(Core.Crypto.CryptoFields.Chunks, Core.Crypto.CryptoFields.Metadata, c.Id, c.MetadataJson),
+                KeyVersion = cipher.WriteVersion,
                 Embedding = c.Embedding is null ? null : Mapping.ToBlob(c.Embedding),
             });
         }

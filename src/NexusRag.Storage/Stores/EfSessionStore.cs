@@ -4,7 +4,7 @@ using NexusRag.Storage.Entities;
 
 namespace NexusRag.Storage.Stores;
 
-public sealed class EfSessionStore(IDbContextFactory<NexusDbContext> factory, TimeProvider clock) : ISessionStore
+public sealed class EfSessionStore(IDbContextFactory<NexusDbContext> factory, Core.Crypto.DataKeyService dataKeys, TimeProvider clock) : ISessionStore
 {
     public async Task<SessionOpenResult> OpenAsync(string tenantId, string sessionId, string corpusId, CancellationToken ct)
     {
@@ -44,10 +44,13 @@ public sealed class EfSessionStore(IDbContextFactory<NexusDbContext> factory, Ti
 
     public async Task AppendMessageAsync(MessageInfo m, CancellationToken ct)
     {
+        var cipher = await dataKeys.ForWriteAsync(m.TenantId, ct).ConfigureAwait(false);
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         db.Messages.Add(new MessageRow
         {
-            Id = m.Id, TenantId = m.TenantId, SessionId = m.SessionId, Role = m.Role, Content = m.Content, MetadataJson = m.MetadataJson, CreatedAt = m.CreatedAt,
+            Id = m.Id, TenantId = m.TenantId, SessionId = m.SessionId, Role = m.Role, CreatedAt = m.CreatedAt, KeyVersion = cipher.WriteVersion,
+            Content = cipher.Seal(Core.Crypto.CryptoFields.Messages, Core.Crypto.CryptoFields.Content, m.Id, m.Content),
+            MetadataJson = cipher.SealNullable(Core.Crypto.CryptoFields.Messages, Core.Crypto.CryptoFields.Metadata, m.Id, m.MetadataJson),
         });
         await db.SaveChangesAsync(ct).ConfigureAwait(false);
     }
@@ -58,6 +61,7 @@ public sealed class EfSessionStore(IDbContextFactory<NexusDbContext> factory, Ti
         var rows = await db.Messages.AsNoTracking().Where(m => m.TenantId == tenantId && m.SessionId == sessionId)
             .OrderByDescending(m => m.CreatedAt).ThenByDescending(m => m.Id).Take(limit).ToListAsync(ct).ConfigureAwait(false);
         rows.Reverse();
+        await dataKeys.OpenAsync(rows, ct).ConfigureAwait(false);
         return rows.Select(r => new MessageInfo(r.Id, r.TenantId, r.SessionId, r.Role, r.Content, r.MetadataJson, r.CreatedAt)).ToList();
     }
 }

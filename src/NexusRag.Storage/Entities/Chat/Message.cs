@@ -11,6 +11,8 @@ public sealed class MessageRow
     public string Role { get; set; } = "";
     public string Content { get; set; } = "";
     public string? MetadataJson { get; set; }
+    /// <summary>The tenant data key version <see cref="Content"/> and <see cref="MetadataJson"/> are sealed with; null: stored in plaintext.</summary>
+    public int? KeyVersion { get; set; }
     public DateTime CreatedAt { get; set; }
 }
 
@@ -21,5 +23,6 @@ internal sealed class MessageConfiguration : IEntityTypeConfiguration<MessageRow
         e.ToTable("messages");
         e.HasKey(x => x.Id);
         e.HasIndex(x => new { x.TenantId, x.SessionId, x.CreatedAt });
+        e.HasIndex(x => new { x.TenantId, x.KeyVersion });
     }
 }

@@ -20,6 +20,8 @@ public sealed class ChunkRow
     public byte[]? Embedding { get; set; }
     /// <summary>Monotonic change-log position: every write of a chunk takes a new, higher seq.</summary>
     public long Seq { get; set; }
+    /// <summary>The tenant data key version <see cref="Text"/> and <see cref="MetadataJson"/> are sealed with; null: stored in plaintext.</summary>
+    public int? KeyVersion { get; set; }
     public DateTime CreatedAt { get; set; }
 }
 
@@ -32,5 +34,6 @@ internal sealed class ChunkConfiguration : IEntityTypeConfiguration<ChunkRow>
         e.HasIndex(x => new { x.TenantId, x.DocumentId, x.IndexVersion, x.ChunkIndex }).IsUnique();
         e.HasIndex(x => x.Seq).IsUnique();
         e.HasIndex(x => new { x.TenantId, x.CorpusId, x.IndexVersion });
+        e.HasIndex(x => new { x.TenantId, x.KeyVersion });
     }
 }

@@ -337,6 +337,10 @@ namespace NexusRag.Storage.Migrations.Postgres
                         .HasColumnType("integer")
                         .HasColumnName("index_version");
 
+                    b.Property<int?>("KeyVersion")
+                        .HasColumnType("integer")
+                        .HasColumnName("key_version");
+
                     b.Property<string>("MetadataJson")
                         .IsRequired()
                         .HasColumnType("text")
@@ -366,6 +370,9 @@ namespace NexusRag.Storage.Migrations.Postgres
                     b.HasIndex("Seq")
                         .IsUnique()
                         .HasDatabaseName("ix_chunks_seq");
+
+                    b.HasIndex("TenantId", "KeyVersion")
+                        .HasDatabaseName("ix_chunks_tenant_id_key_version");
 
                     b.HasIndex("TenantId", "CorpusId", "IndexVersion")
                         .HasDatabaseName("ix_chunks_tenant_id_corpus_id_index_version");
@@ -425,6 +432,109 @@ namespace NexusRag.Storage.Migrations.Postgres
                         .HasName("pk_corpora");
 
                     b.ToTable("corpora", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.CryptoKeyCheckRow", b =>
+                {
+                    b.Property<string>("Provider")
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("provider");
+
+                    b.Property<string>("KeyAlias")
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)")
+                        .HasColumnName("key_alias");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Value")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("value");
+
+                    b.HasKey("Provider", "KeyAlias")
+                        .HasName("pk_crypto_key_checks");
+
+                    b.ToTable("crypto_key_checks", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.CryptoRotationRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Error")
+                        .HasColumnType("text")
+                        .HasColumnName("error");
+
+                    b.Property<string>("ErrorCode")
+                        .HasColumnType("text")
+                        .HasColumnName("error_code");
+
+                    b.Property<DateTime?>("FinishedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("finished_at");
+
+                    b.Property<int?>("FromVersion")
+                        .HasColumnType("integer")
+                        .HasColumnName("from_version");
+
+                    b.Property<string>("JobId")
+                        .HasColumnType("text")
+                        .HasColumnName("job_id");
+
+                    b.Property<string>("ProgressJson")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("progress_json");
+
+                    b.Property<string>("Reason")
+                        .HasColumnType("text")
+                        .HasColumnName("reason");
+
+                    b.Property<bool>("Reencrypt")
+                        .HasColumnType("boolean")
+                        .HasColumnName("reencrypt");
+
+                    b.Property<string>("RequestedBy")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("requested_by");
+
+                    b.Property<DateTime?>("StartedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("started_at");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<int>("ToVersion")
+                        .HasColumnType("integer")
+                        .HasColumnName("to_version");
+
+                    b.HasKey("Id")
+                        .HasName("pk_crypto_rotations");
+
+                    b.HasIndex("TenantId", "Status")
+                        .HasDatabaseName("ix_crypto_rotations_tenant_id_status");
+
+                    b.ToTable("crypto_rotations", (string)null);
                 });
 
             modelBuilder.Entity("NexusRag.Storage.Entities.DocumentPermissionRow", b =>
@@ -911,6 +1021,60 @@ namespace NexusRag.Storage.Migrations.Postgres
                     b.ToTable("jobs", (string)null);
                 });
 
+            modelBuilder.Entity("NexusRag.Storage.Entities.KeyringKeyRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("created_by");
+
+                    b.Property<string>("Fingerprint")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("fingerprint");
+
+                    b.Property<string>("Purpose")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("purpose");
+
+                    b.Property<DateTime?>("RetiredAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("retired_at");
+
+                    b.Property<DateTime?>("RotatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("rotated_at");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
+
+                    b.Property<byte[]>("Wrapped")
+                        .IsRequired()
+                        .HasColumnType("bytea")
+                        .HasColumnName("wrapped");
+
+                    b.HasKey("Id")
+                        .HasName("pk_keyring_keys");
+
+                    b.HasIndex("Purpose", "Status")
+                        .HasDatabaseName("ix_keyring_keys_purpose_status");
+
+                    b.ToTable("keyring_keys", (string)null);
+                });
+
             modelBuilder.Entity("NexusRag.Storage.Entities.MaintenanceRunRow", b =>
                 {
                     b.Property<string>("Id")
@@ -1000,6 +1164,10 @@ namespace NexusRag.Storage.Migrations.Postgres
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("created_at");
 
+                    b.Property<int?>("KeyVersion")
+                        .HasColumnType("integer")
+                        .HasColumnName("key_version");
+
                     b.Property<string>("MetadataJson")
                         .HasColumnType("text")
                         .HasColumnName("metadata_json");
@@ -1021,6 +1189,9 @@ namespace NexusRag.Storage.Migrations.Postgres
 
                     b.HasKey("Id")
                         .HasName("pk_messages");
+
+                    b.HasIndex("TenantId", "KeyVersion")
+                        .HasDatabaseName("ix_messages_tenant_id_key_version");
 
                     b.HasIndex("TenantId", "SessionId", "CreatedAt")
                         .HasDatabaseName("ix_messages_tenant_id_session_id_created_at");
@@ -1202,6 +1373,57 @@ namespace NexusRag.Storage.Migrations.Postgres
                         .HasDatabaseName("ix_sessions_id");
 
                     b.ToTable("sessions", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.TenantDataKeyRow", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasColumnType("text")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<int>("Version")
+                        .HasColumnType("integer")
+                        .HasColumnName("version");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("KeyAlias")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("character varying(256)")
+                        .HasColumnName("key_alias");
+
+                    b.Property<string>("Provider")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("provider");
+
+                    b.Property<DateTime?>("RetiredAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("retired_at");
+
+                    b.Property<DateTime?>("RotatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("rotated_at");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
+
+                    b.Property<byte[]>("Wrapped")
+                        .IsRequired()
+                        .HasColumnType("bytea")
+                        .HasColumnName("wrapped");
+
+                    b.HasKey("TenantId", "Version")
+                        .HasName("pk_tenant_data_keys");
+
+                    b.ToTable("tenant_data_keys", (string)null);
                 });
 
             modelBuilder.Entity("NexusRag.Storage.Entities.TenantPlanRow", b =>

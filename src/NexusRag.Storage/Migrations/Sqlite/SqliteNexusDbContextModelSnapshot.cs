@@ -330,6 +330,10 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .HasColumnType("INTEGER")
                         .HasColumnName("index_version");
 
+                    b.Property<int?>("KeyVersion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("key_version");
+
                     b.Property<string>("MetadataJson")
                         .IsRequired()
                         .HasColumnType("TEXT")
@@ -359,6 +363,9 @@ namespace NexusRag.Storage.Migrations.Sqlite
                     b.HasIndex("Seq")
                         .IsUnique()
                         .HasDatabaseName("ix_chunks_seq");
+
+                    b.HasIndex("TenantId", "KeyVersion")
+                        .HasDatabaseName("ix_chunks_tenant_id_key_version");
 
                     b.HasIndex("TenantId", "CorpusId", "IndexVersion")
                         .HasDatabaseName("ix_chunks_tenant_id_corpus_id_index_version");
@@ -418,6 +425,109 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .HasName("pk_corpora");
 
                     b.ToTable("corpora", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.CryptoKeyCheckRow", b =>
+                {
+                    b.Property<string>("Provider")
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("provider");
+
+                    b.Property<string>("KeyAlias")
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("key_alias");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Value")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("value");
+
+                    b.HasKey("Provider", "KeyAlias")
+                        .HasName("pk_crypto_key_checks");
+
+                    b.ToTable("crypto_key_checks", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.CryptoRotationRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Error")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("error");
+
+                    b.Property<string>("ErrorCode")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("error_code");
+
+                    b.Property<DateTime?>("FinishedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("finished_at");
+
+                    b.Property<int?>("FromVersion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("from_version");
+
+                    b.Property<string>("JobId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("job_id");
+
+                    b.Property<string>("ProgressJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("progress_json");
+
+                    b.Property<string>("Reason")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("reason");
+
+                    b.Property<bool>("Reencrypt")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("reencrypt");
+
+                    b.Property<string>("RequestedBy")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("requested_by");
+
+                    b.Property<DateTime?>("StartedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("started_at");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("status");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<int>("ToVersion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("to_version");
+
+                    b.HasKey("Id")
+                        .HasName("pk_crypto_rotations");
+
+                    b.HasIndex("TenantId", "Status")
+                        .HasDatabaseName("ix_crypto_rotations_tenant_id_status");
+
+                    b.ToTable("crypto_rotations", (string)null);
                 });
 
             modelBuilder.Entity("NexusRag.Storage.Entities.DocumentPermissionRow", b =>
@@ -902,6 +1012,60 @@ namespace NexusRag.Storage.Migrations.Sqlite
                     b.ToTable("jobs", (string)null);
                 });
 
+            modelBuilder.Entity("NexusRag.Storage.Entities.KeyringKeyRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_by");
+
+                    b.Property<string>("Fingerprint")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("fingerprint");
+
+                    b.Property<string>("Purpose")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("purpose");
+
+                    b.Property<DateTime?>("RetiredAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("retired_at");
+
+                    b.Property<DateTime?>("RotatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("rotated_at");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("status");
+
+                    b.Property<byte[]>("Wrapped")
+                        .IsRequired()
+                        .HasColumnType("BLOB")
+                        .HasColumnName("wrapped");
+
+                    b.HasKey("Id")
+                        .HasName("pk_keyring_keys");
+
+                    b.HasIndex("Purpose", "Status")
+                        .HasDatabaseName("ix_keyring_keys_purpose_status");
+
+                    b.ToTable("keyring_keys", (string)null);
+                });
+
             modelBuilder.Entity("NexusRag.Storage.Entities.MaintenanceRunRow", b =>
                 {
                     b.Property<string>("Id")
@@ -991,6 +1155,10 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("created_at");
 
+                    b.Property<int?>("KeyVersion")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("key_version");
+
                     b.Property<string>("MetadataJson")
                         .HasColumnType("TEXT")
                         .HasColumnName("metadata_json");
@@ -1012,6 +1180,9 @@ namespace NexusRag.Storage.Migrations.Sqlite
 
                     b.HasKey("Id")
                         .HasName("pk_messages");
+
+                    b.HasIndex("TenantId", "KeyVersion")
+                        .HasDatabaseName("ix_messages_tenant_id_key_version");
 
                     b.HasIndex("TenantId", "SessionId", "CreatedAt")
                         .HasDatabaseName("ix_messages_tenant_id_session_id_created_at");
@@ -1191,6 +1362,57 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .HasDatabaseName("ix_sessions_id");
 
                     b.ToTable("sessions", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.TenantDataKeyRow", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<int>("Version")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("version");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("KeyAlias")
+                        .IsRequired()
+                        .HasMaxLength(256)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("key_alias");
+
+                    b.Property<string>("Provider")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("provider");
+
+                    b.Property<DateTime?>("RetiredAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("retired_at");
+
+                    b.Property<DateTime?>("RotatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("rotated_at");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("status");
+
+                    b.Property<byte[]>("Wrapped")
+                        .IsRequired()
+                        .HasColumnType("BLOB")
+                        .HasColumnName("wrapped");
+
+                    b.HasKey("TenantId", "Version")
+                        .HasName("pk_tenant_data_keys");
+
+                    b.ToTable("tenant_data_keys", (string)null);
                 });
 
             modelBuilder.Entity("NexusRag.Storage.Entities.TenantPlanRow", b =>
