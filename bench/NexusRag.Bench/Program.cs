@@ -47,6 +47,11 @@ if (args.Length > 0 && args[0] == "backup")
     await BackupBench.RunAsync(args[1..]);
     return;
 }
+if (args.Length > 0 && args[0] == "crypto")
+{
+    await CryptoBench.RunAsync(args[1..]);
+    return;
+}
 if (args.Length > 0 && args[0] == "clients")
 {
     await ClientsBench.RunAsync(args[1..]);

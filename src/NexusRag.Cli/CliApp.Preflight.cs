@@ -83,12 +83,16 @@ public sealed partial class CliApp
         using (var sp = builder.Services.BuildServiceProvider())
             foreach (var configure in sp.GetServices<IConfigureOptions<BackupOptions>>()) configure.Configure(backupOptions);
         Add("backups", "BACKUP_ENCRYPTION_ENABLED", backupOptions.EncryptionEnabled, backupOptions.EncryptionEnabled ? "on" : "backups must be encrypted in production");
-        if (backupOptions.EncryptionEnabled || Get("BACKUP_ENCRYPTION_KEY") is not null)
+        void Key32(string name)
         {
-            var key = BackupCipher.ParseKey(Get("BACKUP_ENCRYPTION_KEY"));
-            Add("secrets", "BACKUP_ENCRYPTION_KEY", key is not null && key.Distinct().Count() > 2,
+            var key = BackupCipher.ParseKey(Get(name));
+            Add("secrets", name, key is not null && key.Distinct().Count() > 2,
                 key is null ? "must be 32 bytes in base64 or hex (openssl rand -base64 32)" : key.Distinct().Count() > 2 ? "set" : "is a placeholder key");
         }
+        if (backupOptions.EncryptionEnabled || Get("BACKUP_ENCRYPTION_KEY") is not null) Key32("BACKUP_ENCRYPTION_KEY");
+        if (Get("CRYPTO_ENABLED")?.ToLowerInvariant() is "true" or "1" or "yes" && (Get("CRYPTO_PROVIDER") ?? "local_kms").ToLowerInvariant() == "local_kms")
+            Key32("CRYPTO_LOCAL_MASTER_KEY");
+        if (Get("KEYRING_MASTER_KEY_REQUIRED")?.ToLowerInvariant() is "true" or "1" or "yes" || Get("KEYRING_MASTER_KEY") is not null) Key32("KEYRING_MASTER_KEY");
         Add("backups", "BACKUP_SIGNING_ENABLED", backupOptions.SigningEnabled, backupOptions.SigningEnabled ? "on" : "backup manifests must be signed in production");
         if (backupOptions.SigningEnabled || Get("BACKUP_SIGNING_KEY") is not null) Secret("BACKUP_SIGNING_KEY", 32, "signs backup manifests");
         if (Get("LLM_PROVIDER")?.ToLowerInvariant() == "openai") Secret("OPENAI_API_KEY", 8, "LLM_PROVIDER=openai");

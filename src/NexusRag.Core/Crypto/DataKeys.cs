@@ -43,6 +43,9 @@ public interface ITenantKeyStore
 public sealed class TenantCipher
 {
     private readonly IReadOnlyDictionary<int, byte[]> _keys;
+    // One AES-GCM context per key version for the life of this cipher (a request, a batch): a key schedule per field
+    // would cost more than the field's decryption. A cipher is used by one flow at a time, as AesGcm requires.
+    private readonly Dictionary<int, AesGcm> _contexts = [];
 
     internal TenantCipher(string tenantId, int? writeVersion, IReadOnlyDictionary<int, byte[]> keys)
     {
@@ -70,8 +73,7 @@ public sealed class TenantCipher
         if (WriteVersion is not { } v) return plaintext;
         var output = new byte[12 + plaintext.Length + 16];
         RandomNumberGenerator.Fill(output.AsSpan(0, 12));
-        using var gcm = new AesGcm(_keys[v], 16);
-        gcm.Encrypt(output.AsSpan(0, 12), plaintext, output.AsSpan(12, plaintext.Length), output.AsSpan(12 + plaintext.Length), Aad(table, field, rowId, v));
+        Context(v).Encrypt(output.AsSpan(0, 12), plaintext, output.AsSpan(12, plaintext.Length), output.AsSpan(12 + plaintext.Length), Aad(table, field, rowId, v));
         return output;
     }
 
@@ -95,14 +97,19 @@ public sealed class TenantCipher
         var plain = new byte[stored.Length - 28];
         try
         {
-            using var gcm = new AesGcm(KeyOf(v), 16);
-            gcm.Decrypt(stored.AsSpan(0, 12), stored.AsSpan(12, plain.Length), stored.AsSpan(12 + plain.Length), plain, Aad(table, field, rowId, v));
+            Context(v).Decrypt(stored.AsSpan(0, 12), stored.AsSpan(12, plain.Length), stored.AsSpan(12 + plain.Length), plain, Aad(table, field, rowId, v));
         }
         catch (AuthenticationTagMismatchException)
         {
             throw CryptoErrors.DecryptionFailed($"{table}.{field} of {rowId}");
         }
         return plain;
+    }
+
+    private AesGcm Context(int version)
+    {
+        if (!_contexts.TryGetValue(version, out var gcm)) _contexts[version] = gcm = new AesGcm(KeyOf(version), 16);
+        return gcm;
     }
 
     private byte[] Aad(string table, string field, string rowId, int version) =>

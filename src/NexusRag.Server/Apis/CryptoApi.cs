@@ -50,7 +50,7 @@ public static class CryptoApi
         g.MapGet("/keyring", KeyringList).RequireOperator().WithRateClass(RouteClasses.Ops).Produces<Envelope<IReadOnlyList<KeyringKey>>>();
         g.MapPost("/keyring/rotate", KeyringRotate).RequireOperator().WithRateClass(RouteClasses.Ops).WithIdempotency().Produces<Envelope<KeyringKey>>(201)
             .WithSummary("A new active key for purpose=signing|encryption|backup_signing|backup_encryption|webhook_signing; the previous one verifies and decrypts only.");
-        g.MapPost("/keyring/{keyId}/retire", KeyringRetire).RequireOperator().WithRateClass(RouteClasses.Ops).Produces<Envelope<KeyringKey>>();
+        g.MapPost("/keyring/{keyId}/retire", KeyringRetire).RequireOperator().WithRateClass(RouteClasses.Ops).WithIdempotency().Produces<Envelope<KeyringKey>>();
         return app;
     }
 
