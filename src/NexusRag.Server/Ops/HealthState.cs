@@ -44,12 +44,14 @@ public sealed class HealthState(IDatabaseHealth db, ISharedStateHealth redis, IC
         bool dbOk;
         try { dbOk = await db.IsHealthyAsync(timeout.Token).ConfigureAwait(false); }
         catch (OperationCanceledException) { dbOk = false; } // no answer within 5 s is down
-        var redisState = await redis.CheckAsync(timeout.Token).ConfigureAwait(false);
+        string redisState;
+        try { redisState = await redis.CheckAsync(timeout.Token).ConfigureAwait(false); }
+        catch (OperationCanceledException) { redisState = "down"; } // the 5 s ran out (a loaded machine, a slow connect): no answer is down
         long? lag = null;
         if (role.Role.ServesApi() && dbOk)
         {
             try { lag = await IndexHealthCheck.LagAsync(feed, index, timeout.Token).ConfigureAwait(false); }
-            catch (Exception ex) when (Storage.DatabaseErrors.IsUnavailable(ex)) { dbOk = false; }
+            catch (Exception ex) when (Storage.DatabaseErrors.IsUnavailable(ex) || ex is OperationCanceledException) { dbOk = false; }
         }
         return new HealthFacts(dbOk, redisState, lag, clock.GetUtcNow());
     }

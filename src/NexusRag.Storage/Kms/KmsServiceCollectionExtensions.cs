@@ -85,7 +85,7 @@ public sealed class AwsKms(IOptions<CryptoOptions> options, IConfiguration confi
         {
             throw new KmsUnavailableException($"AWS KMS: {ex.ErrorCode ?? ex.StatusCode.ToString()}: {ex.Message}", ex);
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException or AmazonClientException)
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException or AmazonClientException or ObjectDisposedException)
         {
             throw new KmsUnavailableException("AWS KMS unreachable: " + ex.GetBaseException().Message, ex);
         }
