@@ -111,9 +111,8 @@ public sealed class HybridSearchIndex(
                 var (chunks, graph) = kv.Value.ExportSnapshot();
                 return new IndexSnapshot.Corpus(kv.Key.Tenant, kv.Key.Corpus, kv.Key.Version, chunks, graph);
             }).ToList();
-            await using (var file = File.Create(tmp))
-            await using (var sealedFile = await sealer.SealAsync(file, "search-snapshot", ct).ConfigureAwait(false))
-                IndexSnapshot.Write(sealedFile, analyzer.Id, _applied, corpora);
+            await using (var file = await sealer.SealAsync(File.Create(tmp), "search-snapshot", ct).ConfigureAwait(false))
+                IndexSnapshot.Write(file, analyzer.Id, _applied, corpora);
             File.Move(tmp, path, overwrite: true);
             _changesSinceSnapshot = 0;
             logger.LogInformation("Search index snapshot written at seq {Seq}: {Corpora} corpora, {Chunks} chunks, {Graphs} graph(s) in {Ms} ms",
@@ -130,9 +129,8 @@ public sealed class HybridSearchIndex(
         try
         {
             IndexSnapshot.Content snapshot;
-            await using (var file = File.OpenRead(path))
-            await using (var opened = await sealer.OpenAsync(file, "search-snapshot", ct).ConfigureAwait(false))
-                snapshot = IndexSnapshot.Read(opened);
+            await using (var file = await sealer.OpenAsync(File.OpenRead(path), "search-snapshot", ct).ConfigureAwait(false))
+                snapshot = IndexSnapshot.Read(file);
             var storeSeq = await feed.MaxSeqAsync(ct).ConfigureAwait(false);
             if (snapshot.AnalyzerId != analyzer.Id || snapshot.Seq > storeSeq)
             {

@@ -23,7 +23,7 @@ internal static class IndexSnapshot
     public static void Write(Stream stream, string analyzerId, long seq, IReadOnlyList<Corpus> corpora)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        using (var hashing = new HashingWriteStream(stream, sha))
+        using (var hashing = new Core.IO.HashingWriteStream(stream, sha, leaveOpen: true))
         using (var buffered = new BufferedStream(hashing, 1 << 20))
         using (var w = new BinaryWriter(buffered, Encoding.UTF8, leaveOpen: true))
         {
@@ -147,26 +147,6 @@ internal static class IndexSnapshot
             }
             if (r.ReadString() != Magic) throw new InvalidDataException("index snapshot is truncated");
             return new Content(analyzer, seq, corpora);
-        }
-    }
-
-    private sealed class HashingWriteStream(Stream inner, IncrementalHash hash) : Stream
-    {
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() => inner.Flush();
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-
-        public override void Write(ReadOnlySpan<byte> buffer)
-        {
-            hash.AppendData(buffer);
-            inner.Write(buffer);
         }
     }
 
