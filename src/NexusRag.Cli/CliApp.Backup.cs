@@ -67,13 +67,17 @@ public sealed partial class CliApp
             return 0;
         }, migrateFirst: false));
 
-        var prune = new Command("prune", "Delete sets older than BACKUP_RETENTION_DAYS (the newest is always kept)");
-        prune.SetAction((pr, ct) => WithServices(ct, (sp, _) =>
+        var prune = new Command("prune", "Delete sets older than BACKUP_RETENTION_DAYS (the newest, and any under a backup_set legal hold, are kept)");
+        prune.SetAction((pr, ct) => WithServices(ct, async (sp, ct2) =>
         {
-            var pruned = sp.GetRequiredService<BackupService>().Prune();
+            var task = sp.GetServices<NexusRag.Core.Backups.IMaintenanceTask>().Single(t => t.Name == NexusRag.Core.Backups.MaintenanceTasks.BackupPruneRetention);
+            var result = System.Text.Json.JsonSerializer.SerializeToElement(await task.RunAsync(default, ct2));
+            var pruned = result.GetProperty("pruned").EnumerateArray().Select(e => e.GetString()).ToList();
+            var held = result.GetProperty("held").EnumerateArray().Select(e => e.GetString()).ToList();
             _console.WriteLine(pruned.Count == 0 ? "Nothing to prune." : $"Pruned {pruned.Count}: {string.Join(", ", pruned)}");
-            return Task.FromResult(0);
-        }, migrateFirst: false));
+            if (held.Count > 0) _console.WriteLine($"Kept under legal hold: {string.Join(", ", held)}");
+            return 0;
+        }));
 
         backup.Subcommands.Add(create);
         backup.Subcommands.Add(list);

@@ -118,6 +118,21 @@ public static class CoreServiceCollectionExtensions
             .Validate(o => string.IsNullOrEmpty(o.MasterKey) || Backups.BackupCipher.ParseKey(o.MasterKey) is not null,
                 "KEYRING_MASTER_KEY must be 32 bytes, base64 or hex (openssl rand -base64 32)")
             .ValidateOnStart();
+        services.AddOptions<DataGovernance.DataGovernanceOptions>()
+            .Configure(o =>
+            {
+                FlatSettings.Bool(config, "GOVERNANCE_POLICY_ENGINE_ENABLED", v => o.PolicyEngineEnabled = v, o.ParseErrors);
+                FlatSettings.Bool(config, "DSAR_REQUIRE_APPROVAL", v => o.DsarRequireApproval = v, o.ParseErrors);
+            })
+            .ValidateParseErrors()
+            .ValidateOnStart();
+        services.AddSingleton<DataGovernance.LegalHolds>();
+        services.AddSingleton<DataGovernance.RetentionService>();
+        services.AddSingleton<DataGovernance.DsarService>();
+        services.AddSingleton<DataGovernance.GovernancePolicyEngine>();
+        services.AddSingleton<Jobs.IJobHandler, DataGovernance.RetentionJobHandler>();
+        services.AddSingleton<Jobs.IJobHandler, DataGovernance.DsarJobHandler>();
+        services.AddSingleton<Backups.IMaintenanceTask, DataGovernance.GovernanceRetentionTask>();
         services.AddSingleton<Crypto.Keyring>();
         services.AddSingleton<Crypto.DataKeyService>();
         services.AddSingleton<Crypto.IFileSealer, Crypto.PlatformFileSealer>();

@@ -60,6 +60,7 @@ app.UseMiddleware<BodySizeLimitMiddleware>();
 app.UseAuthentication();
 app.UseAuthorization();
 app.UseTenantLogScope();
+app.UseMiddleware<GovernancePolicyMiddleware>();
 app.UseMiddleware<BulkheadMiddleware>();
 app.UseMiddleware<RateLimitMiddleware>();
 app.UseMiddleware<QuotaMiddleware>();
@@ -84,6 +85,7 @@ if (role.ServesApi())
     app.MapOpenAiApi();
     app.MapBackupsApi();
     app.MapCryptoApi();
+    app.MapGovernanceApi();
     app.MapNexusRagMcp();
     app.MapOpenApi("/openapi/{documentName}.json").AllowPublic();
     if (!app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NexusRagOptions>>().Value.IsProd)

@@ -39,6 +39,11 @@ public abstract class NexusDbContext(DbContextOptions options) : DbContext(optio
     public DbSet<CryptoKeyCheckRow> CryptoKeyChecks => Set<CryptoKeyCheckRow>();
     public DbSet<CryptoRotationRow> CryptoRotations => Set<CryptoRotationRow>();
     public DbSet<KeyringKeyRow> KeyringKeys => Set<KeyringKeyRow>();
+    public DbSet<RetentionPolicyRow> RetentionPolicies => Set<RetentionPolicyRow>();
+    public DbSet<LegalHoldRow> LegalHolds => Set<LegalHoldRow>();
+    public DbSet<GovernanceRunRow> GovernanceRuns => Set<GovernanceRunRow>();
+    public DbSet<DsarRequestRow> DsarRequests => Set<DsarRequestRow>();
+    public DbSet<GovernancePolicyRow> GovernancePolicies => Set<GovernancePolicyRow>();
 
     /// <summary>Set while a unit of work shares this context with the stores: their disposal must not close it.</summary>
     internal bool HeldByUnitOfWork { get; set; }

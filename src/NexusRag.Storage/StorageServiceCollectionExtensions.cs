@@ -142,6 +142,9 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<NexusRag.Core.Crypto.IReencryptionTarget, MessageReencryption>();
         services.AddSingleton<NexusRag.Core.Crypto.IReencryptionTarget, Originals.OriginalReencryption>();
         services.AddSingleton<NexusRag.Core.Crypto.IKeyringStore, EfKeyringStore>();
+        services.AddSingleton<NexusRag.Core.DataGovernance.IGovernanceStore, EfGovernanceStore>();
+        services.AddSingleton(sp => new NexusRag.Core.DataGovernance.DsarArtifactLocation(
+            Path.Combine(sp.GetRequiredService<IOptions<StorageOptions>>().Value.ResolveDataDir(), "governance", "dsar")));
         services.AddKeyManagement();
         services.AddSingleton<EfJobQueue>();
         services.AddSingleton<NexusRag.Core.Jobs.IJobQueue>(sp => sp.GetRequiredService<EfJobQueue>());
@@ -176,7 +179,7 @@ public static class StorageServiceCollectionExtensions
     }
 }
 
-/// <summary>Per-connection SQLite settings: WAL is persistent (set by the migrator); synchronous=NORMAL is safe with WAL against process crashes.</summary>
+/// <summary>Per-connection SQLite settings: WAL is persistent (set by the migrator); synchronous=NORMAL is safe with WAL against process crashes; secure_delete zeroes what is deleted.</summary>
 internal sealed class SqlitePragmaInterceptor : DbConnectionInterceptor
 {
     public static readonly SqlitePragmaInterceptor Instance = new();
@@ -194,7 +197,9 @@ internal sealed class SqlitePragmaInterceptor : DbConnectionInterceptor
         if (connection is not SqliteConnection) return;
         using var cmd = connection.CreateCommand();
         // busy_timeout: let SQLite's own handler wait in short steps for the write lock (the ADO.NET retry sleeps far longer).
-        cmd.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;";
+        // secure_delete: deleted content is overwritten, not left in free pages (an erased document or session must not
+        // survive in the file, or in a backup copied from it).
+        cmd.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; PRAGMA secure_delete=ON;";
         cmd.ExecuteNonQuery();
     }
 }

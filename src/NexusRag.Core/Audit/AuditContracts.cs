@@ -17,10 +17,11 @@ public interface IAuditLog
     Task<AuditVerification> VerifyAsync(string tenantId, CancellationToken ct);
     Task<IReadOnlyList<string>> ChainedTenantsAsync(CancellationToken ct);
     /// <summary>
-    /// Deletes every tenant's events that occurred before <paramref name="cutoff"/>, behind a checkpoint: the head keeps the
-    /// position and hash of the last pruned event, so the remaining chain still verifies from there. Returns the events pruned.
+    /// Deletes the events that occurred before <paramref name="cutoff"/> (every tenant's, or only <paramref name="tenantId"/>'s),
+    /// behind a checkpoint: the head keeps the position and hash of the last pruned event, so the remaining chain still
+    /// verifies from there. Returns the events pruned.
     /// </summary>
-    Task<long> PruneBeforeAsync(DateTime cutoff, CancellationToken ct);
+    Task<long> PruneBeforeAsync(DateTime cutoff, CancellationToken ct, string? tenantId = null);
 }
 
 public sealed record AuditEvent(

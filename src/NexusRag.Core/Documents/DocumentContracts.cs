@@ -18,7 +18,7 @@ public sealed record DocumentInfo(
     string ContentSha256, string Status, string? FailureReason, int NumChunks,
     int ChunkSizeChars, int ChunkOverlapChars, string? MetadataJson, string? LastJobId,
     DateTime CreatedAt, DateTime UpdatedAt, DateTime? QueuedAt, DateTime? ProcessingStartedAt,
-    DateTime? CompletedAt, DateTime? FailedAt, DateTime? LastReindexedAt, string? ExtractionJson = null, string? LabelsJson = null);
+    DateTime? CompletedAt, DateTime? FailedAt, DateTime? LastReindexedAt, string? ExtractionJson = null, string? LabelsJson = null, DateTime? AnonymizedAt = null);
 
 /// <summary>A document to create or replace; its bytes are the tenant's original with <see cref="ContentSha256"/> (<see cref="IOriginalStore"/>).</summary>
 public sealed record NewDocument(

@@ -5,6 +5,9 @@ namespace NexusRag.Core.IO;
 /// <summary>A write-through stream that feeds <paramref name="hash"/> everything written to <paramref name="inner"/> (checksums of files as they are written).</summary>
 public sealed class HashingWriteStream(Stream inner, IncrementalHash hash, bool leaveOpen = false) : Stream
 {
+    /// <summary>Bytes written so far.</summary>
+    public long Written { get; private set; }
+
     public override bool CanRead => false;
     public override bool CanSeek => false;
     public override bool CanWrite => true;
@@ -20,12 +23,14 @@ public sealed class HashingWriteStream(Stream inner, IncrementalHash hash, bool 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         hash.AppendData(buffer);
+        Written += buffer.Length;
         inner.Write(buffer);
     }
 
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct = default)
     {
         hash.AppendData(buffer.Span);
+        Written += buffer.Length;
         await inner.WriteAsync(buffer, ct).ConfigureAwait(false);
     }
 

@@ -39,6 +39,8 @@ public sealed class DocumentService(
     IOptions<ExtractionOptions> extraction,
     Authorization.DocumentAuthorizer authorizer,
     Authorization.IAuthzStore authz,
+    DataGovernance.LegalHolds holds,
+    DataGovernance.IGovernanceStore governance,
     TimeProvider clock)
 {
     /// <summary>Text formats small enough are extracted at upload, so an empty or malformed one is a 422 at once.</summary>
@@ -99,6 +101,8 @@ public sealed class DocumentService(
             if (!decision.Allowed)
                 throw NexusException.Conflict(ErrorCodes.DocumentExists, $"Document '{documentId}' already exists and this key may not {action} it");
         }
+        if (existing is not null && request.Overwrite) // replacing held content would destroy it
+            await holds.EnsureNotHeldAsync(principal.TenantId, ct, (DataGovernance.HoldScopes.Document, documentId)).ConfigureAwait(false);
         if (existing is not null && !request.Overwrite
             && existing.CorpusId == request.CorpusId && existing.ContentSha256 == sha
             && existing.ChunkSizeChars == size && existing.ChunkOverlapChars == overlap)
@@ -219,6 +223,7 @@ public sealed class DocumentService(
     public async Task DeleteAsync(Principal principal, string documentId, string? requestId, CancellationToken ct)
     {
         var sha = (await GetAsync(principal, documentId, ct, Authorization.DocumentActions.Write).ConfigureAwait(false)).ContentSha256;
+        await holds.EnsureNotHeldAsync(principal.TenantId, ct, (DataGovernance.HoldScopes.Document, documentId)).ConfigureAwait(false);
         await uow.RunAsync(async c =>
         {
             switch (await documents.DeleteAsync(principal.TenantId, documentId, c).ConfigureAwait(false))
@@ -233,6 +238,31 @@ public sealed class DocumentService(
             return 0;
         }, ct).ConfigureAwait(false);
         await ReleaseOriginalAsync(principal.TenantId, sha, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Retention and DSAR erasure of a document, with no caller's ACL (the tenant's governance decided it): <c>delete</c>
+    /// removes it as <see cref="DeleteAsync"/> does; <c>anonymize</c> drops its content (chunks, original, filename,
+    /// metadata) and keeps its row, ids and counts. False when it is gone or still being ingested (left for the next run).
+    /// The caller checks legal holds.
+    /// </summary>
+    public async Task<bool> EraseAsSystemAsync(string tenantId, string documentId, string mode, string actor, CancellationToken ct)
+    {
+        var doc = await documents.GetAsync(tenantId, documentId, ct).ConfigureAwait(false);
+        if (doc is null || DocumentStatus.IsInFlight(doc.Status)) return false;
+        var done = await uow.RunAsync(async c =>
+        {
+            if (mode == "anonymize")
+            {
+                if (await governance.AnonymizeDocumentAsync(tenantId, documentId, clock.GetUtcNow().UtcDateTime, c).ConfigureAwait(false) is null) return false;
+            }
+            else if (await documents.DeleteAsync(tenantId, documentId, c).ConfigureAwait(false) != DocumentDeleteResult.Deleted) return false;
+            await audit.AppendAsync(new AuditEntry(tenantId, mode == "anonymize" ? "documents.anonymized" : "documents.deleted", "success", "system", actor,
+                "document", documentId, null, new Dictionary<string, object?> { ["by"] = actor }), c).ConfigureAwait(false);
+            return true;
+        }, ct).ConfigureAwait(false);
+        if (done) await ReleaseOriginalAsync(tenantId, doc.ContentSha256, ct).ConfigureAwait(false); // an anonymized row no longer names its hash
+        return done;
     }
 
     private void ValidateChunking(int size, int overlap, Dictionary<string, string[]> errors)

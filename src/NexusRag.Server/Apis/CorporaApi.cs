@@ -109,10 +109,16 @@ public static class CorporaApi
         return ApiResults.Ok(ctx, CorpusDto.From(updated));
     }
 
-    private static async Task<IResult> Delete(HttpContext ctx, string id, ICorpusStore store, IAuditLog audit, IUnitOfWork uow)
+    private static async Task<IResult> Delete(HttpContext ctx, string id, ICorpusStore store, IAuditLog audit, IUnitOfWork uow,
+        Core.DataGovernance.LegalHolds holds, Core.Documents.IDocumentStore documents)
     {
         var principal = ctx.GetPrincipal();
         if (!Identifiers.IsValid(id)) throw NexusException.NotFound("corpus");
+        // A legal hold on the tenant, or on any document of this corpus, keeps the corpus.
+        var active = await holds.ActiveAsync(principal.TenantId, ctx.RequestAborted);
+        if (active.Tenant is { } tenantHold) throw Core.DataGovernance.LegalHolds.Held(tenantHold);
+        foreach (var hold in active.All.Where(h => h.ScopeType == Core.DataGovernance.HoldScopes.Document))
+            if ((await documents.GetAsync(principal.TenantId, hold.ScopeId, ctx.RequestAborted))?.CorpusId == id) throw Core.DataGovernance.LegalHolds.Held(hold);
         await uow.RunAsync(async ct =>
         {
             switch (await store.DeleteAsync(principal.TenantId, id, ct))

@@ -45,12 +45,12 @@ public sealed record DocumentDto(
     string Id, string CorpusId, string? Filename, string ContentType, long SizeBytes, string ContentSha256, string Status,
     string? FailureReason, int NumChunks, int ChunkSizeChars, int ChunkOverlapChars, JsonElement? Metadata, string? LastJobId,
     DateTime CreatedAt, DateTime UpdatedAt, DateTime? QueuedAt, DateTime? ProcessingStartedAt, DateTime? CompletedAt,
-    DateTime? FailedAt, DateTime? LastReindexedAt, JsonElement? Extraction, JsonElement? Labels)
+    DateTime? FailedAt, DateTime? LastReindexedAt, JsonElement? Extraction, JsonElement? Labels, DateTime? AnonymizedAt)
 {
     public static DocumentDto From(DocumentInfo d) =>
         new(d.Id, d.CorpusId, d.Filename, d.ContentType, d.SizeBytes, d.ContentSha256, d.Status, d.FailureReason,
             d.NumChunks, d.ChunkSizeChars, d.ChunkOverlapChars, Parse(d.MetadataJson), d.LastJobId, d.CreatedAt, d.UpdatedAt, d.QueuedAt,
-            d.ProcessingStartedAt, d.CompletedAt, d.FailedAt, d.LastReindexedAt, Parse(d.ExtractionJson), Parse(d.LabelsJson));
+            d.ProcessingStartedAt, d.CompletedAt, d.FailedAt, d.LastReindexedAt, Parse(d.ExtractionJson), Parse(d.LabelsJson), d.AnonymizedAt);
 
     private static JsonElement? Parse(string? json)
     {

@@ -134,9 +134,14 @@ public sealed class BackupCreateTask(BackupService backups) : IMaintenanceTask
 }
 
 /// <summary><c>backup_prune_retention</c>: sets older than <c>BACKUP_RETENTION_DAYS</c> (the newest always kept).</summary>
-public sealed class BackupPruneTask(BackupService backups) : IMaintenanceTask
+public sealed class BackupPruneTask(BackupService backups, Core.DataGovernance.IGovernanceStore governance) : IMaintenanceTask
 {
     public string Name => MaintenanceTasks.BackupPruneRetention;
 
-    public Task<object> RunAsync(JsonElement args, CancellationToken ct) => Task.FromResult<object>(new { pruned = backups.Prune() });
+    /// <summary>Sets past <c>BACKUP_RETENTION_DAYS</c> go, except the newest and any under an active <c>backup_set</c> legal hold.</summary>
+    public async Task<object> RunAsync(JsonElement args, CancellationToken ct)
+    {
+        var held = (await governance.ActiveBackupHoldsAsync(ct).ConfigureAwait(false)).Select(h => h.ScopeId).ToHashSet(StringComparer.Ordinal);
+        return new { pruned = backups.Prune(held.Contains), held = held.Order(StringComparer.Ordinal).ToList() };
+    }
 }

@@ -183,10 +183,10 @@ public sealed class EfAuditLog(IDbContextFactory<NexusDbContext> factory, TimePr
         AuditVerification Broken(AuditEventRow r, string reason) => new(tenantId, false, count, r.Id, r.ChainSeq, reason);
     }
 
-    public async Task<long> PruneBeforeAsync(DateTime cutoff, CancellationToken ct)
+    public async Task<long> PruneBeforeAsync(DateTime cutoff, CancellationToken ct, string? tenantId = null)
     {
         long pruned = 0;
-        foreach (var tenant in await ChainedTenantsAsync(ct).ConfigureAwait(false))
+        foreach (var tenant in tenantId is null ? await ChainedTenantsAsync(ct).ConfigureAwait(false) : [tenantId])
         {
             await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
             await using var tx = await db.BeginStoreTransactionAsync(ct).ConfigureAwait(false);

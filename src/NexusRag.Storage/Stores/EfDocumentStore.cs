@@ -192,7 +192,7 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, C
     }
 
     /// <summary>Projects a document without its (possibly large) raw content.</summary>
-    private static IQueryable<DocumentRow> WithoutContent(IQueryable<DocumentRow> q) => q.Select(d => new DocumentRow
+    internal static IQueryable<DocumentRow> WithoutContent(IQueryable<DocumentRow> q) => q.Select(d => new DocumentRow
     {
         TenantId = d.TenantId, Id = d.Id, CorpusId = d.CorpusId, Filename = d.Filename, ContentType = d.ContentType,
         SizeBytes = d.SizeBytes, ContentSha256 = d.ContentSha256, Status = d.Status, FailureReason = d.FailureReason,
@@ -200,5 +200,6 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, C
         MetadataJson = d.MetadataJson, LastJobId = d.LastJobId, CreatedAt = d.CreatedAt, UpdatedAt = d.UpdatedAt,
         QueuedAt = d.QueuedAt, ProcessingStartedAt = d.ProcessingStartedAt, CompletedAt = d.CompletedAt,
         FailedAt = d.FailedAt, LastReindexedAt = d.LastReindexedAt, ExtractionJson = d.ExtractionJson, LabelsJson = d.LabelsJson,
+        AnonymizedAt = d.AnonymizedAt,
     });
 }

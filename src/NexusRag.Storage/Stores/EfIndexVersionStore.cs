@@ -165,17 +165,10 @@ public sealed class EfIndexVersionStore(IDbContextFactory<NexusDbContext> factor
     public async Task<IReadOnlyList<DocumentInfo>> BuildDocumentsAsync(string tenantId, string corpusId, string? afterDocumentId, int limit, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        var q = db.Documents.AsNoTracking().Where(d => d.TenantId == tenantId && d.CorpusId == corpusId);
+        // An anonymized document has no content to index.
+        var q = db.Documents.AsNoTracking().Where(d => d.TenantId == tenantId && d.CorpusId == corpusId && d.AnonymizedAt == null);
         if (afterDocumentId is not null) q = q.Where(d => string.Compare(d.Id, afterDocumentId) > 0);
-        var rows = await q.OrderBy(d => d.Id).Take(limit).Select(d => new DocumentRow
-        {
-            TenantId = d.TenantId, Id = d.Id, CorpusId = d.CorpusId, Filename = d.Filename, ContentType = d.ContentType,
-            SizeBytes = d.SizeBytes, ContentSha256 = d.ContentSha256, Status = d.Status, FailureReason = d.FailureReason,
-            NumChunks = d.NumChunks, ChunkSizeChars = d.ChunkSizeChars, ChunkOverlapChars = d.ChunkOverlapChars,
-            MetadataJson = d.MetadataJson, LastJobId = d.LastJobId, CreatedAt = d.CreatedAt, UpdatedAt = d.UpdatedAt,
-            QueuedAt = d.QueuedAt, ProcessingStartedAt = d.ProcessingStartedAt, CompletedAt = d.CompletedAt,
-            FailedAt = d.FailedAt, LastReindexedAt = d.LastReindexedAt, ExtractionJson = d.ExtractionJson,
-        }).ToListAsync(ct).ConfigureAwait(false);
+        var rows = await EfDocumentStore.WithoutContent(q.OrderBy(d => d.Id).Take(limit)).ToListAsync(ct).ConfigureAwait(false);
         return rows.Select(r => r.ToInfo()).ToList();
     }
 

@@ -35,7 +35,7 @@ internal static class Mapping
     public static DocumentInfo ToInfo(this DocumentRow r) =>
         new(r.Id, r.TenantId, r.CorpusId, r.Filename, r.ContentType, r.SizeBytes, r.ContentSha256, r.Status, r.FailureReason,
             r.NumChunks, r.ChunkSizeChars, r.ChunkOverlapChars, r.MetadataJson, r.LastJobId, r.CreatedAt, r.UpdatedAt,
-            r.QueuedAt, r.ProcessingStartedAt, r.CompletedAt, r.FailedAt, r.LastReindexedAt, r.ExtractionJson, r.LabelsJson);
+            r.QueuedAt, r.ProcessingStartedAt, r.CompletedAt, r.FailedAt, r.LastReindexedAt, r.ExtractionJson, r.LabelsJson, r.AnonymizedAt);
 
     public static Core.Jobs.Job ToInfo(this JobRow r) =>
         new(r.Id, r.TenantId, r.Kind, r.CorpusId, r.DocumentId, r.PayloadJson, r.Status, r.Attempts, r.MaxAttempts, r.AvailableAt,

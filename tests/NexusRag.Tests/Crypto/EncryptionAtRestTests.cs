@@ -66,9 +66,9 @@ public sealed class EncryptionAtRestTests : IDisposable
     }
 
     /// <summary>Every place at rest where the marker's bytes appear (empty: nowhere).</summary>
-    private static async Task<List<string>> FindAtRestAsync(string dataDir, string? extraFolder = null)
+    internal static async Task<List<string>> FindAtRestAsync(string dataDir, string? extraFolder = null, string marker = Marker)
     {
-        var needle = Encoding.UTF8.GetBytes(Marker);
+        var needle = Encoding.UTF8.GetBytes(marker);
         var found = new List<string>();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         foreach (var root in new[] { dataDir, extraFolder }.OfType<string>())
@@ -92,7 +92,7 @@ public sealed class EncryptionAtRestTests : IDisposable
                 while (await reader.ReadAsync()) tables.Add(reader.GetString(0));
             foreach (var t in tables)
             {
-                await using var cmd = new Npgsql.NpgsqlCommand($"SELECT count(*) FROM \"{t}\" x WHERE x::text ILIKE '%{Marker}%'", conn);
+                await using var cmd = new Npgsql.NpgsqlCommand($"SELECT count(*) FROM \"{t}\" x WHERE x::text ILIKE '%{marker}%'", conn);
                 if ((long)(await cmd.ExecuteScalarAsync())! > 0) found.Add("postgres:" + t);
             }
         }

@@ -13,6 +13,8 @@ public sealed class MessageRow
     public string? MetadataJson { get; set; }
     /// <summary>The tenant data key version <see cref="Content"/> and <see cref="MetadataJson"/> are sealed with; null: stored in plaintext.</summary>
     public int? KeyVersion { get; set; }
+    /// <summary>When retention or a DSAR dropped this message's content; null otherwise.</summary>
+    public DateTime? AnonymizedAt { get; set; }
     public DateTime CreatedAt { get; set; }
 }
 

@@ -32,6 +32,8 @@ public sealed class DocumentRow
     public DateTime? CompletedAt { get; set; }
     public DateTime? FailedAt { get; set; }
     public DateTime? LastReindexedAt { get; set; }
+    /// <summary>When retention or a DSAR dropped this document's content (ids and counts kept); null otherwise.</summary>
+    public DateTime? AnonymizedAt { get; set; }
 }
 
 internal sealed class DocumentConfiguration : IEntityTypeConfiguration<DocumentRow>

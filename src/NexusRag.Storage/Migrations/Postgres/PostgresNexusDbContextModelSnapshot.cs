@@ -606,6 +606,10 @@ namespace NexusRag.Storage.Migrations.Postgres
                         .HasColumnType("text")
                         .HasColumnName("id");
 
+                    b.Property<DateTime?>("AnonymizedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("anonymized_at");
+
                     b.Property<int>("ChunkOverlapChars")
                         .HasColumnType("integer")
                         .HasColumnName("chunk_overlap_chars");
@@ -714,6 +718,92 @@ namespace NexusRag.Storage.Migrations.Postgres
                     b.ToTable("documents", (string)null);
                 });
 
+            modelBuilder.Entity("NexusRag.Storage.Entities.DsarRequestRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime?>("ApprovedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("approved_at");
+
+                    b.Property<string>("ApprovedBy")
+                        .HasColumnType("text")
+                        .HasColumnName("approved_by");
+
+                    b.Property<long?>("ArtifactBytes")
+                        .HasColumnType("bigint")
+                        .HasColumnName("artifact_bytes");
+
+                    b.Property<string>("ArtifactSha256")
+                        .HasColumnType("text")
+                        .HasColumnName("artifact_sha256");
+
+                    b.Property<DateTime?>("CompletedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("completed_at");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Error")
+                        .HasColumnType("text")
+                        .HasColumnName("error");
+
+                    b.Property<string>("JobId")
+                        .HasColumnType("text")
+                        .HasColumnName("job_id");
+
+                    b.Property<string>("Reason")
+                        .HasColumnType("text")
+                        .HasColumnName("reason");
+
+                    b.Property<string>("RequestType")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("request_type");
+
+                    b.Property<string>("RequestedBy")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("requested_by");
+
+                    b.Property<string>("ResultJson")
+                        .HasColumnType("text")
+                        .HasColumnName("result_json");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(24)
+                        .HasColumnType("character varying(24)")
+                        .HasColumnName("status");
+
+                    b.Property<string>("SubjectId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("subject_id");
+
+                    b.Property<string>("SubjectType")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("subject_type");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_dsar_requests");
+
+                    b.HasIndex("TenantId", "CreatedAt")
+                        .HasDatabaseName("ix_dsar_requests_tenant_id_created_at");
+
+                    b.ToTable("dsar_requests", (string)null);
+                });
+
             modelBuilder.Entity("NexusRag.Storage.Entities.EvalSetRow", b =>
                 {
                     b.Property<string>("TenantId")
@@ -768,6 +858,119 @@ namespace NexusRag.Storage.Migrations.Postgres
                         .HasDatabaseName("ix_eval_sets_tenant_id_corpus_id_created_at");
 
                     b.ToTable("eval_sets", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.GovernancePolicyRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<string>("ActionJson")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("action_json");
+
+                    b.Property<string>("ConditionJson")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("condition_json");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("created_by");
+
+                    b.Property<bool>("Enabled")
+                        .HasColumnType("boolean")
+                        .HasColumnName("enabled");
+
+                    b.Property<int>("Priority")
+                        .HasColumnType("integer")
+                        .HasColumnName("priority");
+
+                    b.Property<string>("RuleKey")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("character varying(128)")
+                        .HasColumnName("rule_key");
+
+                    b.Property<string>("TenantId")
+                        .HasColumnType("text")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at");
+
+                    b.HasKey("Id")
+                        .HasName("pk_governance_policies");
+
+                    b.HasIndex("TenantId")
+                        .HasDatabaseName("ix_governance_policies_tenant_id");
+
+                    b.ToTable("governance_policies", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.GovernanceRunRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Error")
+                        .HasColumnType("text")
+                        .HasColumnName("error");
+
+                    b.Property<DateTime?>("FinishedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("finished_at");
+
+                    b.Property<string>("JobId")
+                        .HasColumnType("text")
+                        .HasColumnName("job_id");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("kind");
+
+                    b.Property<string>("ReportJson")
+                        .HasColumnType("text")
+                        .HasColumnName("report_json");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("Trigger")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("trigger");
+
+                    b.HasKey("Id")
+                        .HasName("pk_governance_runs");
+
+                    b.HasIndex("TenantId", "Kind", "CreatedAt")
+                        .HasDatabaseName("ix_governance_runs_tenant_id_kind_created_at");
+
+                    b.ToTable("governance_runs", (string)null);
                 });
 
             modelBuilder.Entity("NexusRag.Storage.Entities.IndexVersionEventRow", b =>
@@ -1075,6 +1278,65 @@ namespace NexusRag.Storage.Migrations.Postgres
                     b.ToTable("keyring_keys", (string)null);
                 });
 
+            modelBuilder.Entity("NexusRag.Storage.Entities.LegalHoldRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("created_by");
+
+                    b.Property<string>("Reason")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("reason");
+
+                    b.Property<DateTime?>("ReleasedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("released_at");
+
+                    b.Property<string>("ReleasedBy")
+                        .HasColumnType("text")
+                        .HasColumnName("released_by");
+
+                    b.Property<string>("ScopeId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("scope_id");
+
+                    b.Property<string>("ScopeType")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("scope_type");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_legal_holds");
+
+                    b.HasIndex("TenantId", "Status")
+                        .HasDatabaseName("ix_legal_holds_tenant_id_status");
+
+                    b.ToTable("legal_holds", (string)null);
+                });
+
             modelBuilder.Entity("NexusRag.Storage.Entities.MaintenanceRunRow", b =>
                 {
                     b.Property<string>("Id")
@@ -1154,6 +1416,10 @@ namespace NexusRag.Storage.Migrations.Postgres
                     b.Property<string>("Id")
                         .HasColumnType("text")
                         .HasColumnName("id");
+
+                    b.Property<DateTime?>("AnonymizedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("anonymized_at");
 
                     b.Property<string>("Content")
                         .IsRequired()
@@ -1293,6 +1559,54 @@ namespace NexusRag.Storage.Migrations.Postgres
                         .HasName("pk_plan_overrides");
 
                     b.ToTable("plan_overrides", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.RetentionPolicyRow", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasColumnType("text")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<bool>("AnonymizeInsteadOfDelete")
+                        .HasColumnType("boolean")
+                        .HasColumnName("anonymize_instead_of_delete");
+
+                    b.Property<int?>("AuditTtlDays")
+                        .HasColumnType("integer")
+                        .HasColumnName("audit_ttl_days");
+
+                    b.Property<int?>("BackupsTtlDays")
+                        .HasColumnType("integer")
+                        .HasColumnName("backups_ttl_days");
+
+                    b.Property<int?>("CheckpointsTtlDays")
+                        .HasColumnType("integer")
+                        .HasColumnName("checkpoints_ttl_days");
+
+                    b.Property<int?>("DocumentsTtlDays")
+                        .HasColumnType("integer")
+                        .HasColumnName("documents_ttl_days");
+
+                    b.Property<bool>("HardDeleteEnabled")
+                        .HasColumnType("boolean")
+                        .HasColumnName("hard_delete_enabled");
+
+                    b.Property<int?>("MessagesTtlDays")
+                        .HasColumnType("integer")
+                        .HasColumnName("messages_ttl_days");
+
+                    b.Property<DateTime?>("UpdatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("updated_at");
+
+                    b.Property<string>("UpdatedBy")
+                        .HasColumnType("text")
+                        .HasColumnName("updated_by");
+
+                    b.HasKey("TenantId")
+                        .HasName("pk_retention_policies");
+
+                    b.ToTable("retention_policies", (string)null);
                 });
 
             modelBuilder.Entity("NexusRag.Storage.Entities.RolloutSettingRow", b =>

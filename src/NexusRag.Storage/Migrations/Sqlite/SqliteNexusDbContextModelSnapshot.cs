@@ -599,6 +599,10 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .HasColumnType("TEXT")
                         .HasColumnName("id");
 
+                    b.Property<DateTime?>("AnonymizedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("anonymized_at");
+
                     b.Property<int>("ChunkOverlapChars")
                         .HasColumnType("INTEGER")
                         .HasColumnName("chunk_overlap_chars");
@@ -707,6 +711,92 @@ namespace NexusRag.Storage.Migrations.Sqlite
                     b.ToTable("documents", (string)null);
                 });
 
+            modelBuilder.Entity("NexusRag.Storage.Entities.DsarRequestRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime?>("ApprovedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("approved_at");
+
+                    b.Property<string>("ApprovedBy")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("approved_by");
+
+                    b.Property<long?>("ArtifactBytes")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("artifact_bytes");
+
+                    b.Property<string>("ArtifactSha256")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("artifact_sha256");
+
+                    b.Property<DateTime?>("CompletedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("completed_at");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Error")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("error");
+
+                    b.Property<string>("JobId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("job_id");
+
+                    b.Property<string>("Reason")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("reason");
+
+                    b.Property<string>("RequestType")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("request_type");
+
+                    b.Property<string>("RequestedBy")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("requested_by");
+
+                    b.Property<string>("ResultJson")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("result_json");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(24)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("status");
+
+                    b.Property<string>("SubjectId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("subject_id");
+
+                    b.Property<string>("SubjectType")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("subject_type");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_dsar_requests");
+
+                    b.HasIndex("TenantId", "CreatedAt")
+                        .HasDatabaseName("ix_dsar_requests_tenant_id_created_at");
+
+                    b.ToTable("dsar_requests", (string)null);
+                });
+
             modelBuilder.Entity("NexusRag.Storage.Entities.EvalSetRow", b =>
                 {
                     b.Property<string>("TenantId")
@@ -761,6 +851,119 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .HasDatabaseName("ix_eval_sets_tenant_id_corpus_id_created_at");
 
                     b.ToTable("eval_sets", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.GovernancePolicyRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<string>("ActionJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("action_json");
+
+                    b.Property<string>("ConditionJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("condition_json");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_by");
+
+                    b.Property<bool>("Enabled")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("enabled");
+
+                    b.Property<int>("Priority")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("priority");
+
+                    b.Property<string>("RuleKey")
+                        .IsRequired()
+                        .HasMaxLength(128)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("rule_key");
+
+                    b.Property<string>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<DateTime>("UpdatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_at");
+
+                    b.HasKey("Id")
+                        .HasName("pk_governance_policies");
+
+                    b.HasIndex("TenantId")
+                        .HasDatabaseName("ix_governance_policies_tenant_id");
+
+                    b.ToTable("governance_policies", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.GovernanceRunRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("Error")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("error");
+
+                    b.Property<DateTime?>("FinishedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("finished_at");
+
+                    b.Property<string>("JobId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("job_id");
+
+                    b.Property<string>("Kind")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("kind");
+
+                    b.Property<string>("ReportJson")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("report_json");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("status");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<string>("Trigger")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("trigger");
+
+                    b.HasKey("Id")
+                        .HasName("pk_governance_runs");
+
+                    b.HasIndex("TenantId", "Kind", "CreatedAt")
+                        .HasDatabaseName("ix_governance_runs_tenant_id_kind_created_at");
+
+                    b.ToTable("governance_runs", (string)null);
                 });
 
             modelBuilder.Entity("NexusRag.Storage.Entities.IndexVersionEventRow", b =>
@@ -1066,6 +1269,65 @@ namespace NexusRag.Storage.Migrations.Sqlite
                     b.ToTable("keyring_keys", (string)null);
                 });
 
+            modelBuilder.Entity("NexusRag.Storage.Entities.LegalHoldRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_by");
+
+                    b.Property<string>("Reason")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("reason");
+
+                    b.Property<DateTime?>("ReleasedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("released_at");
+
+                    b.Property<string>("ReleasedBy")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("released_by");
+
+                    b.Property<string>("ScopeId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("scope_id");
+
+                    b.Property<string>("ScopeType")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("scope_type");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("status");
+
+                    b.Property<string>("TenantId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_legal_holds");
+
+                    b.HasIndex("TenantId", "Status")
+                        .HasDatabaseName("ix_legal_holds_tenant_id_status");
+
+                    b.ToTable("legal_holds", (string)null);
+                });
+
             modelBuilder.Entity("NexusRag.Storage.Entities.MaintenanceRunRow", b =>
                 {
                     b.Property<string>("Id")
@@ -1145,6 +1407,10 @@ namespace NexusRag.Storage.Migrations.Sqlite
                     b.Property<string>("Id")
                         .HasColumnType("TEXT")
                         .HasColumnName("id");
+
+                    b.Property<DateTime?>("AnonymizedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("anonymized_at");
 
                     b.Property<string>("Content")
                         .IsRequired()
@@ -1282,6 +1548,54 @@ namespace NexusRag.Storage.Migrations.Sqlite
                         .HasName("pk_plan_overrides");
 
                     b.ToTable("plan_overrides", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.RetentionPolicyRow", b =>
+                {
+                    b.Property<string>("TenantId")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("tenant_id");
+
+                    b.Property<bool>("AnonymizeInsteadOfDelete")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("anonymize_instead_of_delete");
+
+                    b.Property<int?>("AuditTtlDays")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("audit_ttl_days");
+
+                    b.Property<int?>("BackupsTtlDays")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("backups_ttl_days");
+
+                    b.Property<int?>("CheckpointsTtlDays")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("checkpoints_ttl_days");
+
+                    b.Property<int?>("DocumentsTtlDays")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("documents_ttl_days");
+
+                    b.Property<bool>("HardDeleteEnabled")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("hard_delete_enabled");
+
+                    b.Property<int?>("MessagesTtlDays")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("messages_ttl_days");
+
+                    b.Property<DateTime?>("UpdatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_at");
+
+                    b.Property<string>("UpdatedBy")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("updated_by");
+
+                    b.HasKey("TenantId")
+                        .HasName("pk_retention_policies");
+
+                    b.ToTable("retention_policies", (string)null);
                 });
 
             modelBuilder.Entity("NexusRag.Storage.Entities.RolloutSettingRow", b =>
