@@ -42,6 +42,7 @@ public sealed partial class CliApp(IReadOnlyDictionary<string, string?>? configO
         root.Subcommands.Add(AuditCommand());
         root.Subcommands.Add(BackupCommand());
         root.Subcommands.Add(PreflightCommand());
+        root.Subcommands.Add(ComplianceCommand());
         return await root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = new ConsoleWriter(_console), Error = new ConsoleWriter(_console) });
     }
 

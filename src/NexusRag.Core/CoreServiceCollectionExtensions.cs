@@ -133,6 +133,25 @@ public static class CoreServiceCollectionExtensions
         services.AddSingleton<Jobs.IJobHandler, DataGovernance.RetentionJobHandler>();
         services.AddSingleton<Jobs.IJobHandler, DataGovernance.DsarJobHandler>();
         services.AddSingleton<Backups.IMaintenanceTask, DataGovernance.GovernanceRetentionTask>();
+        services.AddOptions<Compliance.ComplianceOptions>()
+            .Configure(o =>
+            {
+                FlatSettings.Bool(config, "COMPLIANCE_ENABLED", v => o.Enabled = v, o.ParseErrors);
+                FlatSettings.Int(config, "COMPLIANCE_KEY_MAX_AGE_DAYS", v => o.KeyMaxAgeDays = v, o.ParseErrors);
+                FlatSettings.Int(config, "COMPLIANCE_EVIDENCE_RETENTION_DAYS", v => o.EvidenceRetentionDays = v, o.ParseErrors);
+            })
+            .ValidateParseErrors()
+            .ValidateSettings("NexusRag:Compliance")
+            .ValidateOnStart();
+        services.AddSingleton<Compliance.IControlCheck, Compliance.AccessControlCheck>();
+        services.AddSingleton<Compliance.IControlCheck, Compliance.ApiKeyGovernanceCheck>();
+        services.AddSingleton<Compliance.IControlCheck, Compliance.ChangeManagementCheck>();
+        services.AddSingleton<Compliance.IControlCheck, Compliance.MonitoringReadinessCheck>();
+        services.AddSingleton<Compliance.IControlCheck, Compliance.PatchCadenceCheck>();
+        services.AddSingleton<Compliance.IControlCheck, Compliance.BackupRestoreCheck>();
+        services.AddSingleton<Compliance.IControlCheck, Compliance.EncryptionPostureCheck>();
+        services.AddSingleton<Compliance.ComplianceService>();
+        services.AddSingleton<Backups.IMaintenanceTask, Compliance.PruneComplianceEvidenceTask>();
         services.AddSingleton<Crypto.Keyring>();
         services.AddSingleton<Crypto.DataKeyService>();
         services.AddSingleton<Crypto.IFileSealer, Crypto.PlatformFileSealer>();

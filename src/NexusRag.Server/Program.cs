@@ -86,6 +86,7 @@ if (role.ServesApi())
     app.MapBackupsApi();
     app.MapCryptoApi();
     app.MapGovernanceApi();
+    app.MapComplianceApi();
     app.MapNexusRagMcp();
     app.MapOpenApi("/openapi/{documentName}.json").AllowPublic();
     if (!app.Services.GetRequiredService<Microsoft.Extensions.Options.IOptions<NexusRagOptions>>().Value.IsProd)

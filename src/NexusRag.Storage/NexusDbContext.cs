@@ -44,6 +44,9 @@ public abstract class NexusDbContext(DbContextOptions options) : DbContext(optio
     public DbSet<GovernanceRunRow> GovernanceRuns => Set<GovernanceRunRow>();
     public DbSet<DsarRequestRow> DsarRequests => Set<DsarRequestRow>();
     public DbSet<GovernancePolicyRow> GovernancePolicies => Set<GovernancePolicyRow>();
+    public DbSet<ComplianceSnapshotRow> ComplianceSnapshots => Set<ComplianceSnapshotRow>();
+    public DbSet<ComplianceBundleRow> ComplianceBundles => Set<ComplianceBundleRow>();
+    public DbSet<ComplianceArtifactRow> ComplianceArtifacts => Set<ComplianceArtifactRow>();
 
     /// <summary>Set while a unit of work shares this context with the stores: their disposal must not close it.</summary>
     internal bool HeldByUnitOfWork { get; set; }

@@ -143,6 +143,9 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<NexusRag.Core.Crypto.IReencryptionTarget, Originals.OriginalReencryption>();
         services.AddSingleton<NexusRag.Core.Crypto.IKeyringStore, EfKeyringStore>();
         services.AddSingleton<NexusRag.Core.DataGovernance.IGovernanceStore, EfGovernanceStore>();
+        services.AddSingleton<NexusRag.Core.Compliance.IComplianceStore, EfComplianceStore>();
+        services.AddSingleton(sp => new NexusRag.Core.Compliance.ComplianceLocation(
+            Path.Combine(sp.GetRequiredService<IOptions<StorageOptions>>().Value.ResolveDataDir(), "compliance", "bundles")));
         services.AddSingleton(sp => new NexusRag.Core.DataGovernance.DsarArtifactLocation(
             Path.Combine(sp.GetRequiredService<IOptions<StorageOptions>>().Value.ResolveDataDir(), "governance", "dsar")));
         services.AddKeyManagement();

@@ -18,7 +18,10 @@ public static class MaintenanceTasks
     public const string RestoreDrillScheduled = "restore_drill_scheduled";
     /// <summary>Queues a retention run for every tenant with a retention policy.</summary>
     public const string GovernanceRetention = "governance_retention";
-    public static readonly string[] All = [PruneIdempotency, PruneAudit, PruneUsage, BackupCreateScheduled, BackupPruneRetention, RestoreDrillScheduled, GovernanceRetention];
+    /// <summary>Compliance snapshots, bundles and artefact records past COMPLIANCE_EVIDENCE_RETENTION_DAYS.</summary>
+    public const string PruneComplianceEvidence = "prune_compliance_evidence";
+    public static readonly string[] All =
+        [PruneIdempotency, PruneAudit, PruneUsage, BackupCreateScheduled, BackupPruneRetention, RestoreDrillScheduled, GovernanceRetention, PruneComplianceEvidence];
 }
 
 /// <summary>
@@ -34,7 +37,7 @@ public sealed class MaintenanceOptions : IHasParseErrors
     /// <summary>Usage counters of periods that ended longer ago than this are pruned.</summary>
     [Range(32, 36_500)] [FlatName("USAGE_COUNTER_RETENTION_DAYS")] public int UsageRetentionDays { get; set; } = 400;
     /// <summary><c>task=cron;…</c>; the defaults prune idempotency records hourly and usage counters and audit events daily.</summary>
-    [FlatName("MAINTENANCE_SCHEDULE")] public string Schedule { get; set; } = "prune_idempotency=17 * * * *;prune_usage=23 3 * * *;prune_audit=41 3 * * *;governance_retention=7 2 * * *";
+    [FlatName("MAINTENANCE_SCHEDULE")] public string Schedule { get; set; } = "prune_idempotency=17 * * * *;prune_usage=23 3 * * *;prune_audit=41 3 * * *;governance_retention=7 2 * * *;prune_compliance_evidence=13 4 * * 0";
     /// <summary>How often each replica looks for due tasks.</summary>
     [Range(1, 3600)] public int SchedulerIntervalSeconds { get; set; } = 30;
     public List<string> ParseErrors { get; } = [];

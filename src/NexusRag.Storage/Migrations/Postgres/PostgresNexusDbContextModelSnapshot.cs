@@ -384,6 +384,144 @@ namespace NexusRag.Storage.Migrations.Postgres
                     b.ToTable("chunks", (string)null);
                 });
 
+            modelBuilder.Entity("NexusRag.Storage.Entities.ComplianceArtifactRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<string>("ArtifactType")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)")
+                        .HasColumnName("artifact_type");
+
+                    b.Property<string>("ArtifactUri")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("artifact_uri");
+
+                    b.Property<string>("Notes")
+                        .HasColumnType("text")
+                        .HasColumnName("notes");
+
+                    b.Property<string>("Sha256")
+                        .HasColumnType("text")
+                        .HasColumnName("sha256");
+
+                    b.Property<DateTime>("UploadedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("uploaded_at");
+
+                    b.Property<string>("UploadedBy")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("uploaded_by");
+
+                    b.HasKey("Id")
+                        .HasName("pk_compliance_artifacts");
+
+                    b.HasIndex("UploadedAt")
+                        .HasDatabaseName("ix_compliance_artifacts_uploaded_at");
+
+                    b.ToTable("compliance_artifacts", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.ComplianceBundleRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<string>("BundleType")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("bundle_type");
+
+                    b.Property<long>("Bytes")
+                        .HasColumnType("bigint")
+                        .HasColumnName("bytes");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("created_by");
+
+                    b.Property<DateTime>("PeriodEnd")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("period_end");
+
+                    b.Property<DateTime>("PeriodStart")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("period_start");
+
+                    b.Property<string>("Sha256")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("sha256");
+
+                    b.Property<string>("SigningKeyId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("signing_key_id");
+
+                    b.Property<string>("SnapshotId")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("snapshot_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_compliance_bundles");
+
+                    b.HasIndex("CreatedAt")
+                        .HasDatabaseName("ix_compliance_bundles_created_at");
+
+                    b.ToTable("compliance_bundles", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.ComplianceSnapshotRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("text")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("CapturedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("captured_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("created_by");
+
+                    b.Property<string>("ResultsJson")
+                        .IsRequired()
+                        .HasColumnType("text")
+                        .HasColumnName("results_json");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("character varying(16)")
+                        .HasColumnName("status");
+
+                    b.Property<int>("WindowDays")
+                        .HasColumnType("integer")
+                        .HasColumnName("window_days");
+
+                    b.HasKey("Id")
+                        .HasName("pk_compliance_snapshots");
+
+                    b.HasIndex("CapturedAt")
+                        .HasDatabaseName("ix_compliance_snapshots_captured_at");
+
+                    b.ToTable("compliance_snapshots", (string)null);
+                });
+
             modelBuilder.Entity("NexusRag.Storage.Entities.CorpusRow", b =>
                 {
                     b.Property<string>("TenantId")

@@ -377,6 +377,144 @@ namespace NexusRag.Storage.Migrations.Sqlite
                     b.ToTable("chunks", (string)null);
                 });
 
+            modelBuilder.Entity("NexusRag.Storage.Entities.ComplianceArtifactRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<string>("ArtifactType")
+                        .IsRequired()
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("artifact_type");
+
+                    b.Property<string>("ArtifactUri")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("artifact_uri");
+
+                    b.Property<string>("Notes")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("notes");
+
+                    b.Property<string>("Sha256")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("sha256");
+
+                    b.Property<DateTime>("UploadedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("uploaded_at");
+
+                    b.Property<string>("UploadedBy")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("uploaded_by");
+
+                    b.HasKey("Id")
+                        .HasName("pk_compliance_artifacts");
+
+                    b.HasIndex("UploadedAt")
+                        .HasDatabaseName("ix_compliance_artifacts_uploaded_at");
+
+                    b.ToTable("compliance_artifacts", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.ComplianceBundleRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<string>("BundleType")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("bundle_type");
+
+                    b.Property<long>("Bytes")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("bytes");
+
+                    b.Property<DateTime>("CreatedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_by");
+
+                    b.Property<DateTime>("PeriodEnd")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("period_end");
+
+                    b.Property<DateTime>("PeriodStart")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("period_start");
+
+                    b.Property<string>("Sha256")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("sha256");
+
+                    b.Property<string>("SigningKeyId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("signing_key_id");
+
+                    b.Property<string>("SnapshotId")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("snapshot_id");
+
+                    b.HasKey("Id")
+                        .HasName("pk_compliance_bundles");
+
+                    b.HasIndex("CreatedAt")
+                        .HasDatabaseName("ix_compliance_bundles_created_at");
+
+                    b.ToTable("compliance_bundles", (string)null);
+                });
+
+            modelBuilder.Entity("NexusRag.Storage.Entities.ComplianceSnapshotRow", b =>
+                {
+                    b.Property<string>("Id")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("id");
+
+                    b.Property<DateTime>("CapturedAt")
+                        .HasColumnType("TEXT")
+                        .HasColumnName("captured_at");
+
+                    b.Property<string>("CreatedBy")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("created_by");
+
+                    b.Property<string>("ResultsJson")
+                        .IsRequired()
+                        .HasColumnType("TEXT")
+                        .HasColumnName("results_json");
+
+                    b.Property<string>("Status")
+                        .IsRequired()
+                        .HasMaxLength(16)
+                        .HasColumnType("TEXT")
+                        .HasColumnName("status");
+
+                    b.Property<int>("WindowDays")
+                        .HasColumnType("INTEGER")
+                        .HasColumnName("window_days");
+
+                    b.HasKey("Id")
+                        .HasName("pk_compliance_snapshots");
+
+                    b.HasIndex("CapturedAt")
+                        .HasDatabaseName("ix_compliance_snapshots_captured_at");
+
+                    b.ToTable("compliance_snapshots", (string)null);
+                });
+
             modelBuilder.Entity("NexusRag.Storage.Entities.CorpusRow", b =>
                 {
                     b.Property<string>("TenantId")
