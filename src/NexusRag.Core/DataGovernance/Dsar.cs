@@ -37,7 +37,7 @@ public sealed class DsarService(
         if (errors.Count > 0) throw NexusException.Validation(errors);
         if (!await SubjectExistsAsync(tenantId, subjectType!, subjectId!, ct).ConfigureAwait(false)) throw NexusException.NotFound(subjectType!, subjectId);
         var destructive = requestType != "export";
-        if (destructive) await holds.EnsureNotHeldAsync(tenantId, ct, (HoldScope(subjectType!), subjectId!)).ConfigureAwait(false);
+        if (destructive) await EnsureSubjectNotHeldAsync(tenantId, subjectType!, subjectId!, ct).ConfigureAwait(false);
         var pending = destructive && options.Value.DsarRequireApproval;
         return await uow.RunAsync(async c =>
         {
@@ -64,7 +64,7 @@ public sealed class DsarService(
             throw NexusException.Conflict("DSAR_NOT_PENDING", $"DSAR '{id}' is {request.Status}, not waiting for approval");
         if (request.RequestedBy == principal.ActorId)
             throw NexusException.Conflict(GovernanceErrorCodes.DsarRequiresApproval, "A destructive DSAR needs the approval of a second admin, not of its requester");
-        await holds.EnsureNotHeldAsync(tenantId, ct, (HoldScope(request.SubjectType), request.SubjectId)).ConfigureAwait(false);
+        await EnsureSubjectNotHeldAsync(tenantId, request.SubjectType, request.SubjectId, ct).ConfigureAwait(false);
         var now = clock.GetUtcNow().UtcDateTime;
         return await uow.RunAsync(async c =>
         {
@@ -91,13 +91,25 @@ public sealed class DsarService(
         if (File.Exists(path + ".enc"))
         {
             var file = File.OpenRead(path + ".enc");
-            var header = ChunkedGcm.ReadHeader(file);
-            var cipher = await dataKeys.ForReadAsync(tenantId, [header?.KeyVersion ?? 0], ct).ConfigureAwait(false);
-            return (request, new GcmDecryptingStream(file, cipher.KeyOf(header!.KeyVersion), DsarJobHandler.Context(tenantId, id)));
+            try
+            {
+                var header = ChunkedGcm.ReadHeader(file);
+                if (header?.Magic != DsarJobHandler.SealedMagic) throw CryptoErrors.DecryptionFailed($"the artefact of DSAR '{id}' is not a sealed export");
+                var cipher = await dataKeys.ForReadAsync(tenantId, [header.KeyVersion], ct).ConfigureAwait(false);
+                return (request, new GcmDecryptingStream(file, cipher.KeyOf(header.KeyVersion), DsarJobHandler.Context(tenantId, id)));
+            }
+            catch
+            {
+                await file.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
         }
         return File.Exists(path) ? (request, File.OpenRead(path)) : throw new NexusException(ErrorKind.Unavailable, GovernanceErrorCodes.GovernanceReportUnavailable,
             $"The artefact of DSAR '{id}' is not on this deployment's storage");
     }
+
+    private Task EnsureSubjectNotHeldAsync(string tenantId, string subjectType, string subjectId, CancellationToken ct) =>
+        subjectType == "document" ? holds.EnsureDocumentNotHeldAsync(tenantId, subjectId, ct) : holds.EnsureNotHeldAsync(tenantId, ct, (HoldScope(subjectType), subjectId));
 
     public static string HoldScope(string subjectType) => subjectType switch
     {
@@ -126,6 +138,7 @@ public sealed class DsarJobHandler(
     IAuditLog audit, DsarArtifactLocation location, DataKeyService dataKeys, TimeProvider clock, ILogger<DsarJobHandler> logger) : IJobHandler
 {
     public const string Kind = "dsar";
+    public const string SealedMagic = "NXDSR1";
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true };
 
     public IReadOnlyCollection<string> Kinds { get; } = [Kind];
@@ -179,10 +192,9 @@ public sealed class DsarJobHandler(
         if (r.SubjectType == "session") messages = await store.EraseSessionAsync(r.TenantId, r.SubjectId, r.RequestType, now, ct).ConfigureAwait(false);
         var docs = await SubjectDocumentsAsync(r, ct).ConfigureAwait(false);
         long erased = 0, held = 0;
-        var heldDocs = active.Ids(HoldScopes.Document);
         foreach (var doc in docs)
         {
-            if (heldDocs.Contains(doc)) { held++; continue; }
+            if (active.CoveringDocument(doc) is not null) { held++; continue; }
             if (await documentService.EraseAsSystemAsync(r.TenantId, doc, r.RequestType, "dsar:" + r.Id, ct).ConfigureAwait(false)) erased++;
         }
         return new { mode = r.RequestType, messages, documents = new DataOutcome(docs.Count, erased, held) };
@@ -194,79 +206,86 @@ public sealed class DsarJobHandler(
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var cipher = await dataKeys.ForWriteAsync(r.TenantId, ct).ConfigureAwait(false);
         var target = cipher.WriteVersion is null ? path : path + ".enc";
-        var files = new List<object>();
-        var counts = new Dictionary<string, int>();
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         long zipBytes;
+        Dictionary<string, int> counts;
+        int fileCount;
         await using (var file = new FileStream(target, FileMode.Create, FileAccess.Write))
         await using (var sink = cipher.WriteVersion is { } v
-                         ? new GcmEncryptingStream(file, cipher.KeyOf(v), ChunkedGcm.NewHeader("NXDSR1", v), Context(r.TenantId, r.Id), leaveOpen: true)
+                         ? new GcmEncryptingStream(file, cipher.KeyOf(v), ChunkedGcm.NewHeader(SealedMagic, v), Context(r.TenantId, r.Id), leaveOpen: true)
                          : (Stream)file)
         await using (var hashed = new IO.HashingWriteStream(sink, sha, leaveOpen: true))
         {
             using (var zip = new ZipArchive(hashed, ZipArchiveMode.Create, leaveOpen: true))
-            {
-            async Task AddAsync(string name, byte[] content)
-            {
-                var entry = zip.CreateEntry(name, CompressionLevel.Optimal);
-                await using (var s = entry.Open()) await s.WriteAsync(content, ct).ConfigureAwait(false);
-                files.Add(new { path = name, bytes = content.LongLength, sha256 = Convert.ToHexStringLower(SHA256.HashData(content)) });
-            }
-            byte[] Serialize(object o) => JsonSerializer.SerializeToUtf8Bytes(o, Json);
-
-            if (r.SubjectType == "session")
-            {
-                var messages = await store.SessionMessagesAsync(r.TenantId, r.SubjectId, ct).ConfigureAwait(false);
-                counts["messages"] = messages.Count;
-                await AddAsync("session/messages.json", Serialize(messages.Select(m => new
-                {
-                    m.Id, m.SessionId, m.Role, m.Content, metadata = m.MetadataJson is null ? (JsonElement?)null : JsonDocument.Parse(m.MetadataJson).RootElement.Clone(), m.CreatedAt,
-                }))).ConfigureAwait(false);
-            }
-            if (r.SubjectType == "user_key" && await identity.GetApiKeyAsync(r.SubjectId, ct).ConfigureAwait(false) is { } key)
-            {
-                await AddAsync("api_key.json", Serialize(new { key.Id, key.Name, role = key.Role.ToString().ToLowerInvariant(), key.Prefix, key.CreatedAt, key.ExpiresAt, key.RevokedAt, key.LastUsedAt }))
-                    .ConfigureAwait(false);
-                var events = new List<AuditEvent>();
-                (DateTime, long)? before = null;
-                while (true)
-                {
-                    var (page, more) = await audit.QueryAsync(new AuditQuery(r.TenantId, null, null, key.Id, null, null, null, null, 500, before), ct).ConfigureAwait(false);
-                    events.AddRange(page);
-                    if (!more || page.Count == 0) break;
-                    before = (page[^1].OccurredAt, page[^1].Id);
-                }
-                counts["audit_events"] = events.Count;
-                await AddAsync("audit_events.json", Serialize(events)).ConfigureAwait(false);
-            }
-            var docs = await SubjectDocumentsAsync(r, ct).ConfigureAwait(false);
-            counts["documents"] = 0;
-            foreach (var id in docs)
-            {
-                if (await documents.GetAsync(r.TenantId, id, ct).ConfigureAwait(false) is not { } doc) continue;
-                counts["documents"]++;
-                await AddAsync($"documents/{id}/document.json", Serialize(doc)).ConfigureAwait(false);
-                var chunks = await documents.GetChunksAsync(r.TenantId, id, ct).ConfigureAwait(false);
-                await AddAsync($"documents/{id}/chunks.json", Serialize(chunks.Select(c => new { c.Id, c.ChunkIndex, c.Text, c.StartOffset, c.EndOffset }))).ConfigureAwait(false);
-                await using var original = await originals.OpenReadAsync(r.TenantId, doc.ContentSha256, ct).ConfigureAwait(false);
-                if (original is not null)
-                {
-                    using var buffer = new MemoryStream();
-                    await original.CopyToAsync(buffer, ct).ConfigureAwait(false);
-                    await AddAsync($"documents/{id}/original{Path.GetExtension(doc.Filename ?? "")}", buffer.ToArray()).ConfigureAwait(false);
-                }
-            }
-            var manifest = new
-            {
-                dsar_id = r.Id, tenant_id = r.TenantId, request_type = r.RequestType, subject_type = r.SubjectType, subject_id = r.SubjectId,
-                generated_at = clock.GetUtcNow().UtcDateTime, counts, files,
-            };
-            var entry = zip.CreateEntry("manifest.json", CompressionLevel.Optimal);
-            await using (var s = entry.Open()) await s.WriteAsync(Serialize(manifest), ct).ConfigureAwait(false);
-            }
+                (counts, fileCount) = await WriteExportAsync(zip, r, ct).ConfigureAwait(false);
             zipBytes = hashed.Written;
         }
         // The checksum and size of the ZIP as it is downloaded (sealed at rest when encryption is on).
-        return (new { counts, files = files.Count }, Convert.ToHexStringLower(sha.GetHashAndReset()), zipBytes);
+        return (new { counts, files = fileCount }, Convert.ToHexStringLower(sha.GetHashAndReset()), zipBytes);
+    }
+
+    /// <summary>Writes the subject's files and the manifest listing them (each file's size and SHA-256) into <paramref name="zip"/>.</summary>
+    private async Task<(Dictionary<string, int> Counts, int Files)> WriteExportAsync(ZipArchive zip, DsarRequest r, CancellationToken ct)
+    {
+        var files = new List<object>();
+        var counts = new Dictionary<string, int>();
+        async Task AddAsync(string name, byte[] content)
+        {
+            var entry = zip.CreateEntry(name, CompressionLevel.Optimal);
+            await using (var s = entry.Open()) await s.WriteAsync(content, ct).ConfigureAwait(false);
+            files.Add(new { path = name, bytes = content.LongLength, sha256 = Convert.ToHexStringLower(SHA256.HashData(content)) });
+        }
+        byte[] Serialize(object o) => JsonSerializer.SerializeToUtf8Bytes(o, Json);
+
+        if (r.SubjectType == "session")
+        {
+            var messages = await store.SessionMessagesAsync(r.TenantId, r.SubjectId, ct).ConfigureAwait(false);
+            counts["messages"] = messages.Count;
+            await AddAsync("session/messages.json", Serialize(messages.Select(m => new
+            {
+                m.Id, m.SessionId, m.Role, m.Content, metadata = m.MetadataJson is null ? (JsonElement?)null : JsonDocument.Parse(m.MetadataJson).RootElement.Clone(), m.CreatedAt,
+            }))).ConfigureAwait(false);
+        }
+        if (r.SubjectType == "user_key" && await identity.GetApiKeyAsync(r.SubjectId, ct).ConfigureAwait(false) is { } key)
+        {
+            await AddAsync("api_key.json", Serialize(new { key.Id, key.Name, role = key.Role.ToString().ToLowerInvariant(), key.Prefix, key.CreatedAt, key.ExpiresAt, key.RevokedAt, key.LastUsedAt }))
+                .ConfigureAwait(false);
+            var events = new List<AuditEvent>();
+            (DateTime, long)? before = null;
+            while (true)
+            {
+                var (page, more) = await audit.QueryAsync(new AuditQuery(r.TenantId, null, null, key.Id, null, null, null, null, 500, before), ct).ConfigureAwait(false);
+                events.AddRange(page);
+                if (!more || page.Count == 0) break;
+                before = (page[^1].OccurredAt, page[^1].Id);
+            }
+            counts["audit_events"] = events.Count;
+            await AddAsync("audit_events.json", Serialize(events)).ConfigureAwait(false);
+        }
+        var docs = await SubjectDocumentsAsync(r, ct).ConfigureAwait(false);
+        counts["documents"] = 0;
+        foreach (var id in docs)
+        {
+            if (await documents.GetAsync(r.TenantId, id, ct).ConfigureAwait(false) is not { } doc) continue;
+            counts["documents"]++;
+            await AddAsync($"documents/{id}/document.json", Serialize(doc)).ConfigureAwait(false);
+            var chunks = await documents.GetChunksAsync(r.TenantId, id, ct).ConfigureAwait(false);
+            await AddAsync($"documents/{id}/chunks.json", Serialize(chunks.Select(c => new { c.Id, c.ChunkIndex, c.Text, c.StartOffset, c.EndOffset }))).ConfigureAwait(false);
+            await using var original = await originals.OpenReadAsync(r.TenantId, doc.ContentSha256, ct).ConfigureAwait(false);
+            if (original is not null)
+            {
+                using var buffer = new MemoryStream();
+                await original.CopyToAsync(buffer, ct).ConfigureAwait(false);
+                await AddAsync($"documents/{id}/original{Path.GetExtension(doc.Filename ?? "")}", buffer.ToArray()).ConfigureAwait(false);
+            }
+        }
+        var manifest = new
+        {
+            dsar_id = r.Id, tenant_id = r.TenantId, request_type = r.RequestType, subject_type = r.SubjectType, subject_id = r.SubjectId,
+            generated_at = clock.GetUtcNow().UtcDateTime, counts, files,
+        };
+        var entry = zip.CreateEntry("manifest.json", CompressionLevel.Optimal);
+        await using (var s = entry.Open()) await s.WriteAsync(Serialize(manifest), ct).ConfigureAwait(false);
+        return (counts, files.Count);
     }
 }

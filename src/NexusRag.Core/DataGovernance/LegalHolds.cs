@@ -47,9 +47,22 @@ public sealed class LegalHolds(IGovernanceStore store, IAuditLog audit, Transact
         return hold with { Status = "released", ReleasedBy = principal.ActorId, ReleasedAt = now };
     }
 
-    /// <summary>The tenant's active holds, looked up by scope.</summary>
-    public async Task<HoldSet> ActiveAsync(string tenantId, CancellationToken ct) =>
-        new(await store.ListHoldsAsync(tenantId, activeOnly: true, ct).ConfigureAwait(false));
+    /// <summary>The tenant's active holds, looked up by scope; a user-key hold covers the documents that key created.</summary>
+    public async Task<HoldSet> ActiveAsync(string tenantId, CancellationToken ct)
+    {
+        var holds = await store.ListHoldsAsync(tenantId, activeOnly: true, ct).ConfigureAwait(false);
+        var owned = new Dictionary<string, LegalHold>(StringComparer.Ordinal);
+        foreach (var keyHold in holds.Where(h => h.ScopeType == HoldScopes.UserKey))
+            foreach (var doc in await store.DocumentsOwnedByAsync(tenantId, keyHold.ScopeId, ct).ConfigureAwait(false))
+                owned.TryAdd(doc, keyHold);
+        return new HoldSet(holds, owned);
+    }
+
+    /// <summary>Refuses (409 <c>LEGAL_HOLD_ACTIVE</c>) when a hold covers the document: the tenant, the document, or the key that created it.</summary>
+    public async Task EnsureDocumentNotHeldAsync(string tenantId, string documentId, CancellationToken ct)
+    {
+        if ((await ActiveAsync(tenantId, ct).ConfigureAwait(false)).CoveringDocument(documentId) is { } hold) throw Held(hold);
+    }
 
     /// <summary>Refuses (409 <c>LEGAL_HOLD_ACTIVE</c>) when an active hold covers any of <paramref name="scopes"/> or the whole tenant.</summary>
     public async Task EnsureNotHeldAsync(string tenantId, CancellationToken ct, params (string Type, string Id)[] scopes)
@@ -62,12 +75,20 @@ public sealed class LegalHolds(IGovernanceStore store, IAuditLog audit, Transact
             new Dictionary<string, object?> { ["hold_id"] = hold.Id, ["scope_type"] = hold.ScopeType, ["scope_id"] = hold.ScopeId });
 }
 
-/// <summary>A tenant's active holds.</summary>
-public sealed class HoldSet(IReadOnlyList<LegalHold> holds)
+/// <summary>A tenant's active holds, with the documents that user-key holds cover.</summary>
+public sealed class HoldSet(IReadOnlyList<LegalHold> holds, IReadOnlyDictionary<string, LegalHold> documentsOfHeldKeys)
 {
     public IReadOnlyList<LegalHold> All => holds;
     public LegalHold? Tenant => holds.FirstOrDefault(h => h.ScopeType == HoldScopes.Tenant);
     public IReadOnlySet<string> Ids(string scopeType) => holds.Where(h => h.ScopeType == scopeType).Select(h => h.ScopeId).ToHashSet();
+
+    /// <summary>Every document a hold names, directly or through the key that created it, with that hold.</summary>
+    public IEnumerable<(string DocumentId, LegalHold Hold)> HeldDocuments =>
+        holds.Where(h => h.ScopeType == HoldScopes.Document).Select(h => (h.ScopeId, h)).Concat(documentsOfHeldKeys.Select(kv => (kv.Key, kv.Value)));
+
+    /// <summary>The hold that keeps a document: the tenant's, the document's own, or one on the key that created it.</summary>
+    public LegalHold? CoveringDocument(string documentId) =>
+        Covering([(HoldScopes.Document, documentId)]) ?? documentsOfHeldKeys.GetValueOrDefault(documentId);
 
     public LegalHold? Covering(IEnumerable<(string Type, string Id)> scopes) =>
         Tenant ?? scopes.Select(s => holds.FirstOrDefault(h => h.ScopeType == s.Type && h.ScopeId == s.Id)).FirstOrDefault(h => h is not null);

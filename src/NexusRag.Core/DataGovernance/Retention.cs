@@ -118,10 +118,9 @@ public sealed class RetentionJobHandler(
         {
             var expired = await store.ExpiredDocumentsAsync(tenantId, dc, ct).ConfigureAwait(false);
             long changed = 0, heldCount = 0;
-            var heldDocs = active.Ids(HoldScopes.Document);
             foreach (var id in expired)
             {
-                if (active.Tenant is not null || heldDocs.Contains(id)) { heldCount++; continue; }
+                if (active.CoveringDocument(id) is not null) { heldCount++; continue; }
                 if (mode == "report") continue;
                 if (await documents.EraseAsSystemAsync(tenantId, id, mode, "retention", ct).ConfigureAwait(false)) changed++;
             }

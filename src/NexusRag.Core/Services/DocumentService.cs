@@ -102,7 +102,7 @@ public sealed class DocumentService(
                 throw NexusException.Conflict(ErrorCodes.DocumentExists, $"Document '{documentId}' already exists and this key may not {action} it");
         }
         if (existing is not null && request.Overwrite) // replacing held content would destroy it
-            await holds.EnsureNotHeldAsync(principal.TenantId, ct, (DataGovernance.HoldScopes.Document, documentId)).ConfigureAwait(false);
+            await holds.EnsureDocumentNotHeldAsync(principal.TenantId, documentId, ct).ConfigureAwait(false);
         if (existing is not null && !request.Overwrite
             && existing.CorpusId == request.CorpusId && existing.ContentSha256 == sha
             && existing.ChunkSizeChars == size && existing.ChunkOverlapChars == overlap)
@@ -223,7 +223,7 @@ public sealed class DocumentService(
     public async Task DeleteAsync(Principal principal, string documentId, string? requestId, CancellationToken ct)
     {
         var sha = (await GetAsync(principal, documentId, ct, Authorization.DocumentActions.Write).ConfigureAwait(false)).ContentSha256;
-        await holds.EnsureNotHeldAsync(principal.TenantId, ct, (DataGovernance.HoldScopes.Document, documentId)).ConfigureAwait(false);
+        await holds.EnsureDocumentNotHeldAsync(principal.TenantId, documentId, ct).ConfigureAwait(false);
         await uow.RunAsync(async c =>
         {
             switch (await documents.DeleteAsync(principal.TenantId, documentId, c).ConfigureAwait(false))

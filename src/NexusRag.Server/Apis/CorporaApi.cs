@@ -114,11 +114,11 @@ public static class CorporaApi
     {
         var principal = ctx.GetPrincipal();
         if (!Identifiers.IsValid(id)) throw NexusException.NotFound("corpus");
-        // A legal hold on the tenant, or on any document of this corpus, keeps the corpus.
+        // A legal hold on the tenant, on any document of this corpus or on the key that created one, keeps the corpus.
         var active = await holds.ActiveAsync(principal.TenantId, ctx.RequestAborted);
         if (active.Tenant is { } tenantHold) throw Core.DataGovernance.LegalHolds.Held(tenantHold);
-        foreach (var hold in active.All.Where(h => h.ScopeType == Core.DataGovernance.HoldScopes.Document))
-            if ((await documents.GetAsync(principal.TenantId, hold.ScopeId, ctx.RequestAborted))?.CorpusId == id) throw Core.DataGovernance.LegalHolds.Held(hold);
+        foreach (var (docId, hold) in active.HeldDocuments)
+            if ((await documents.GetAsync(principal.TenantId, docId, ctx.RequestAborted))?.CorpusId == id) throw Core.DataGovernance.LegalHolds.Held(hold);
         await uow.RunAsync(async ct =>
         {
             switch (await store.DeleteAsync(principal.TenantId, id, ct))

@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
@@ -129,30 +128,6 @@ public sealed class ComplianceTests : IDisposable
         await (await op.PostAsJsonAsync("/v1/admin/compliance/artifacts", new { artifact_type = "selfie", artifact_uri = "not a uri" })).AssertErrorAsync(422);
     }
 
-    private static Dictionary<string, byte[]> Unzip(byte[] bytes)
-    {
-        using var zip = new ZipArchive(new MemoryStream(bytes));
-        return zip.Entries.ToDictionary(e => e.FullName, e =>
-        {
-            using var s = e.Open();
-            using var m = new MemoryStream();
-            s.CopyTo(m);
-            return m.ToArray();
-        });
-    }
-
-    private static byte[] Zip(Dictionary<string, byte[]> files)
-    {
-        using var m = new MemoryStream();
-        using (var zip = new ZipArchive(m, ZipArchiveMode.Create, leaveOpen: true))
-            foreach (var (name, content) in files)
-            {
-                using var s = zip.CreateEntry(name).Open();
-                s.Write(content);
-            }
-        return m.ToArray();
-    }
-
     [Fact]
     public async Task A_bundle_holds_the_seed_files_with_secrets_redacted_verifies_and_refuses_any_tampering()
     {
@@ -168,7 +143,7 @@ public sealed class ComplianceTests : IDisposable
         download.EnsureSuccessStatusCode();
         var bytes = await download.Content.ReadAsByteArrayAsync();
         Assert.Equal(bundle.GetProperty("sha256").GetString(), Convert.ToHexStringLower(SHA256.HashData(bytes)));
-        var files = Unzip(bytes);
+        var files = ZipFiles.Read(bytes);
         Assert.Equal(ComplianceService.BundleFiles.Append("manifest.json").Append("manifest.sig").Order(StringComparer.Ordinal), files.Keys.Order(StringComparer.Ordinal));
         var all = string.Join("\n", files.Values.Select(Encoding.UTF8.GetString));
         foreach (var secret in new[] { EncryptionAtRestTests.MasterKey, BackupKey, "metrics-token-value-1234" }) Assert.DoesNotContain(secret, all);
@@ -196,14 +171,14 @@ public sealed class ComplianceTests : IDisposable
         Assert.Contains("SHA-256 differs", await VerifyFailsAsync(op, id));
         // 2. An edited file, with the recorded checksum updated to match (someone with database access): the manifest's sums catch it.
         var edited = new Dictionary<string, byte[]>(files) { ["controls.json"] = Encoding.UTF8.GetBytes("[]") };
-        await RewriteAsync(app, path, id, Zip(edited));
+        await RewriteAsync(app, path, id, ZipFiles.Write(edited));
         Assert.Contains("controls.json does not match the manifest", await VerifyFailsAsync(op, id));
         // 3. The manifest rewritten to match the edit: the signature catches it.
         var manifest = System.Text.Json.Nodes.JsonNode.Parse(files["manifest.json"])!;
         foreach (var f in manifest["files"]!.AsArray())
             if (f!["name"]!.GetValue<string>() == "controls.json") f["sha256"] = Convert.ToHexStringLower(SHA256.HashData(edited["controls.json"]));
         edited["manifest.json"] = Encoding.UTF8.GetBytes(manifest.ToJsonString());
-        await RewriteAsync(app, path, id, Zip(edited));
+        await RewriteAsync(app, path, id, ZipFiles.Write(edited));
         Assert.Contains("signature does not verify", await VerifyFailsAsync(op, id));
     }
 

@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text;
@@ -179,11 +178,22 @@ public sealed class DataGovernanceTests : IDisposable
         await (await admin.PostAsJsonAsync("/v1/admin/governance/dsar", new { request_type = "anonymize", subject_type = "session", subject_id = "s1" }))
             .AssertErrorAsync(409, GovernanceErrorCodes.LegalHoldActive);
 
+        // A hold on a user key keeps the documents that key created.
+        var editorKey = await app.CreateKeyAsync("t1", Role.Editor, "held-editor");
+        var editor = app.ClientWithKey(editorKey);
+        await editor.IngestTextAsync("docs", "Written by the key under hold.", "by-held-key");
+        await editor.WaitForDocumentAsync("by-held-key");
+        var keyId = (await (await admin.GetAsync("/v1/admin/api-keys")).DataAsync()).EnumerateArray().Single(k => k.GetProperty("name").GetString() == "held-editor").GetProperty("id").GetString();
+        (await admin.PostAsJsonAsync("/v1/admin/governance/legal-holds", new { scope_type = "user_key", scope_id = keyId, reason = "case 8" })).EnsureSuccessStatusCode();
+        await (await admin.DeleteAsync("/v1/documents/by-held-key")).AssertErrorAsync(409, GovernanceErrorCodes.LegalHoldActive);
+        await (await admin.PostAsJsonAsync("/v1/admin/governance/dsar", new { request_type = "delete", subject_type = "user_key", subject_id = keyId }))
+            .AssertErrorAsync(409, GovernanceErrorCodes.LegalHoldActive);
+
         // Another tenant neither sees nor releases the hold.
         Assert.Equal(0, (await (await other.GetAsync("/v1/admin/governance/legal-holds")).DataAsync()).GetArrayLength());
         await (await other.PostAsync($"/v1/admin/governance/legal-holds/{holdId}/release", null)).AssertErrorAsync(404);
         await (await other.GetAsync("/v1/admin/governance/legal-holds?tenant_id=t1")).AssertErrorAsync(404);
-        Assert.Equal(2, (await (await op.GetAsync("/v1/admin/governance/legal-holds?tenant_id=t1")).DataAsync()).GetArrayLength());
+        Assert.Equal(3, (await (await op.GetAsync("/v1/admin/governance/legal-holds?tenant_id=t1")).DataAsync()).GetArrayLength());
 
         // Backup pruning keeps a set under a backup_set hold (the operator's, on the platform's own holds of that tenant).
         var (code, output) = await CliRunner.RunAsync(new Dictionary<string, string?>(TestStore.SettingsFor(dir.Path)) { ["BACKUP_LOCAL_DIR"] = backups.Path }, "backup", "create", "--type", "metadata");
@@ -227,14 +237,7 @@ public sealed class DataGovernanceTests : IDisposable
         resp.EnsureSuccessStatusCode();
         var bytes = await resp.Content.ReadAsByteArrayAsync();
         Assert.Equal(resp.Headers.GetValues("X-Content-SHA256").Single(), Convert.ToHexStringLower(SHA256.HashData(bytes)));
-        using var zip = new ZipArchive(new MemoryStream(bytes));
-        return zip.Entries.ToDictionary(e => e.FullName, e =>
-        {
-            using var s = e.Open();
-            using var m = new MemoryStream();
-            s.CopyTo(m);
-            return m.ToArray();
-        });
+        return ZipFiles.Read(bytes);
     }
 
     [Theory]
