@@ -140,15 +140,31 @@ static async Task<string> Ingest(HttpClient http, Args opts)
 
     var sw = Stopwatch.StartNew();
     var next = -1;
-    await Task.WhenAll(Enumerable.Range(0, opts.Senders).Select(async _ =>
+    if (opts.Batch > 0)
     {
-        int i;
-        while ((i = Interlocked.Increment(ref next)) < docs.Length)
+        // Bulk load: POST /v1/documents/batch with --batch documents per request, --senders requests in flight.
+        var batches = Enumerable.Range(0, docs.Length).Chunk(opts.Batch).ToArray();
+        await Task.WhenAll(Enumerable.Range(0, opts.Senders).Select(async _ =>
         {
-            var resp = await http.PostAsJsonAsync("/v1/documents/text", new { corpus_id = corpus, document_id = $"d{i}", text = docs[i] });
-            if ((int)resp.StatusCode != 202) throw new InvalidOperationException($"ingest {i}: {(int)resp.StatusCode} {await resp.Content.ReadAsStringAsync()}");
-        }
-    }));
+            int b;
+            while ((b = Interlocked.Increment(ref next)) < batches.Length)
+            {
+                var body = batches[b].Select(i => new { corpus_id = corpus, document_id = $"d{i}", text = docs[i] }).ToArray();
+                var resp = await http.PostAsJsonAsync("/v1/documents/batch", body);
+                if (!resp.IsSuccessStatusCode) throw new InvalidOperationException($"batch {b}: {(int)resp.StatusCode} {await resp.Content.ReadAsStringAsync()}");
+            }
+        }));
+    }
+    else
+        await Task.WhenAll(Enumerable.Range(0, opts.Senders).Select(async _ =>
+        {
+            int i;
+            while ((i = Interlocked.Increment(ref next)) < docs.Length)
+            {
+                var resp = await http.PostAsJsonAsync("/v1/documents/text", new { corpus_id = corpus, document_id = $"d{i}", text = docs[i] });
+                if ((int)resp.StatusCode != 202) throw new InvalidOperationException($"ingest {i}: {(int)resp.StatusCode} {await resp.Content.ReadAsStringAsync()}");
+            }
+        }));
     var accepted = sw.Elapsed;
     while (true)
     {
@@ -170,7 +186,7 @@ static async Task<string> Ingest(HttpClient http, Args opts)
         cursor = page.GetProperty("page").GetProperty("next_cursor").GetString();
     } while (cursor is not null);
 
-    Console.WriteLine($"ingest: {opts.Docs} docs x ~5 KB, {opts.Senders} concurrent senders");
+    Console.WriteLine($"ingest: {opts.Docs} docs x ~5 KB, {opts.Senders} concurrent senders" + (opts.Batch > 0 ? $", POST /v1/documents/batch of {opts.Batch}" : ", POST /v1/documents/text each"));
     Console.WriteLine($"  all accepted (202) after {accepted.TotalSeconds:F2} s ({opts.Docs / accepted.TotalSeconds:F0} req/s)");
     Console.WriteLine($"  all succeeded after     {done.TotalSeconds:F2} s: {opts.Docs / done.TotalSeconds:F1} documents/s, {chunks / done.TotalSeconds:F1} chunks/s ({chunks} chunks, {succeeded} succeeded)");
     return corpus;
@@ -382,13 +398,14 @@ static string FindRepoRoot()
     return dir?.FullName ?? throw new InvalidOperationException("run from inside the repository");
 }
 
-sealed record Args(string? Url, string? Key, int Docs, int Senders, int Clients, int Seconds, int Workers, string? DatabaseUrl, bool Propagation, bool RateLimit, string? RedisUrl)
+sealed record Args(string? Url, string? Key, int Docs, int Senders, int Clients, int Seconds, int Workers, string? DatabaseUrl, bool Propagation, bool RateLimit, string? RedisUrl, int Batch)
 {
     public static Args Parse(string[] a)
     {
         string? Val(string name) => Array.IndexOf(a, name) is var i and >= 0 && i + 1 < a.Length ? a[i + 1] : null;
         return new Args(Val("--url"), Val("--key"), int.Parse(Val("--docs") ?? "1000"), int.Parse(Val("--senders") ?? "8"),
             int.Parse(Val("--clients") ?? "32"), int.Parse(Val("--seconds") ?? "10"), int.Parse(Val("--workers") ?? "2"),
-            Val("--database-url"), a.Contains("--propagation"), a.Contains("--rate-limit"), Val("--redis-url"));
+            Val("--database-url"), a.Contains("--propagation"), a.Contains("--rate-limit"), Val("--redis-url"),
+            int.Parse(Val("--batch") ?? "0"));
     }
 }

@@ -9,7 +9,8 @@ using System.Text.Json;
 /// round on GET /v1/corpora/c1 and GET /v1/documents?limit=25, rounds interleaved across builds (A B A B …) so drift
 /// hits all alike. Rate limiting is on with limits out of reach (the cost of deciding, not refusals), as in production.
 /// `--env name:KEY=VALUE` sets a variable for one build, so one binary can be compared with itself under two settings
-/// (telemetry on vs `OTEL_SDK_DISABLED=true`).
+/// (telemetry on vs `OTEL_SDK_DISABLED=true`). Ratios are against a bare Kestrel app (`bench bare`) driven by the same client in
+/// the same rounds (`--no-bare` compares against the first build instead).
 /// </summary>
 static class ReadBench
 {
@@ -18,6 +19,7 @@ static class ReadBench
         var dlls = new List<(string Name, string Path)>();
         var envs = new List<(string Name, string Key, string Value)>();
         int seconds = 5, concurrency = 32, rounds = 3;
+        var withBare = true;
         for (var i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -30,6 +32,7 @@ static class ReadBench
                 case "--seconds": seconds = int.Parse(args[++i]); break;
                 case "--concurrency": concurrency = int.Parse(args[++i]); break;
                 case "--rounds": rounds = int.Parse(args[++i]); break;
+                case "--no-bare": withBare = false; break;
                 default: throw new ArgumentException($"unknown argument {args[i]}");
             }
         }
@@ -37,8 +40,28 @@ static class ReadBench
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores, .NET {Environment.Version}; {concurrency} connections, {seconds} s x {rounds} rounds per endpoint and build");
 
         var servers = new List<(string Name, Process P, HttpClient Http, string Dir)>();
+        (Process P, HttpClient Http)? bare = null;
         try
         {
+            // The baseline, measured in the same run with the same client: a bare Kestrel app serving one small JSON body.
+            if (withBare)
+            {
+                var bareUrl = "http://127.0.0.1:8189";
+                var self = typeof(ReadBench).Assembly.Location;
+                var bp = Process.Start(new ProcessStartInfo("dotnet", [self, "bare", "--urls", bareUrl]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+                bp.OutputDataReceived += (_, _) => { };
+                bp.ErrorDataReceived += (_, _) => { };
+                bp.BeginOutputReadLine();
+                bp.BeginErrorReadLine();
+                var bh = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = concurrency }) { BaseAddress = new Uri(bareUrl) };
+                for (var i = 0; i < 300; i++)
+                {
+                    try { using var r = await bh.GetAsync("/ok"); if (r.IsSuccessStatusCode) break; }
+                    catch (HttpRequestException) { }
+                    await Task.Delay(100);
+                }
+                bare = (bp, bh);
+            }
             var port = 8190;
             foreach (var (name, dll) in dlls)
             {
@@ -71,10 +94,20 @@ static class ReadBench
             foreach (var path in new[] { "/v1/corpora/c1", "/v1/documents?limit=25" })
             {
                 var results = servers.ToDictionary(s => s.Name, _ => new List<(double Rps, double P50, double P99)>());
+                var bareResults = new List<(double Rps, double P50, double P99)>();
                 foreach (var s in servers) await Drive(s.Http, path, concurrency, 1); // warm-up
+                if (bare is { } b0) await Drive(b0.Http, "/ok", concurrency, 1);
                 for (var r = 0; r < rounds; r++)
+                {
+                    if (bare is { } b) bareResults.Add(await Drive(b.Http, "/ok", concurrency, seconds));
                     foreach (var s in servers) results[s.Name].Add(await Drive(s.Http, path, concurrency, seconds));
-                var baseline = results[servers[0].Name].Max(x => x.Rps);
+                }
+                var baseline = bareResults.Count > 0 ? bareResults.Max(x => x.Rps) : results[servers[0].Name].Max(x => x.Rps);
+                if (bareResults.Count > 0)
+                {
+                    var bb = bareResults.MaxBy(x => x.Rps);
+                    Console.WriteLine($"GET {"(bare Kestrel /ok)",-24} {"bare",-8} {bb.Rps,8:F0} req/s (best of {rounds}; all: {string.Join(", ", bareResults.Select(x => x.Rps.ToString("F0")))})  p50 {bb.P50:F2} ms  p99 {bb.P99:F2} ms  ratio 1.00");
+                }
                 foreach (var s in servers)
                 {
                     var best = results[s.Name].MaxBy(x => x.Rps);
@@ -84,6 +117,7 @@ static class ReadBench
         }
         finally
         {
+            if (bare is { } bk) { try { bk.P.Kill(entireProcessTree: true); bk.P.WaitForExit(5000); } catch (InvalidOperationException) { } }
             foreach (var s in servers)
             {
                 try { s.P.Kill(entireProcessTree: true); s.P.WaitForExit(5000); } catch (InvalidOperationException) { }

@@ -33,6 +33,7 @@ internal sealed class CorpusIndex
     private Bm25Index _bm25 = new();
     private VectorStore? _vectors;
     private Hnsw? _hnsw;
+    private readonly List<int> _graphPending = []; // slots of this batch not yet in the graph
     private int _dead;
 
     public CorpusIndex(SearchOptions options) => _options = options;
@@ -46,6 +47,7 @@ internal sealed class CorpusIndex
         _lock.EnterWriteLock();
         try
         {
+            _graphPending.Clear();
             foreach (var (id, chunk) in changes)
             {
                 RemoveLocked(id);
@@ -53,6 +55,8 @@ internal sealed class CorpusIndex
             }
             if (_dead > 1024 && _dead > _slots.Count / 4) RebuildLocked();
             else if (_hnsw is null && LiveVectors() > _options.HnswThreshold) BuildHnswLocked();
+            else _hnsw?.InsertMany(_graphPending, BuildThreads);
+            _graphPending.Clear();
         }
         finally { _lock.ExitWriteLock(); }
     }
@@ -110,7 +114,11 @@ internal sealed class CorpusIndex
             else if (graph is not null) throw new InvalidDataException("index snapshot graph does not match its chunks");
             else if (LiveVectors() > _options.HnswThreshold) BuildHnswLocked();
         }
-        finally { _lock.ExitWriteLock(); }
+        finally
+        {
+            _graphPending.Clear();
+            _lock.ExitWriteLock();
+        }
     }
 
     /// <summary>The HNSW graph came from a snapshot (not rebuilt) when this index was loaded.</summary>
@@ -149,7 +157,8 @@ internal sealed class CorpusIndex
             {
                 _vectors.Set(slot, v);
                 _liveVectors++;
-                _hnsw?.Insert(slot);
+                _graphPending.Add(slot); // linked into the graph (if there is one) once the batch is in, on every core
+
             }
         }
     }
@@ -186,11 +195,16 @@ internal sealed class CorpusIndex
 
     private void BuildHnswLocked()
     {
+        _graphPending.Clear();
         if (_vectors is null) return;
         _hnsw = new Hnsw(_vectors, _options.HnswM, _options.HnswEfConstruction);
+        var slots = new List<int>(_liveVectors);
         for (var slot = 0; slot < _slots.Count; slot++)
-            if (_slots[slot] is not null && _vectors.Has(slot)) _hnsw.Insert(slot);
+            if (_slots[slot] is not null && _vectors.Has(slot)) slots.Add(slot);
+        _hnsw.InsertMany(slots, BuildThreads);
     }
+
+    private int BuildThreads => _options.HnswBuildThreads > 0 ? _options.HnswBuildThreads : Environment.ProcessorCount;
 
     /// <summary>Ranks the corpus for a query; each leg (lexical, vector) and the fusion is a span of <paramref name="spans"/> when traced.</summary>
     public List<IndexHit> Search(IndexQuery q, IReadOnlyList<string> queryTokens, System.Diagnostics.ActivitySource? spans = null)

@@ -7,7 +7,10 @@ namespace NexusRag.Search;
 /// inner product of normalized vectors (= cosine). Layers are drawn with mL = 1/ln M; layer 0 keeps up to 2M links,
 /// upper layers M; neighbours are chosen with the paper's diversity heuristic (Algorithm 4), which keeps recall high
 /// on clustered data. Removed slots stay in the graph as waypoints and are filtered out of results; the owning index
-/// rebuilds the graph when too many accumulate. Inserts need exclusive access; searches may run concurrently.
+/// rebuilds the graph when too many accumulate. Inserts need exclusive access from the owner (searches may run
+/// concurrently with each other); within <see cref="InsertMany"/> the graph inserts on several threads itself, as hnswlib
+/// does: a lock per neighbour list for writers, lists published entries-first so lock-free readers only ever see linked
+/// nodes, and the entry point under one lock (held through the insert of a node that raises the top layer).
 /// </summary>
 internal sealed class Hnsw
 {
@@ -21,8 +24,13 @@ internal sealed class Hnsw
     private int _entry = -1;
     private int _maxLayer = -1;
     private readonly ConcurrentBag<Visited> _visitedPool = [];
+    private readonly object _entryLock = new();
+    private int _count;
 
-    public int Count { get; private set; }
+    /// <summary>Below this many new nodes, <see cref="InsertMany"/> inserts on the calling thread alone.</summary>
+    public const int ParallelMinimum = 2_048;
+
+    public int Count => _count;
 
     public Hnsw(VectorStore vectors, int m = 16, int efConstruction = 200, int seed = 42)
     {
@@ -86,7 +94,7 @@ internal sealed class Hnsw
                 node[l] = links;
             }
             h._links[n] = node;
-            h.Count++;
+            h._count++;
         }
         h._entry = graph.Entry;
         h._maxLayer = graph.MaxLayer;
@@ -95,36 +103,83 @@ internal sealed class Hnsw
         return h;
     }
 
-    public void Insert(int slot)
+    public void Insert(int slot) => InsertMany([slot], 1);
+
+    /// <summary>
+    /// Inserts the slots (levels drawn in order from the seeded generator); with more than one thread and at least
+    /// <see cref="ParallelMinimum"/> slots, the inserts run in parallel (the graph's shape then depends on timing, its
+    /// quality does not). The caller holds the graph exclusively.
+    /// </summary>
+    public void InsertMany(IReadOnlyList<int> slots, int threads)
     {
-        if (slot >= _links.Length) Array.Resize(ref _links, Math.Max(slot + 1, _links.Length * 2));
-        var level = (int)Math.Floor(-Math.Log(1 - _random.NextDouble()) * _levelMult);
+        if (slots.Count == 0) return;
+        var top = -1;
+        foreach (var slot in slots) top = Math.Max(top, slot);
+        if (top >= _links.Length) Array.Resize(ref _links, Math.Max(top + 1, _links.Length * 2));
+        var levels = new int[slots.Count];
+        for (var i = 0; i < levels.Length; i++) levels[i] = (int)Math.Floor(-Math.Log(1 - _random.NextDouble()) * _levelMult);
+        if (threads <= 1 || slots.Count < ParallelMinimum)
+        {
+            for (var i = 0; i < slots.Count; i++) InsertAt(slots[i], levels[i]);
+            return;
+        }
+        // A spine first, on one thread, so the parallel inserts start from a connected graph.
+        var head = Math.Min(slots.Count, 256);
+        for (var i = 0; i < head; i++) InsertAt(slots[i], levels[i]);
+        Parallel.For(head, slots.Count, new ParallelOptions { MaxDegreeOfParallelism = threads }, i => InsertAt(slots[i], levels[i]));
+    }
+
+    private void InsertAt(int slot, int level)
+    {
         var node = new int[level + 1][];
         for (var l = 0; l <= level; l++) node[l] = new int[(l == 0 ? _m0 : _m) + 1];
-        _links[slot] = node;
-        Count++;
-        if (_entry < 0) { _entry = slot; _maxLayer = level; return; }
+        Volatile.Write(ref _links[slot], node); // allocated before any list names it
+        Interlocked.Increment(ref _count);
 
-        var q = _vectors.Get(slot);
-        var ep = _entry;
-        var epSim = _vectors.Similarity(ep, q);
-        for (var l = _maxLayer; l > level; l--) (ep, epSim) = Greedy(q, ep, epSim, l);
-
-        var visited = RentVisited();
+        int ep, maxLayer;
+        var holdsEntry = false;
+        lock (_entryLock)
+        {
+            if (_entry < 0) { _entry = slot; _maxLayer = level; return; }
+            (ep, maxLayer) = (_entry, _maxLayer);
+        }
+        if (level > maxLayer)
+        {
+            // A new top layer: keep the entry point to ourselves until this node, its future replacement, is linked.
+            Monitor.Enter(_entryLock);
+            holdsEntry = true;
+            (ep, maxLayer) = (_entry, _maxLayer);
+        }
         try
         {
-            for (var l = Math.Min(level, _maxLayer); l >= 0; l--)
+            var q = _vectors.Get(slot);
+            var epSim = _vectors.Similarity(ep, q);
+            for (var l = maxLayer; l > level; l--) (ep, epSim) = Greedy(q, ep, epSim, l);
+
+            var visited = RentVisited();
+            try
             {
-                var candidates = SearchLayer(q, [(epSim, ep)], _efConstruction, l, visited);
-                var max = l == 0 ? _m0 : _m;
-                var chosen = SelectNeighbours(candidates, _m);
-                SetLinks(slot, l, chosen);
-                foreach (var (_, n) in chosen) Connect(n, slot, l, max);
-                (epSim, ep) = candidates[0];
+                for (var l = Math.Min(level, maxLayer); l >= 0; l--)
+                {
+                    var candidates = SearchLayer(q, [(epSim, ep)], _efConstruction, l, visited);
+                    var max = l == 0 ? _m0 : _m;
+                    var chosen = SelectNeighbours(candidates, _m);
+                    lock (node[l]) SetLinks(node[l], chosen);
+                    foreach (var (_, n) in chosen)
+                    {
+                        var links = _links[n][l];
+                        lock (links) Connect(n, links, slot, max);
+                    }
+                    (epSim, ep) = candidates[0];
+                }
             }
+            finally { _visitedPool.Add(visited); }
+            if (holdsEntry && level > _maxLayer) { _maxLayer = level; _entry = slot; }
         }
-        finally { _visitedPool.Add(visited); }
-        if (level > _maxLayer) { _maxLayer = level; _entry = slot; }
+        finally
+        {
+            if (holdsEntry) Monitor.Exit(_entryLock);
+        }
     }
 
     /// <summary>Approximate top-k: greedy descent, then a beam of width max(ef, k) on layer 0.</summary>
@@ -150,7 +205,8 @@ internal sealed class Hnsw
         {
             improved = false;
             var links = _links[ep][layer];
-            for (var i = 1; i <= links[0]; i++)
+            var count = Volatile.Read(ref links[0]);
+            for (var i = 1; i <= count; i++)
             {
                 var n = links[i];
                 var s = _vectors.Similarity(n, q);
@@ -179,7 +235,8 @@ internal sealed class Hnsw
             var layers = _links[c];
             if (layer >= layers.Length) continue;
             var links = layers[layer];
-            for (var i = 1; i <= links[0]; i++)
+            var count = Volatile.Read(ref links[0]);
+            for (var i = 1; i <= count; i++)
             {
                 var n = links[i];
                 if (!visited.Mark(n)) continue;
@@ -217,25 +274,26 @@ internal sealed class Hnsw
         return chosen;
     }
 
-    private void SetLinks(int node, int layer, List<(float Sim, int Node)> neighbours)
+    /// <summary>Rewrites a neighbour list: entries first, then the count, so a lock-free reader sees only linked nodes.</summary>
+    private static void SetLinks(int[] links, List<(float Sim, int Node)> neighbours)
     {
-        var links = _links[node][layer];
-        links[0] = neighbours.Count;
         for (var i = 0; i < neighbours.Count; i++) links[i + 1] = neighbours[i].Node;
+        Volatile.Write(ref links[0], neighbours.Count);
     }
 
-    private void Connect(int from, int to, int layer, int max)
+    /// <summary>Adds <paramref name="to"/> to <paramref name="from"/>'s list (held by the caller's lock), pruning by the heuristic when full.</summary>
+    private void Connect(int from, int[] links, int to, int max)
     {
-        var links = _links[from][layer];
         if (links[0] < max)
         {
-            links[++links[0]] = to;
+            links[links[0] + 1] = to;
+            Volatile.Write(ref links[0], links[0] + 1);
             return;
         }
         var candidates = new List<(float, int)>(max + 1) { (_vectors.Similarity(from, to), to) };
         for (var i = 1; i <= links[0]; i++) candidates.Add((_vectors.Similarity(from, links[i]), links[i]));
         candidates.Sort((a, b) => b.Item1.CompareTo(a.Item1));
-        SetLinks(from, layer, SelectNeighbours(candidates, max));
+        SetLinks(links, SelectNeighbours(candidates, max));
     }
 
     private Visited RentVisited() => _visitedPool.TryTake(out var v) ? v : new Visited();

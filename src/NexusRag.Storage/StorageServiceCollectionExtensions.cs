@@ -85,7 +85,9 @@ public static class StorageServiceCollectionExtensions
     {
         services.AddNexusRagStorageOptions(config);
         services.TryAddSingletonTimeProvider();
-        services.AddDbContextFactory<PostgresNexusDbContext>((sp, o) =>
+        // Pooled: a context (and its internal service scope) is reused instead of built per store call — the hot reads
+        // make one or two store calls each, and building contexts was most of their cost.
+        services.AddPooledDbContextFactory<PostgresNexusDbContext>((sp, o) =>
         {
             var storage = sp.GetRequiredService<IOptions<StorageOptions>>().Value;
             o.UseNpgsql(storage.PostgresConnectionString(), n => n.MigrationsHistoryTable("__ef_migrations_history"));
@@ -102,7 +104,7 @@ public static class StorageServiceCollectionExtensions
     {
         services.AddNexusRagStorageOptions(config);
         services.TryAddSingletonTimeProvider();
-        services.AddDbContextFactory<SqliteNexusDbContext>((sp, o) =>
+        services.AddPooledDbContextFactory<SqliteNexusDbContext>((sp, o) =>
         {
             var storage = sp.GetRequiredService<IOptions<StorageOptions>>().Value;
             // Contains() over a list becomes IN (@p0, @p1, …), which SQLite answers from the index (json_each would scan).
@@ -175,10 +177,18 @@ public static class StorageServiceCollectionExtensions
     /// </summary>
     private sealed class UpcastFactory<T>(IDbContextFactory<T> inner, AmbientDbContext ambient) : IDbContextFactory<NexusDbContext>, IRawDbContextFactory where T : NexusDbContext
     {
-        public NexusDbContext CreateDbContext() => ambient.Current ?? inner.CreateDbContext();
+        public NexusDbContext CreateDbContext() => ambient.Current ?? Fresh(inner.CreateDbContext());
         public async Task<NexusDbContext> CreateDbContextAsync(CancellationToken ct = default) =>
-            ambient.Current ?? await inner.CreateDbContextAsync(ct).ConfigureAwait(false);
-        public async Task<NexusDbContext> CreateOwnedAsync(CancellationToken ct) => await inner.CreateDbContextAsync(ct).ConfigureAwait(false);
+            ambient.Current ?? Fresh(await inner.CreateDbContextAsync(ct).ConfigureAwait(false));
+        public async Task<NexusDbContext> CreateOwnedAsync(CancellationToken ct) => Fresh(await inner.CreateDbContextAsync(ct).ConfigureAwait(false));
+
+        /// <summary>A context from the pool keeps EF's state reset, but not ours: clear it.</summary>
+        private static T Fresh(T db)
+        {
+            db.HeldByUnitOfWork = false;
+            db.AfterCommitActions.Clear();
+            return db;
+        }
     }
 }
 
@@ -195,15 +205,19 @@ internal sealed class SqlitePragmaInterceptor : DbConnectionInterceptor
         return Task.CompletedTask;
     }
 
-    private static void Apply(DbConnection connection)
+    // Pooled native connections keep their settings: apply them once per native handle, not at every open.
+    private readonly System.Runtime.CompilerServices.ConditionalWeakTable<object, object> _applied = new();
+
+    private void Apply(DbConnection connection)
     {
-        if (connection is not SqliteConnection) return;
+        if (connection is not SqliteConnection sqlite || sqlite.Handle is not { } handle || _applied.TryGetValue(handle, out _)) return;
         using var cmd = connection.CreateCommand();
         // busy_timeout: let SQLite's own handler wait in short steps for the write lock (the ADO.NET retry sleeps far longer).
         // secure_delete: deleted content is overwritten, not left in free pages (an erased document or session must not
         // survive in the file, or in a backup copied from it).
         cmd.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; PRAGMA secure_delete=ON;";
         cmd.ExecuteNonQuery();
+        _applied.AddOrUpdate(handle, handle);
     }
 }
 

@@ -47,7 +47,9 @@ internal sealed class EfUnitOfWork(IRawDbContextFactory factory, AmbientDbContex
             ambient.Current = null;
             db.HeldByUnitOfWork = false;
         }
-        foreach (var action in db.AfterCommitActions) action();
+        var after = db.AfterCommitActions.ToArray();
+        db.AfterCommitActions.Clear();
+        foreach (var action in after) action();
         return result;
     }
 

@@ -57,9 +57,37 @@ public sealed class OriginalLocks
 
     public async Task<IDisposable> AcquireAsync(string tenantId, string sha256, CancellationToken ct)
     {
-        var stripe = _stripes[(uint)HashCode.Combine(tenantId, sha256) % (uint)_stripes.Length];
+        var stripe = _stripes[(int)((uint)HashCode.Combine(tenantId, sha256) % (uint)_stripes.Length)];
         await stripe.WaitAsync(ct).ConfigureAwait(false);
         return new Release(stripe);
+    }
+
+    /// <summary>The locks of several originals at once (a batch): each stripe once, in stripe order, so batches cannot deadlock.</summary>
+    public async Task<IDisposable> AcquireManyAsync(string tenantId, IEnumerable<string> sha256s, CancellationToken ct)
+    {
+        var held = new List<IDisposable>();
+        try
+        {
+            foreach (var i in sha256s.Select(sha => (int)((uint)HashCode.Combine(tenantId, sha) % (uint)_stripes.Length)).Distinct().Order())
+            {
+                await _stripes[i].WaitAsync(ct).ConfigureAwait(false);
+                held.Add(new Release(_stripes[i]));
+            }
+            return new ReleaseAll(held);
+        }
+        catch
+        {
+            foreach (var h in held) h.Dispose();
+            throw;
+        }
+    }
+
+    private sealed class ReleaseAll(List<IDisposable> held) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var h in held) h.Dispose();
+        }
     }
 
     private sealed class Release(SemaphoreSlim s) : IDisposable

@@ -56,6 +56,8 @@ public sealed class SearchOptions
     [Range(0, int.MaxValue)] public int HnswThreshold { get; set; } = 20_000;
     [Range(4, 128)] public int HnswM { get; set; } = 16;
     [Range(8, 4096)] public int HnswEfConstruction { get; set; } = 200;
+    /// <summary>Threads that build an HNSW graph (a first build, a rebuild, a large catch-up batch); 0: every core.</summary>
+    [Range(0, 1024)] public int HnswBuildThreads { get; set; }
     /// <summary>Beam width of an HNSW query (at least top_k). 200: recall@10 ≈ 0.98 at 1M clustered 384-d vectors, p95 ≈ 2 ms (bench/).</summary>
     [Range(8, 4096)] public int HnswEfSearch { get; set; } = 200;
     [Range(1, 1000)] public int MaxTopK { get; set; } = 100;

@@ -47,6 +47,10 @@ public sealed class DocumentService(
     private const long ValidateAtUploadBytes = 16L * 1024 * 1024;
 
     /// <summary>Stages <paramref name="content"/> as an original and ingests it (text endpoints, seeding, tools).</summary>
+    /// <summary>Stages bytes as an original, for <see cref="IngestManyAsync"/> (the caller disposes it).</summary>
+    public Task<StagedOriginal> StageAsync(byte[] content, CancellationToken ct) =>
+        originals.StageAsync(new MemoryStream(content, writable: false), extraction.Value.MaxUploadBytes, ct);
+
     public async Task<EnqueueResult> IngestBytesAsync(Principal principal, string corpusId, string? documentId, string? filename, string? declaredType,
         byte[] content, bool overwrite, int? chunkSize, int? chunkOverlap, string? metadataJson, string? requestId, CancellationToken ct, string? labelsJson = null)
     {
@@ -56,6 +60,79 @@ public sealed class DocumentService(
     }
 
     public async Task<EnqueueResult> IngestAsync(Principal principal, IngestRequest request, string? requestId, CancellationToken ct)
+    {
+        var p = await PrepareAsync(principal, request, ct).ConfigureAwait(false);
+        if (p.Deduplicated is { } same) return same;
+
+        EnqueueResult result;
+        using (await originalLocks.AcquireAsync(principal.TenantId, p.Sha256, ct).ConfigureAwait(false))
+        {
+            // The original is in place before anything refers to it; the document, its job and the audit event commit together.
+            await originals.CommitAsync(principal.TenantId, request.Content, ct).ConfigureAwait(false);
+            result = await uow.RunAsync(c => EnqueuePreparedAsync(principal, p, requestId, c), ct).ConfigureAwait(false);
+        }
+        signal.Notify();
+        if (p.Existing is { } existing && existing.ContentSha256 != p.Sha256) await ReleaseOriginalAsync(principal.TenantId, existing.ContentSha256, ct).ConfigureAwait(false);
+        return result;
+    }
+
+    /// <summary>
+    /// Bulk ingestion (<c>POST /v1/documents/batch</c>): each item is validated and checked on its own (a bad item fails
+    /// alone), then every accepted item's document, job, owner grant and audit event commit in <em>one</em> transaction —
+    /// one commit for the batch instead of one per document. Should that transaction fail on an item (a concurrent
+    /// writer got there first), the items are enqueued one by one instead, so each still gets its own answer.
+    /// </summary>
+    public async Task<IReadOnlyList<(EnqueueResult? Result, NexusException? Error)>> IngestManyAsync(Principal principal, IReadOnlyList<IngestRequest> requests,
+        string? requestId, CancellationToken ct)
+    {
+        var outcomes = new (EnqueueResult? Result, NexusException? Error)[requests.Count];
+        var prepared = new List<(int Index, Prepared P)>(requests.Count);
+        for (var i = 0; i < requests.Count; i++)
+        {
+            try
+            {
+                var p = await PrepareAsync(principal, requests[i], ct).ConfigureAwait(false);
+                if (p.Deduplicated is { } same) outcomes[i] = (same, null);
+                else prepared.Add((i, p));
+            }
+            catch (NexusException ex) { outcomes[i] = (null, ex); }
+        }
+        if (prepared.Count == 0) return outcomes;
+
+        using (await originalLocks.AcquireManyAsync(principal.TenantId, prepared.Select(x => x.P.Sha256), ct).ConfigureAwait(false))
+        {
+            foreach (var (i, _) in prepared) await originals.CommitAsync(principal.TenantId, requests[i].Content, ct).ConfigureAwait(false);
+            try
+            {
+                var results = await uow.RunAsync(async c =>
+                {
+                    var list = new List<EnqueueResult>(prepared.Count);
+                    foreach (var (_, p) in prepared) list.Add(await EnqueuePreparedAsync(principal, p, requestId, c).ConfigureAwait(false));
+                    return list;
+                }, ct).ConfigureAwait(false);
+                for (var k = 0; k < prepared.Count; k++) outcomes[prepared[k].Index] = (results[k], null);
+            }
+            catch (NexusException)
+            {
+                foreach (var (i, p) in prepared)
+                {
+                    try { outcomes[i] = (await uow.RunAsync(c => EnqueuePreparedAsync(principal, p, requestId, c), ct).ConfigureAwait(false), null); }
+                    catch (NexusException ex) { outcomes[i] = (null, ex); }
+                }
+            }
+        }
+        signal.Notify();
+        foreach (var (i, p) in prepared)
+            if (outcomes[i].Result is not null && p.Existing is { } existing && existing.ContentSha256 != p.Sha256)
+                await ReleaseOriginalAsync(principal.TenantId, existing.ContentSha256, ct).ConfigureAwait(false);
+        return outcomes;
+    }
+
+    /// <summary>An ingest checked and ready to enqueue, or the existing document that answers it (<see cref="Deduplicated"/>).</summary>
+    private sealed record Prepared(IngestRequest Request, string DocumentId, string MediaType, string Sha256, int ChunkSize, int ChunkOverlap,
+        DocumentInfo? Existing, EnqueueResult? Deduplicated);
+
+    private async Task<Prepared> PrepareAsync(Principal principal, IngestRequest request, CancellationToken ct)
     {
         var opts = options.Value;
         var errors = new Dictionary<string, string[]>();
@@ -107,39 +184,33 @@ public sealed class DocumentService(
             && existing.CorpusId == request.CorpusId && existing.ContentSha256 == sha
             && existing.ChunkSizeChars == size && existing.ChunkOverlapChars == overlap)
         {
-            return new EnqueueResult(existing, existing.LastJobId ?? "", Created: false, Deduplicated: true);
+            return new Prepared(request, documentId, mediaType, sha, size, overlap, existing, new EnqueueResult(existing, existing.LastJobId ?? "", Created: false, Deduplicated: true));
         }
+        return new Prepared(request, documentId, mediaType, sha, size, overlap, existing, null);
+    }
 
-        EnqueueResult result;
-        using (await originalLocks.AcquireAsync(principal.TenantId, sha, ct).ConfigureAwait(false))
+    /// <summary>The document, its job, the creator's owner grant and the audit event (inside the caller's unit of work).</summary>
+    private async Task<EnqueueResult> EnqueuePreparedAsync(Principal principal, Prepared p, string? requestId, CancellationToken c)
+    {
+        var request = p.Request;
+        var r = await documents.UpsertAndEnqueueAsync(
+            new NewDocument(principal.TenantId, request.CorpusId, p.DocumentId, request.Filename, p.MediaType,
+                request.Content.Length, p.Sha256, p.ChunkSize, p.ChunkOverlap, request.MetadataJson, request.LabelsJson),
+            replaceExisting: request.Overwrite, options.Value.MaxAttempts, c).ConfigureAwait(false);
+        if (r.Created && principal.ApiKeyId is { } creator)
         {
-            // The original is in place before anything refers to it; the document, its job and the audit event commit together.
-            await originals.CommitAsync(principal.TenantId, request.Content, ct).ConfigureAwait(false);
-            result = await uow.RunAsync(async c =>
-            {
-                var r = await documents.UpsertAndEnqueueAsync(
-                    new NewDocument(principal.TenantId, request.CorpusId, documentId, request.Filename, mediaType,
-                        request.Content.Length, sha, size, overlap, request.MetadataJson, request.LabelsJson),
-                    replaceExisting: request.Overwrite, opts.MaxAttempts, c).ConfigureAwait(false);
-                if (r.Created && principal.ApiKeyId is { } creator)
-                {
-                    // The creator's owner entry (seed "Authorization Model"), committed with the document.
-                    await authz.AddGrantAsync(new Authorization.DocumentGrant(Identifiers.NewId("perm"), principal.TenantId, documentId,
-                        Authorization.PrincipalTypes.ApiKey, creator, Authorization.DocumentActions.Owner, null, clock.GetUtcNow().UtcDateTime, principal.ActorId), c)
-                        .ConfigureAwait(false);
-                }
-                await audit.AppendAsync(new AuditEntry(principal.TenantId, "documents.ingest.enqueued", "success", principal.ActorType, principal.ActorId,
-                    "document", documentId, requestId, new Dictionary<string, object?>
-                    {
-                        ["corpus_id"] = request.CorpusId, ["job_id"] = r.JobId, ["bytes"] = request.Content.Length,
-                        ["media_type"] = mediaType, ["declared_type"] = request.DeclaredType, ["overwrite"] = request.Overwrite,
-                    }), c).ConfigureAwait(false);
-                return r;
-            }, ct).ConfigureAwait(false);
+            // The creator's owner entry (seed "Authorization Model"), committed with the document.
+            await authz.AddGrantAsync(new Authorization.DocumentGrant(Identifiers.NewId("perm"), principal.TenantId, p.DocumentId,
+                Authorization.PrincipalTypes.ApiKey, creator, Authorization.DocumentActions.Owner, null, clock.GetUtcNow().UtcDateTime, principal.ActorId), c)
+                .ConfigureAwait(false);
         }
-        signal.Notify();
-        if (existing is not null && existing.ContentSha256 != sha) await ReleaseOriginalAsync(principal.TenantId, existing.ContentSha256, ct).ConfigureAwait(false);
-        return result;
+        await audit.AppendAsync(new AuditEntry(principal.TenantId, "documents.ingest.enqueued", "success", principal.ActorType, principal.ActorId,
+            "document", p.DocumentId, requestId, new Dictionary<string, object?>
+            {
+                ["corpus_id"] = request.CorpusId, ["job_id"] = r.JobId, ["bytes"] = request.Content.Length,
+                ["media_type"] = p.MediaType, ["declared_type"] = request.DeclaredType, ["overwrite"] = request.Overwrite,
+            }), c).ConfigureAwait(false);
+        return r;
     }
 
     public async Task<EnqueueResult> ReindexAsync(Principal principal, string documentId, int? chunkSize, int? chunkOverlap, string? requestId, CancellationToken ct)

@@ -229,8 +229,16 @@ public static class DocumentsApi
         return Accepted(ctx, await IngestTextItemAsync(ctx, body, service));
     }
 
-    /// <summary>Validates and ingests one <c>/v1/documents/text</c> body (also each item of a batch).</summary>
+    /// <summary>Validates and ingests one <c>/v1/documents/text</c> body.</summary>
     private static Task<EnqueueResult> IngestTextItemAsync(HttpContext ctx, IngestTextRequest body, DocumentService service)
+    {
+        var (metadata, filename, labels) = ValidateText(body);
+        return service.IngestBytesAsync(ctx.GetPrincipal(), body.CorpusId!, body.DocumentId, filename, MediaTypes.Text, Encoding.UTF8.GetBytes(body.Text!),
+            body.Overwrite ?? false, body.ChunkSizeChars, body.ChunkOverlapChars, metadata, RequestIdMiddleware.Get(ctx), ctx.RequestAborted, labels);
+    }
+
+    /// <summary>The checks of a <c>/v1/documents/text</c> body (also each item of a batch): metadata, file name and labels to store.</summary>
+    private static (string? Metadata, string? Filename, string? Labels) ValidateText(IngestTextRequest body)
     {
         var errors = new Dictionary<string, string[]>();
         if (string.IsNullOrEmpty(body.CorpusId)) errors["corpus_id"] = ["is required"];
@@ -239,11 +247,7 @@ public static class DocumentsApi
         var labels = Core.Authorization.DocumentAuthorizer.NormalizeLabels(body.Labels, out var labelError);
         if (labelError is not null) errors["labels"] = [labelError];
         if (errors.Count > 0) throw NexusException.Validation(errors);
-
-        var metadata = DocumentService.SerializeMetadata(body.Metadata);
-        var filename = body.Filename is null ? null : Path.GetFileName(body.Filename);
-        return service.IngestBytesAsync(ctx.GetPrincipal(), body.CorpusId!, body.DocumentId, filename, MediaTypes.Text, Encoding.UTF8.GetBytes(body.Text!),
-            body.Overwrite ?? false, body.ChunkSizeChars, body.ChunkOverlapChars, metadata, RequestIdMiddleware.Get(ctx), ctx.RequestAborted, labels);
+        return (DocumentService.SerializeMetadata(body.Metadata), body.Filename is null ? null : Path.GetFileName(body.Filename), labels);
     }
 
     /// <summary>At most this many documents per <c>POST /v1/documents/batch</c>.</summary>
@@ -301,27 +305,49 @@ public static class DocumentsApi
         }
         if (items.Count == 0) throw NexusException.Validation("documents", "the batch is empty");
 
-        var results = new List<BatchItemDto>(items.Count);
+        // Each item is checked and staged alone (a bad one fails alone); the good ones are enqueued together, in one transaction.
+        var failed = new Dictionary<int, (string? DocumentId, NexusException Error)>();
+        var accepted = new List<(int Index, IngestRequest Request)>(items.Count);
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        for (var i = 0; i < items.Count; i++)
+        try
         {
-            string? documentId = null;
-            try
+            for (var i = 0; i < items.Count; i++)
             {
-                var body = JsonBody.Bind<IngestTextRequest>(items[i]);
-                documentId = body.DocumentId;
-                if (string.IsNullOrEmpty(documentId)) throw NexusException.Validation("document_id", "is required in a batch (it makes a retried batch idempotent)");
-                if (!seen.Add(documentId)) throw NexusException.Validation("document_id", "appears more than once in this batch");
-                var r = await IngestTextItemAsync(ctx, body, service);
-                results.Add(new BatchItemDto(i, r.Document.Id, r.Deduplicated ? "deduplicated" : "accepted", 202, r.JobId, r.Document.Status, null));
+                string? documentId = null;
+                try
+                {
+                    var body = JsonBody.Bind<IngestTextRequest>(items[i]);
+                    documentId = body.DocumentId;
+                    if (string.IsNullOrEmpty(documentId)) throw NexusException.Validation("document_id", "is required in a batch (it makes a retried batch idempotent)");
+                    if (!seen.Add(documentId)) throw NexusException.Validation("document_id", "appears more than once in this batch");
+                    var (metadata, filename, labels) = ValidateText(body);
+                    var staged = await service.StageAsync(Encoding.UTF8.GetBytes(body.Text!), ctx.RequestAborted);
+                    accepted.Add((i, new IngestRequest(body.CorpusId!, documentId, filename, MediaTypes.Text, staged, body.Overwrite ?? false,
+                        body.ChunkSizeChars, body.ChunkOverlapChars, metadata, labels)));
+                }
+                catch (NexusException ex) { failed[i] = (documentId, ex); }
             }
-            catch (NexusException ex)
+            var outcomes = accepted.Count == 0 ? []
+                : await service.IngestManyAsync(ctx.GetPrincipal(), accepted.Select(a => a.Request).ToList(), RequestIdMiddleware.Get(ctx), ctx.RequestAborted);
+            for (var k = 0; k < accepted.Count; k++)
+                if (outcomes[k].Error is { } error) failed[accepted[k].Index] = (accepted[k].Request.DocumentId, error);
+
+            var results = new List<BatchItemDto>(items.Count);
+            var byIndex = accepted.Select((a, k) => (a.Index, Outcome: outcomes[k])).ToDictionary(x => x.Index, x => x.Outcome);
+            for (var i = 0; i < items.Count; i++)
             {
-                results.Add(new BatchItemDto(i, documentId, "failed", ErrorEnvelopeMiddleware.StatusOf(ex.Kind), null, null, new ErrorBody(ex.Code, ex.Message, ex.Details)));
+                if (failed.TryGetValue(i, out var f))
+                    results.Add(new BatchItemDto(i, f.DocumentId, "failed", ErrorEnvelopeMiddleware.StatusOf(f.Error.Kind), null, null, new ErrorBody(f.Error.Code, f.Error.Message, f.Error.Details)));
+                else if (byIndex[i].Result is { } r)
+                    results.Add(new BatchItemDto(i, r.Document.Id, r.Deduplicated ? "deduplicated" : "accepted", 202, r.JobId, r.Document.Status, null));
             }
+            return ApiResults.Ok(ctx, new BatchResultDto(results.Count, results.Count(r => r.Result == "accepted"), results.Count(r => r.Result == "deduplicated"),
+                results.Count(r => r.Result == "failed"), results));
         }
-        return ApiResults.Ok(ctx, new BatchResultDto(results.Count, results.Count(r => r.Result == "accepted"), results.Count(r => r.Result == "deduplicated"),
-            results.Count(r => r.Result == "failed"), results));
+        finally
+        {
+            foreach (var (_, request) in accepted) request.Content.Dispose();
+        }
     }
 
     private static NexusException TooManyItems(int count) =>

@@ -7,10 +7,16 @@ namespace NexusRag.Storage.Stores;
 
 public sealed class EfAuthzStore(IDbContextFactory<NexusDbContext> factory) : IAuthzStore
 {
+    // Compiled once per store (each store serves one provider's model; EF must not share a compiled query across
+    // providers in one process): every document read and search asks for the tenant's policies.
+    private readonly Func<NexusDbContext, string, IAsyncEnumerable<AuthzPolicyRow>> _ofTenant =
+        EF.CompileAsyncQuery((NexusDbContext db, string tenantId) => db.AuthzPolicies.AsNoTracking().Where(p => p.TenantId == tenantId));
+
     public async Task<IReadOnlyList<AuthzPolicy>> PoliciesAsync(string tenantId, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        var rows = await db.AuthzPolicies.AsNoTracking().Where(p => p.TenantId == tenantId).ToListAsync(ct).ConfigureAwait(false);
+        var rows = new List<AuthzPolicyRow>();
+        await foreach (var row in _ofTenant(db, tenantId).WithCancellation(ct).ConfigureAwait(false)) rows.Add(row);
         return rows.OrderByDescending(p => p.Priority).ThenBy(p => p.Name, StringComparer.Ordinal).Select(Map).ToList();
     }
 

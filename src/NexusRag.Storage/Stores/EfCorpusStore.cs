@@ -7,6 +7,12 @@ namespace NexusRag.Storage.Stores;
 
 public sealed class EfCorpusStore(IDbContextFactory<NexusDbContext> factory, TimeProvider clock) : ICorpusStore
 {
+    // Compiled once per store (one provider's model each): the hottest read (every corpus GET, search and run resolves
+    // its corpus) skips LINQ translation.
+    private readonly Func<NexusDbContext, string, string, CancellationToken, Task<CorpusRow?>> _byId =
+        EF.CompileAsyncQuery((NexusDbContext db, string tenantId, string corpusId, CancellationToken ct) =>
+            db.Corpora.AsNoTracking().FirstOrDefault(c => c.TenantId == tenantId && c.Id == corpusId));
+
     public async Task<IReadOnlyList<CorpusInfo>> ListAsync(string tenantId, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
@@ -17,7 +23,7 @@ public sealed class EfCorpusStore(IDbContextFactory<NexusDbContext> factory, Tim
     public async Task<CorpusInfo?> GetAsync(string tenantId, string corpusId, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        var row = await db.Corpora.AsNoTracking().FirstOrDefaultAsync(c => c.TenantId == tenantId && c.Id == corpusId, ct).ConfigureAwait(false);
+        var row = await _byId(db, tenantId, corpusId, ct).ConfigureAwait(false);
         return row?.ToInfo();
     }
 

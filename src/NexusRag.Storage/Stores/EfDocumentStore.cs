@@ -17,19 +17,34 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, C
         return row?.ToInfo();
     }
 
+    private static readonly System.Linq.Expressions.Expression<Func<DocumentRow, DocumentRow>> WithoutContentProjection = d => new DocumentRow
+    {
+        TenantId = d.TenantId, Id = d.Id, CorpusId = d.CorpusId, Filename = d.Filename, ContentType = d.ContentType,
+        SizeBytes = d.SizeBytes, ContentSha256 = d.ContentSha256, Status = d.Status, FailureReason = d.FailureReason,
+        NumChunks = d.NumChunks, ChunkSizeChars = d.ChunkSizeChars, ChunkOverlapChars = d.ChunkOverlapChars,
+        MetadataJson = d.MetadataJson, LastJobId = d.LastJobId, CreatedAt = d.CreatedAt, UpdatedAt = d.UpdatedAt,
+        QueuedAt = d.QueuedAt, ProcessingStartedAt = d.ProcessingStartedAt, CompletedAt = d.CompletedAt,
+        FailedAt = d.FailedAt, LastReindexedAt = d.LastReindexedAt, ExtractionJson = d.ExtractionJson, LabelsJson = d.LabelsJson,
+        AnonymizedAt = d.AnonymizedAt,
+    };
+
+    // Compiled once per store (one provider's model each; the document list is the hottest list read); null filters drop
+    // out of the SQL, which EF specialises per combination of null parameters, so each shape keeps its index.
+    private readonly Func<NexusDbContext, string, string?, string?, DateTime?, string?, int, IAsyncEnumerable<DocumentRow>> _page =
+        EF.CompileAsyncQuery((NexusDbContext db, string tenantId, string? corpusId, string? status, DateTime? afterAt, string? afterId, int take) =>
+            db.Documents.AsNoTracking()
+                .Where(d => d.TenantId == tenantId && (corpusId == null || d.CorpusId == corpusId) && (status == null || d.Status == status)
+                            && (afterAt == null || d.CreatedAt < afterAt || (d.CreatedAt == afterAt && string.Compare(d.Id, afterId) < 0)))
+                .OrderByDescending(d => d.CreatedAt).ThenByDescending(d => d.Id)
+                .Select(WithoutContentProjection)
+                .Take(take));
+
     public async Task<(IReadOnlyList<DocumentInfo> Items, bool HasMore)> ListAsync(DocumentListQuery q, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        var query = db.Documents.AsNoTracking().Where(d => d.TenantId == q.TenantId);
-        if (q.CorpusId is not null) query = query.Where(d => d.CorpusId == q.CorpusId);
-        if (q.Status is not null) query = query.Where(d => d.Status == q.Status);
-        if (q.After is { } after)
-        {
-            query = query.Where(d => d.CreatedAt < after.CreatedAt
-                || (d.CreatedAt == after.CreatedAt && string.Compare(d.Id, after.Id) < 0));
-        }
-        var rows = await WithoutContent(query.OrderByDescending(d => d.CreatedAt).ThenByDescending(d => d.Id))
-            .Take(q.Limit + 1).ToListAsync(ct).ConfigureAwait(false);
+        var rows = new List<DocumentRow>(q.Limit + 1);
+        await foreach (var row in _page(db, q.TenantId, q.CorpusId, q.Status, q.After?.CreatedAt, q.After?.Id, q.Limit + 1).WithCancellation(ct).ConfigureAwait(false))
+            rows.Add(row);
         var hasMore = rows.Count > q.Limit;
         return (rows.Take(q.Limit).Select(r => r.ToInfo()).ToList(), hasMore);
     }
@@ -192,14 +207,5 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, C
     }
 
     /// <summary>Projects a document without its (possibly large) raw content.</summary>
-    internal static IQueryable<DocumentRow> WithoutContent(IQueryable<DocumentRow> q) => q.Select(d => new DocumentRow
-    {
-        TenantId = d.TenantId, Id = d.Id, CorpusId = d.CorpusId, Filename = d.Filename, ContentType = d.ContentType,
-        SizeBytes = d.SizeBytes, ContentSha256 = d.ContentSha256, Status = d.Status, FailureReason = d.FailureReason,
-        NumChunks = d.NumChunks, ChunkSizeChars = d.ChunkSizeChars, ChunkOverlapChars = d.ChunkOverlapChars,
-        MetadataJson = d.MetadataJson, LastJobId = d.LastJobId, CreatedAt = d.CreatedAt, UpdatedAt = d.UpdatedAt,
-        QueuedAt = d.QueuedAt, ProcessingStartedAt = d.ProcessingStartedAt, CompletedAt = d.CompletedAt,
-        FailedAt = d.FailedAt, LastReindexedAt = d.LastReindexedAt, ExtractionJson = d.ExtractionJson, LabelsJson = d.LabelsJson,
-        AnonymizedAt = d.AnonymizedAt,
-    });
+    internal static IQueryable<DocumentRow> WithoutContent(IQueryable<DocumentRow> q) => q.Select(WithoutContentProjection);
 }

@@ -77,6 +77,35 @@ public sealed class DocumentBatchTests
     }
 
     [Fact]
+    public async Task A_batch_commits_every_accepted_document_with_its_job_and_audit_event_and_the_chain_verifies()
+    {
+        using var app = new NexusAppFactory();
+        var admin = await app.AdminForTenantAsync("t1");
+        await app.SetPlanAsync("t1", "pro"); // audit access
+        var batch = Enumerable.Range(0, 150).Select(i => Item($"e{i:D3}", $"Estuary note {i}: salt marsh, mudflat and heron number {i}.")).ToArray();
+        var data = await (await admin.PostAsJsonAsync("/v1/documents/batch", batch)).DataAsync();
+        Assert.Equal(150, data.GetProperty("accepted").GetInt32());
+        var jobs = data.GetProperty("results").EnumerateArray().Select(r => r.GetProperty("job_id").GetString()).ToList();
+        Assert.Equal(150, jobs.Distinct().Count());
+
+        // One audit event per document (the batch enqueues them in one transaction), chained without a gap.
+        var seen = new HashSet<string>();
+        string? cursor = null;
+        do
+        {
+            var page = await (await admin.GetAsync("/v1/audit/events?event_type=documents.ingest.enqueued&limit=200" + (cursor is null ? "" : $"&cursor={cursor}"))).DataAsync();
+            foreach (var e in page.GetProperty("items").EnumerateArray()) Assert.True(seen.Add(e.GetProperty("resource_id").GetString()!));
+            cursor = page.GetProperty("page").GetProperty("next_cursor").GetString();
+        } while (cursor is not null);
+        Assert.Equal(batch.Select((_, i) => $"e{i:D3}").ToHashSet(), seen);
+        Assert.True((await (await admin.GetAsync("/v1/ops/audit/verify")).DataAsync()).GetProperty("ok").GetBoolean());
+
+        await admin.WaitForDocumentAsync("e149");
+        for (var i = 0; i < 150; i += 37) await admin.WaitForDocumentAsync($"e{i:D3}");
+        Assert.Equal("e077", (await admin.SearchAsync("docs", "note 77 heron", topK: 1))[0].GetProperty("document_id").GetString());
+    }
+
+    [Fact]
     public async Task Ndjson_limits_media_types_roles_and_tenants()
     {
         using var app = new NexusAppFactory();

@@ -172,15 +172,30 @@ public class HnswTests
         }).ToArray();
     }
 
-    [Fact]
-    public void Recall_at_10_against_exact_search_is_at_least_095()
+    [Theory]
+    [InlineData(0)] // one insert at a time
+    [InlineData(1)] // InsertMany on one thread
+    [InlineData(4)] // InsertMany on four threads (more than the machine's cores: the locking, not the speed, is under test)
+    public void Recall_at_10_against_exact_search_is_at_least_095(int threads)
     {
         const int n = 4000, dims = 32, k = 10;
+        Assert.True(n >= Hnsw.ParallelMinimum); // so the threaded case really runs in parallel
         var data = RandomUnitVectors(n, dims, 1);
         var store = new VectorStore(dims);
         for (var i = 0; i < n; i++) store.Set(i, data[i]);
         var hnsw = new Hnsw(store, m: 16, efConstruction: 200);
-        for (var i = 0; i < n; i++) hnsw.Insert(i);
+        if (threads == 0) for (var i = 0; i < n; i++) hnsw.Insert(i);
+        else hnsw.InsertMany(Enumerable.Range(0, n).ToList(), threads);
+        Assert.Equal(n, hnsw.Count);
+        // Every node is linked on layer 0, within its degree bound, to live nodes only (no torn or duplicate links).
+        var graph = hnsw.Export(Enumerable.Range(0, n).ToArray(), n);
+        for (var node = 0; node < n; node++)
+        {
+            var layer0 = graph.Links[node]![0]!;
+            Assert.InRange(layer0.Length, 1, 32);
+            Assert.Equal(layer0.Length, layer0.Distinct().Count());
+            Assert.All(layer0, x => Assert.True(x != node && x is >= 0 and < n));
+        }
 
         var queries = RandomUnitVectors(100, dims, 2);
         double found = 0;
