@@ -159,11 +159,9 @@ public sealed class IngestionJobHandler(
     {
         if (children.Count == 0) return await store.CompleteIngestionAsync(job, workerId, targets, summary, ct).ConfigureAwait(false);
 
-        var locks = new List<IDisposable>();
-        try
+        // Each lock stripe once (two attachments whose hashes share a stripe must not wait on themselves).
+        using (await originalLocks.AcquireManyAsync(job.TenantId, children.Select(c => c.Document.ContentSha256), ct).ConfigureAwait(false))
         {
-            foreach (var sha in children.Select(c => c.Document.ContentSha256).Distinct().Order(StringComparer.Ordinal))
-                locks.Add(await originalLocks.AcquireAsync(job.TenantId, sha, ct).ConfigureAwait(false));
             foreach (var c in children) await originals.CommitAsync(job.TenantId, c.Staged, ct).ConfigureAwait(false);
             return await uow.RunAsync(async t =>
             {
@@ -180,10 +178,6 @@ public sealed class IngestionJobHandler(
                 }
                 return true;
             }, ct).ConfigureAwait(false);
-        }
-        finally
-        {
-            foreach (var l in locks) l.Dispose();
         }
     }
 }
