@@ -100,12 +100,13 @@ static class SearchBench
             sw.Restart();
             IndexSnapshot.Content content;
             using (var file = File.OpenRead(path)) content = IndexSnapshot.Read(file);
+            var read = sw.Elapsed;
             var restored = new CorpusIndex(options);
             restored.LoadSnapshot(content.Corpora[0].Chunks, content.Corpora[0].Graph);
             var load = sw.Elapsed;
             var same = qs.Count(q => Search(index, q, SearchMode.Vector, 10).Select(h => h.ChunkId).SequenceEqual(Search(restored, q, SearchMode.Vector, 10).Select(h => h.ChunkId)));
             Console.WriteLine($"  n={n:N0} restart: snapshot {new FileInfo(path).Length / 1048576.0:F0} MiB written in {write.TotalSeconds:F1} s; " +
-                              $"read + load {load.TotalSeconds:F1} s (graph restored: {restored.GraphRestored}) vs build {build.TotalSeconds:F1} s ({build / load:F0}x faster); " +
+                              $"read + load {load.TotalSeconds:F1} s (read {read.TotalSeconds:F1} s, load {(load - read).TotalSeconds:F1} s; graph restored: {restored.GraphRestored}) vs build {build.TotalSeconds:F1} s ({build / load:F0}x faster); " +
                               $"identical top-10 for {same}/{qs.Length} queries");
         }
         finally { File.Delete(path); }

@@ -29,11 +29,17 @@ internal sealed class Bm25Index
     public static double Score(int tf, int df, int n, int length, double avgLength, double k1, double b) =>
         Idf(df, n) * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / avgLength));
 
+    // Scratch space of Intern (its callers hold the owning index's write lock): no allocation per chunk but the result.
+    private readonly Dictionary<int, int> _scratchCounts = [];
+    private readonly List<int> _scratchOrder = [];
+
     /// <summary>Counts terms: (term id, tf) pairs in first-occurrence order, creating ids as needed.</summary>
     public (int[] TermIds, int[] Tfs) Intern(IReadOnlyList<string> tokens)
     {
-        var counts = new Dictionary<int, int>();
-        var order = new List<int>();
+        var counts = _scratchCounts;
+        var order = _scratchOrder;
+        counts.Clear();
+        order.Clear();
         foreach (var t in tokens)
         {
             if (!_termIds.TryGetValue(t, out var id))
@@ -43,10 +49,14 @@ internal sealed class Bm25Index
                 _terms.Add(t);
                 _postings.Add(new Postings());
             }
-            if (counts.TryGetValue(id, out var c)) counts[id] = c + 1;
-            else { counts[id] = 1; order.Add(id); }
+            ref var c = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(counts, id, out var exists);
+            if (!exists) order.Add(id);
+            c++;
         }
-        return (order.ToArray(), order.Select(i => counts[i]).ToArray());
+        var ids = order.ToArray();
+        var tfs = new int[ids.Length];
+        for (var i = 0; i < ids.Length; i++) tfs[i] = counts[ids[i]];
+        return (ids, tfs);
     }
 
     public void Add(int slot, int[] termIds, int[] tfs, int length)

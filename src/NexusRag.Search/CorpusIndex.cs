@@ -103,6 +103,14 @@ internal sealed class CorpusIndex
         try
         {
             if (_slots.Count > 0) throw new InvalidOperationException("a snapshot loads into an empty index");
+            if (chunks.FirstOrDefault(c => c.Vector is not null)?.Vector is { } first)
+            {
+                _vectors = new VectorStore(first.Length);
+                _vectors.EnsureCapacity(chunks.Count);
+            }
+            _slots.Capacity = chunks.Count;
+            _slotDoc.Capacity = chunks.Count;
+            _slotOf.EnsureCapacity(chunks.Count);
             foreach (var c in chunks) AddLocked(c);
             if (graph is not null && _vectors is not null && graph.Links.Length == chunks.Count)
             {

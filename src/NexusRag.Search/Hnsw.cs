@@ -86,8 +86,9 @@ internal sealed class Hnsw
             {
                 var max = l == 0 ? h._m0 : h._m;
                 var saved = layers[l] ?? [];
-                if (saved.Length > max || saved.Any(x => x < 0 || x >= graph.Links.Length || graph.Links[x] is null))
-                    throw new InvalidDataException("index snapshot graph has an invalid link");
+                if (saved.Length > max) throw new InvalidDataException("index snapshot graph has an invalid link");
+                foreach (var x in saved)
+                    if ((uint)x >= (uint)graph.Links.Length || graph.Links[x] is null) throw new InvalidDataException("index snapshot graph has an invalid link");
                 var links = new int[max + 1];
                 links[0] = saved.Length;
                 saved.CopyTo(links, 1);

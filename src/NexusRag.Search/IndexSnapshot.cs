@@ -7,13 +7,15 @@ namespace NexusRag.Search;
 /// <summary>
 /// Binary snapshot of the index: per corpus index version, the analyzed terms, fields and vectors of every live chunk
 /// and its HNSW graph (so a restart loads the graph instead of rebuilding it), plus the change-log seq they reflect.
+/// Terms are written once per corpus (a vocabulary) and chunks hold ids into it, so loading does not allocate a string
+/// per token.
 /// The file ends with a SHA-256 of everything before it: a truncated or corrupted snapshot is detected and discarded,
 /// and the index is rebuilt from the store.
 /// </summary>
 internal static class IndexSnapshot
 {
     private const string Magic = "NXRIDX";
-    private const int Version = 3; // 2: corpora keyed by index version; 3: HNSW graphs, raw vectors, SHA-256 trailer
+    private const int Version = 4; // 2: corpora keyed by index version; 3: HNSW graphs, raw vectors, SHA-256 trailer; 4: terms as ids into a per-corpus vocabulary
     private const int HashSize = 32;
 
     public sealed record Corpus(string Tenant, string CorpusId, int IndexVersion, List<IndexedChunk> Chunks, Hnsw.Graph? Graph);
@@ -32,13 +34,23 @@ internal static class IndexSnapshot
             foreach (var corpus in corpora)
             {
                 w.Write(corpus.Tenant); w.Write(corpus.CorpusId); w.Write(corpus.IndexVersion); w.Write(corpus.Chunks.Count);
+                var vocabulary = new Dictionary<string, int>(StringComparer.Ordinal);
+                var terms = new List<string>();
+                foreach (var c in corpus.Chunks)
+                    foreach (var t in c.Tokens)
+                        if (vocabulary.TryAdd(t, terms.Count)) terms.Add(t);
+                w.Write(terms.Count);
+                foreach (var t in terms) w.Write(t);
+                var ids = new List<int>();
                 foreach (var c in corpus.Chunks)
                 {
                     w.Write(c.ChunkId); w.Write(c.DocumentId); w.Write(c.ChunkIndex); w.Write(c.Seq);
                     w.Write(c.Fields.Count);
                     foreach (var (k, values) in c.Fields) { w.Write(k); w.Write(values.Length); foreach (var v in values) w.Write(v); }
-                    w.Write(c.Tokens.Count);
-                    foreach (var t in c.Tokens) w.Write(t);
+                    ids.Clear();
+                    foreach (var t in c.Tokens) ids.Add(vocabulary[t]);
+                    w.Write(ids.Count);
+                    w.Write(MemoryMarshal.AsBytes(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(ids)));
                     w.Write(c.Vector?.Length ?? 0);
                     if (c.Vector is { } vec) w.Write(MemoryMarshal.AsBytes(vec.AsSpan()));
                 }
@@ -97,7 +109,10 @@ internal static class IndexSnapshot
             {
                 var tenant = r.ReadString(); var corpus = r.ReadString(); var indexVersion = r.ReadInt32();
                 var count = r.ReadInt32();
+                var terms = new string[r.ReadInt32()];
+                for (var t = 0; t < terms.Length; t++) terms[t] = r.ReadString();
                 var chunks = new List<IndexedChunk>(count);
+                var termIds = new int[256];
                 for (var j = 0; j < count; j++)
                 {
                     var id = r.ReadString(); var doc = r.ReadString(); var index = r.ReadInt32(); var chunkSeq = r.ReadInt64();
@@ -109,8 +124,13 @@ internal static class IndexSnapshot
                         for (var v = 0; v < values.Length; v++) values[v] = r.ReadString();
                         fields[key] = values;
                     }
-                    var tokens = new List<string>(r.ReadInt32());
-                    for (var t = tokens.Capacity; t > 0; t--) tokens.Add(r.ReadString());
+                    var tokenCount = r.ReadInt32();
+                    if (tokenCount < 0) throw new InvalidDataException("index snapshot is corrupt");
+                    if (termIds.Length < tokenCount) termIds = new int[Math.Max(tokenCount, termIds.Length * 2)];
+                    r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(termIds.AsSpan(0, tokenCount)));
+                    var tokens = new List<string>(tokenCount);
+                    for (var t = 0; t < tokenCount; t++)
+                        tokens.Add((uint)termIds[t] < (uint)terms.Length ? terms[termIds[t]] : throw new InvalidDataException("index snapshot term id is out of range"));
                     var dims = r.ReadInt32();
                     float[]? vector = null;
                     if (dims > 0)

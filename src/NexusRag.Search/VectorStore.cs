@@ -29,6 +29,14 @@ internal sealed class VectorStore(int dimensions)
 
     public bool Has(int slot) => slot < _has.Length && _has[slot];
 
+    /// <summary>Room for <paramref name="slots"/> vectors at once (a snapshot load knows its size: no doubling copies).</summary>
+    public void EnsureCapacity(int slots)
+    {
+        if (slots <= _has.Length) return;
+        Array.Resize(ref _data, slots * Dimensions);
+        Array.Resize(ref _has, slots);
+    }
+
     public ReadOnlySpan<float> Get(int slot) => _data.AsSpan(slot * Dimensions, Dimensions);
 
     public float Similarity(int slot, ReadOnlySpan<float> query) => TensorPrimitives.Dot(Get(slot), query);

@@ -11,7 +11,9 @@ using NexusRag.Storage;
 using NexusRag.Storage.Redis;
 using Scalar.AspNetCore;
 
-var builder = WebApplication.CreateBuilder(args);
+// Settings are read once, at start (they are validated then): no watcher on the content root, which is where the user
+// stands and holds ./var — watching it recursively turned every database and original write into inotify traffic.
+var builder = WebApplication.CreateBuilder([.. args, "--hostBuilder:reloadConfigOnChange=false"]);
 // `dotnet run` keeps the caller's directory as the content root (so ./var is where the user stands); the shipped
 // appsettings.json (log levels) lives next to the binary: read it first, so every other source still overrides it.
 if (!File.Exists(Path.Combine(builder.Environment.ContentRootPath, "appsettings.json")) && File.Exists(Path.Combine(AppContext.BaseDirectory, "appsettings.json")))
