@@ -129,6 +129,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<NexusRag.Core.Backups.IMaintenanceTask, Backups.BackupPruneTask>();
         services.AddSingleton<DatabaseMigrator>();
         services.AddSingleton<AmbientDbContext>();
+        services.AddSingleton<Stores.SqliteHotReads>();
         services.AddSingleton<NexusRag.Core.Transactions.IUnitOfWork>(sp =>
             new EfUnitOfWork((IRawDbContextFactory)sp.GetRequiredService<IDbContextFactory<NexusDbContext>>(), sp.GetRequiredService<AmbientDbContext>()));
         services.AddSingleton<NexusRag.Core.Transactions.IOutbox, EfOutbox>();

@@ -5,7 +5,7 @@ using NexusRag.Storage.Entities;
 
 namespace NexusRag.Storage.Stores;
 
-public sealed class EfAuthzStore(IDbContextFactory<NexusDbContext> factory) : IAuthzStore
+public sealed class EfAuthzStore(IDbContextFactory<NexusDbContext> factory, SqliteHotReads hot) : IAuthzStore
 {
     // Compiled once per store (each store serves one provider's model; EF must not share a compiled query across
     // providers in one process): every document read and search asks for the tenant's policies.
@@ -14,9 +14,14 @@ public sealed class EfAuthzStore(IDbContextFactory<NexusDbContext> factory) : IA
 
     public async Task<IReadOnlyList<AuthzPolicy>> PoliciesAsync(string tenantId, CancellationToken ct)
     {
-        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        var rows = new List<AuthzPolicyRow>();
-        await foreach (var row in _ofTenant(db, tenantId).WithCancellation(ct).ConfigureAwait(false)) rows.Add(row);
+        List<AuthzPolicyRow> rows;
+        if (hot.Enabled) rows = hot.Policies(tenantId);
+        else
+        {
+            await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+            rows = [];
+            await foreach (var row in _ofTenant(db, tenantId).WithCancellation(ct).ConfigureAwait(false)) rows.Add(row);
+        }
         return rows.OrderByDescending(p => p.Priority).ThenBy(p => p.Name, StringComparer.Ordinal).Select(Map).ToList();
     }
 

@@ -5,7 +5,7 @@ using NexusRag.Storage.Entities;
 
 namespace NexusRag.Storage.Stores;
 
-public sealed class EfCorpusStore(IDbContextFactory<NexusDbContext> factory, TimeProvider clock) : ICorpusStore
+public sealed class EfCorpusStore(IDbContextFactory<NexusDbContext> factory, SqliteHotReads hot, TimeProvider clock) : ICorpusStore
 {
     // Compiled once per store (one provider's model each): the hottest read (every corpus GET, search and run resolves
     // its corpus) skips LINQ translation.
@@ -22,6 +22,7 @@ public sealed class EfCorpusStore(IDbContextFactory<NexusDbContext> factory, Tim
 
     public async Task<CorpusInfo?> GetAsync(string tenantId, string corpusId, CancellationToken ct)
     {
+        if (hot.Enabled) return hot.Corpus(tenantId, corpusId)?.ToInfo();
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         var row = await _byId(db, tenantId, corpusId, ct).ConfigureAwait(false);
         return row?.ToInfo();

@@ -7,7 +7,7 @@ using NexusRag.Storage.Entities;
 
 namespace NexusRag.Storage.Stores;
 
-public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, Core.Crypto.DataKeyService dataKeys, TimeProvider clock) : IDocumentStore
+public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, SqliteHotReads hot, Core.Crypto.DataKeyService dataKeys, TimeProvider clock) : IDocumentStore
 {
     public async Task<DocumentInfo?> GetAsync(string tenantId, string documentId, CancellationToken ct)
     {
@@ -41,10 +41,15 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, C
 
     public async Task<(IReadOnlyList<DocumentInfo> Items, bool HasMore)> ListAsync(DocumentListQuery q, CancellationToken ct)
     {
-        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        var rows = new List<DocumentRow>(q.Limit + 1);
-        await foreach (var row in _page(db, q.TenantId, q.CorpusId, q.Status, q.After?.CreatedAt, q.After?.Id, q.Limit + 1).WithCancellation(ct).ConfigureAwait(false))
-            rows.Add(row);
+        List<DocumentRow> rows;
+        if (hot.Enabled) rows = hot.Documents(q.TenantId, q.CorpusId, q.Status, q.After?.CreatedAt, q.After?.Id, q.Limit + 1);
+        else
+        {
+            await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+            rows = new List<DocumentRow>(q.Limit + 1);
+            await foreach (var row in _page(db, q.TenantId, q.CorpusId, q.Status, q.After?.CreatedAt, q.After?.Id, q.Limit + 1).WithCancellation(ct).ConfigureAwait(false))
+                rows.Add(row);
+        }
         var hasMore = rows.Count > q.Limit;
         return (rows.Take(q.Limit).Select(r => r.ToInfo()).ToList(), hasMore);
     }

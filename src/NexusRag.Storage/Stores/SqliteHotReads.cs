@@ -1,0 +1,164 @@
+using System.Collections.Concurrent;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Options;
+using NexusRag.Storage.Entities;
+
+namespace NexusRag.Storage.Stores;
+
+/// <summary>
+/// The hottest reads on SQLite (a corpus by id, a page of documents, a tenant's ABAC policies) as hand-written SQL on
+/// long-lived read connections whose statements stay prepared: Microsoft.Data.Sqlite parses a command afresh on every
+/// open connection, and EF adds its own per-query work; together that was most of an authenticated read's cost. Each
+/// statement is its own read transaction, so in WAL mode it sees everything committed before it started, like the EF path.
+/// Not used inside a unit of work (that must read its own uncommitted writes) or on PostgreSQL (<see cref="Enabled"/>).
+/// </summary>
+public sealed class SqliteHotReads : IDisposable
+{
+    private readonly string? _connectionString;
+    private readonly AmbientDbContext _ambient;
+    private readonly ConcurrentBag<ReadConnection> _idle = [];
+    private int _disposed;
+
+    public SqliteHotReads(IOptions<StorageOptions> options, AmbientDbContext ambient)
+    {
+        _ambient = ambient;
+        var storage = options.Value;
+        if (storage.Kind == StoreKind.Sqlite)
+            _connectionString = new SqliteConnectionStringBuilder(storage.SqliteConnectionString()) { Pooling = false }.ToString();
+    }
+
+    /// <summary>SQLite, outside any unit of work.</summary>
+    public bool Enabled => _connectionString is not null && _ambient.Current is null && Volatile.Read(ref _disposed) == 0;
+
+    public CorpusRow? Corpus(string tenantId, string corpusId) =>
+        Read("SELECT tenant_id, id, name, provider_config_json, embedding_provider, embedding_model, embedding_dimensions, active_index_version, created_at, updated_at " +
+             "FROM corpora WHERE tenant_id = $t AND id = $id",
+            p => { p.AddWithValue("$t", tenantId); p.AddWithValue("$id", corpusId); },
+            r => r.Read()
+                ? new CorpusRow
+                {
+                    TenantId = r.GetString(0), Id = r.GetString(1), Name = r.GetString(2), ProviderConfigJson = r.GetString(3),
+                    EmbeddingProvider = NullableString(r, 4), EmbeddingModel = NullableString(r, 5), EmbeddingDimensions = r.IsDBNull(6) ? null : r.GetInt32(6),
+                    ActiveIndexVersion = r.GetInt32(7), CreatedAt = Utc(r, 8), UpdatedAt = Utc(r, 9),
+                }
+                : null);
+
+    /// <summary>A page of the tenant's documents, newest first, without their content (the same columns as the EF projection).</summary>
+    public List<DocumentRow> Documents(string tenantId, string? corpusId, string? status, DateTime? afterAt, string? afterId, int take)
+    {
+        var sql = "SELECT tenant_id, id, corpus_id, filename, content_type, size_bytes, content_sha256, status, failure_reason, num_chunks, " +
+                  "chunk_size_chars, chunk_overlap_chars, metadata_json, last_job_id, created_at, updated_at, queued_at, processing_started_at, " +
+                  "completed_at, failed_at, last_reindexed_at, extraction_json, labels_json, anonymized_at FROM documents WHERE tenant_id = $t" +
+                  (corpusId is null ? "" : " AND corpus_id = $c") + (status is null ? "" : " AND status = $s") +
+                  (afterAt is null ? "" : " AND (created_at < $at OR (created_at = $at AND id < $aid))") +
+                  " ORDER BY created_at DESC, id DESC LIMIT $n";
+        return Read(sql, p =>
+        {
+            p.AddWithValue("$t", tenantId);
+            if (corpusId is not null) p.AddWithValue("$c", corpusId);
+            if (status is not null) p.AddWithValue("$s", status);
+            if (afterAt is { } at) { p.AddWithValue("$at", at); p.AddWithValue("$aid", afterId ?? ""); }
+            p.AddWithValue("$n", take);
+        }, r =>
+        {
+            var rows = new List<DocumentRow>(take);
+            while (r.Read())
+            {
+                rows.Add(new DocumentRow
+                {
+                    TenantId = r.GetString(0), Id = r.GetString(1), CorpusId = r.GetString(2), Filename = NullableString(r, 3), ContentType = r.GetString(4),
+                    SizeBytes = r.GetInt64(5), ContentSha256 = r.GetString(6), Status = r.GetString(7), FailureReason = NullableString(r, 8),
+                    NumChunks = r.GetInt32(9), ChunkSizeChars = r.GetInt32(10), ChunkOverlapChars = r.GetInt32(11), MetadataJson = NullableString(r, 12),
+                    LastJobId = NullableString(r, 13), CreatedAt = Utc(r, 14), UpdatedAt = Utc(r, 15), QueuedAt = NullableUtc(r, 16),
+                    ProcessingStartedAt = NullableUtc(r, 17), CompletedAt = NullableUtc(r, 18), FailedAt = NullableUtc(r, 19), LastReindexedAt = NullableUtc(r, 20),
+                    ExtractionJson = NullableString(r, 21), LabelsJson = NullableString(r, 22), AnonymizedAt = NullableUtc(r, 23),
+                });
+            }
+            return rows;
+        });
+    }
+
+    public List<AuthzPolicyRow> Policies(string tenantId) =>
+        Read("SELECT id, tenant_id, name, effect, resource_type, action, priority, condition_json, enabled, created_at, updated_at FROM authz_policies WHERE tenant_id = $t",
+            p => p.AddWithValue("$t", tenantId),
+            r =>
+            {
+                var rows = new List<AuthzPolicyRow>();
+                while (r.Read())
+                {
+                    rows.Add(new AuthzPolicyRow
+                    {
+                        Id = r.GetString(0), TenantId = r.GetString(1), Name = r.GetString(2), Effect = r.GetString(3), ResourceType = r.GetString(4),
+                        Action = r.GetString(5), Priority = r.GetInt32(6), ConditionJson = r.GetString(7), Enabled = r.GetBoolean(8),
+                        CreatedAt = Utc(r, 9), UpdatedAt = Utc(r, 10),
+                    });
+                }
+                return rows;
+            });
+
+    private T Read<T>(string sql, Action<SqliteParameterCollection> bind, Func<SqliteDataReader, T> read)
+    {
+        var connection = _idle.TryTake(out var idle) ? idle : new ReadConnection(_connectionString!);
+        var healthy = false;
+        try
+        {
+            var command = connection.Command(sql);
+            command.Parameters.Clear();
+            bind(command.Parameters);
+            T result;
+            using (var reader = command.ExecuteReader()) result = read(reader);
+            healthy = true;
+            return result;
+        }
+        finally
+        {
+            // A connection that failed (database gone, locked past the timeout) is not reused.
+            if (healthy && Volatile.Read(ref _disposed) == 0) _idle.Add(connection);
+            else connection.Dispose();
+        }
+    }
+
+    private static string? NullableString(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
+
+    private static DateTime Utc(SqliteDataReader r, int i) => DateTime.SpecifyKind(r.GetDateTime(i), DateTimeKind.Utc);
+
+    private static DateTime? NullableUtc(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : Utc(r, i);
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
+        while (_idle.TryTake(out var c)) c.Dispose();
+    }
+
+    /// <summary>One open connection and its prepared commands, used by one reader at a time.</summary>
+    private sealed class ReadConnection : IDisposable
+    {
+        private readonly SqliteConnection _connection;
+        private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
+
+        public ReadConnection(string connectionString)
+        {
+            _connection = new SqliteConnection(connectionString);
+            _connection.Open();
+            using var pragma = _connection.CreateCommand();
+            pragma.CommandText = "PRAGMA busy_timeout=10000; PRAGMA query_only=ON;";
+            pragma.ExecuteNonQuery();
+        }
+
+        public SqliteCommand Command(string sql)
+        {
+            if (_commands.TryGetValue(sql, out var command)) return command;
+            command = _connection.CreateCommand();
+            command.CommandText = sql;
+            command.Prepare(); // kept prepared across executions (an unprepared command is parsed again every time)
+            _commands[sql] = command;
+            return command;
+        }
+
+        public void Dispose()
+        {
+            foreach (var c in _commands.Values) c.Dispose();
+            _connection.Dispose();
+        }
+    }
+}
