@@ -52,12 +52,7 @@ public sealed record DocumentDto(
             d.NumChunks, d.ChunkSizeChars, d.ChunkOverlapChars, Parse(d.MetadataJson), d.LastJobId, d.CreatedAt, d.UpdatedAt, d.QueuedAt,
             d.ProcessingStartedAt, d.CompletedAt, d.FailedAt, d.LastReindexedAt, Parse(d.ExtractionJson), Parse(d.LabelsJson), d.AnonymizedAt);
 
-    private static JsonElement? Parse(string? json)
-    {
-        if (json is null) return null;
-        using var doc = JsonDocument.Parse(json);
-        return doc.RootElement.Clone();
-    }
+    private static JsonElement? Parse(string? json) => json is null ? null : JsonElement.Parse(json); // one parse, no clone of a document
 }
 
 public sealed record AcceptedDto(string DocumentId, string CorpusId, string JobId, string Status, string StatusUrl, bool Deduplicated);

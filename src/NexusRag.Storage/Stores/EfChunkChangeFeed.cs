@@ -3,7 +3,7 @@ using NexusRag.Core.Documents;
 
 namespace NexusRag.Storage.Stores;
 
-public sealed class EfChunkChangeFeed(IDbContextFactory<NexusDbContext> factory, Core.Crypto.DataKeyService dataKeys) : IChunkChangeFeed
+public sealed class EfChunkChangeFeed(IDbContextFactory<NexusDbContext> factory, SqliteHotReads hot, Core.Crypto.DataKeyService dataKeys) : IChunkChangeFeed
 {
     public async Task<IReadOnlyList<ChunkChange>> ReadAsync(long afterSeq, int limit, CancellationToken ct)
     {
@@ -22,6 +22,7 @@ public sealed class EfChunkChangeFeed(IDbContextFactory<NexusDbContext> factory,
 
     public async Task<long> MaxSeqAsync(CancellationToken ct)
     {
+        if (hot.Enabled) return hot.SeqValue(StoreConstants.ChunkSeq);
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         return await db.SeqCounters.AsNoTracking().Where(s => s.Name == StoreConstants.ChunkSeq).Select(s => s.Value)
             .FirstOrDefaultAsync(ct).ConfigureAwait(false);

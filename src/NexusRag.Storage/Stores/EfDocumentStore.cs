@@ -184,11 +184,16 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, S
     public async Task<IReadOnlyList<ChunkInfo>> GetChunksByIdsAsync(string tenantId, IReadOnlyCollection<string> chunkIds, CancellationToken ct)
     {
         if (chunkIds.Count == 0) return [];
-        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         // Look up by primary key only, then keep the tenant's rows: with tenant_id in the WHERE clause SQLite
         // prefers the tenant index and scans every chunk of the tenant.
-        var rows = await db.Chunks.AsNoTracking().Where(c => chunkIds.Contains(c.Id))
-            .Select(SealedRows.WithoutVector).ToListAsync(ct).ConfigureAwait(false);
+        List<ChunkRow> rows;
+        if (hot.Enabled && chunkIds.Count <= 100) rows = hot.Chunks(chunkIds);
+        else
+        {
+            await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+            rows = await db.Chunks.AsNoTracking().Where(c => chunkIds.Contains(c.Id))
+                .Select(SealedRows.WithoutVector).ToListAsync(ct).ConfigureAwait(false);
+        }
         rows.RemoveAll(c => c.TenantId != tenantId);
         return (await dataKeys.OpenAsync(rows, ct).ConfigureAwait(false)).Select(Mapping.ToInfo).ToList();
     }

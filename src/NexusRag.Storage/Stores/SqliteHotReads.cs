@@ -6,7 +6,8 @@ using NexusRag.Storage.Entities;
 namespace NexusRag.Storage.Stores;
 
 /// <summary>
-/// The hottest reads on SQLite (a corpus by id, a page of documents, a tenant's ABAC policies) as hand-written SQL on
+/// The hottest reads on SQLite (a corpus by id, a page of documents, a tenant's ABAC policies; a search's chunks by id and
+/// the change log's head) as hand-written SQL on
 /// long-lived read connections whose statements stay prepared: Microsoft.Data.Sqlite parses a command afresh on every
 /// open connection, and EF adds its own per-query work; together that was most of an authenticated read's cost. Each
 /// statement is its own read transaction, so in WAL mode it sees everything committed before it started, like the EF path.
@@ -96,6 +97,36 @@ public sealed class SqliteHotReads : IDisposable
                 return rows;
             });
 
+    /// <summary>Chunks by id, without their vectors (as stored: sealed text stays sealed for the caller to open).</summary>
+    public List<ChunkRow> Chunks(IReadOnlyCollection<string> chunkIds)
+    {
+        // One prepared statement per list length (a search asks for top_k, a handful of lengths in practice).
+        var sql = "SELECT id, tenant_id, corpus_id, document_id, index_version, chunk_index, text, start_offset, end_offset, metadata_json, seq, key_version, created_at " +
+                  "FROM chunks WHERE id IN (" + string.Join(", ", Enumerable.Range(0, chunkIds.Count).Select(i => "$p" + i)) + ")";
+        return Read(sql, p =>
+        {
+            var i = 0;
+            foreach (var id in chunkIds) p.AddWithValue("$p" + i++, id);
+        }, r =>
+        {
+            var rows = new List<ChunkRow>(chunkIds.Count);
+            while (r.Read())
+            {
+                rows.Add(new ChunkRow
+                {
+                    Id = r.GetString(0), TenantId = r.GetString(1), CorpusId = r.GetString(2), DocumentId = r.GetString(3), IndexVersion = r.GetInt32(4),
+                    ChunkIndex = r.GetInt32(5), Text = r.GetString(6), StartOffset = r.GetInt32(7), EndOffset = r.GetInt32(8), MetadataJson = r.GetString(9),
+                    Seq = r.GetInt64(10), KeyVersion = r.IsDBNull(11) ? null : r.GetInt32(11), CreatedAt = Utc(r, 12),
+                });
+            }
+            return rows;
+        });
+    }
+
+    /// <summary>The value of a sequence counter (the change log's head: every search first checks it).</summary>
+    public long SeqValue(string name) =>
+        Read("SELECT value FROM seq_counters WHERE name = $n", p => p.AddWithValue("$n", name), r => r.Read() ? r.GetInt64(0) : 0L);
+
     private T Read<T>(string sql, Action<SqliteParameterCollection> bind, Func<SqliteDataReader, T> read)
     {
         var connection = _idle.TryTake(out var idle) ? idle : new ReadConnection(_connectionString!);
@@ -120,7 +151,43 @@ public sealed class SqliteHotReads : IDisposable
 
     private static string? NullableString(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
 
-    private static DateTime Utc(SqliteDataReader r, int i) => DateTime.SpecifyKind(r.GetDateTime(i), DateTimeKind.Utc);
+    private static DateTime Utc(SqliteDataReader r, int i) =>
+        TryParseStored(r.GetString(i), out var t) ? t : DateTime.SpecifyKind(r.GetDateTime(i), DateTimeKind.Utc);
+
+    /// <summary>
+    /// EF Core's SQLite text form of a UTC timestamp, <c>yyyy-MM-dd HH:mm:ss[.fffffff]</c>, read by position (eight per
+    /// document row: the general parser was a visible share of a document page); anything else goes to the general parser.
+    /// </summary>
+    public static bool TryParseStored(ReadOnlySpan<char> s, out DateTime value)
+    {
+        value = default;
+        if (s.Length < 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':') return false;
+        if (!Digits(s, 0, 4, out var year) || !Digits(s, 5, 2, out var month) || !Digits(s, 8, 2, out var day)
+            || !Digits(s, 11, 2, out var hour) || !Digits(s, 14, 2, out var minute) || !Digits(s, 17, 2, out var second)) return false;
+        long ticks = 0;
+        if (s.Length > 19)
+        {
+            var digits = s.Length - 20;
+            if (s[19] != '.' || digits is < 1 or > 7 || !Digits(s, 20, digits, out var fraction)) return false;
+            ticks = fraction;
+            for (var i = digits; i < 7; i++) ticks *= 10;
+        }
+        if (year < 1 || month is < 1 or > 12 || day < 1 || day > DateTime.DaysInMonth(year, month) || hour > 23 || minute > 59 || second > 59) return false;
+        value = new DateTime(year, month, day, hour, minute, second, DateTimeKind.Utc).AddTicks(ticks);
+        return true;
+    }
+
+    private static bool Digits(ReadOnlySpan<char> s, int start, int count, out int value)
+    {
+        value = 0;
+        for (var i = start; i < start + count; i++)
+        {
+            var d = s[i] - '0';
+            if ((uint)d > 9) return false;
+            value = value * 10 + d;
+        }
+        return true;
+    }
 
     private static DateTime? NullableUtc(SqliteDataReader r, int i) => r.IsDBNull(i) ? null : Utc(r, i);
 

@@ -1,0 +1,75 @@
+using System.Net.Http.Json;
+using System.Text.Json;
+using NexusRag.Storage.Stores;
+using NexusRag.Tests.Infrastructure;
+
+namespace NexusRag.Tests.Integration;
+
+/// <summary>
+/// The hottest reads (a corpus by id, a page of documents) take a hand-written path on SQLite; every field must come
+/// back exactly as the EF path returns it (the single-document read and the corpus list still use EF).
+/// </summary>
+public sealed class HotReadTests
+{
+    [Fact]
+    public async Task The_document_page_and_the_corpus_read_return_what_the_ef_reads_return_field_for_field()
+    {
+        using var app = new NexusAppFactory();
+        var admin = await app.AdminForTenantAsync("t1");
+        (await admin.PostAsJsonAsync("/v1/corpora", new { id = "hot", name = "Hot reads" })).EnsureSuccessStatusCode();
+        await (await admin.PostAsJsonAsync("/v1/documents/text", new
+        {
+            corpus_id = "hot", document_id = "h1", text = "Kelp forests shelter otters.", filename = "kelp.txt",
+            metadata = new { source = "field notes", year = 2026 }, labels = new { team = "marine" },
+        })).DataAsync(202);
+        await admin.IngestTextAsync("hot", "Seagrass meadows store carbon.", "h2");
+        await admin.IngestTextAsync("hot", "Coral reefs need clear water.", "h3");
+        foreach (var id in new[] { "h1", "h2", "h3" }) await admin.WaitForDocumentAsync(id);
+
+        var items = new List<JsonElement>();
+        string? cursor = null;
+        do
+        {
+            var page = await (await admin.GetAsync("/v1/documents?corpus_id=hot&limit=2" + (cursor is null ? "" : $"&cursor={cursor}"))).DataAsync();
+            items.AddRange(page.GetProperty("items").EnumerateArray());
+            cursor = page.GetProperty("page").GetProperty("next_cursor").GetString();
+        } while (cursor is not null);
+        Assert.Equal(["h3", "h2", "h1"], items.Select(i => i.GetProperty("id").GetString()));
+        foreach (var item in items)
+        {
+            var single = await (await admin.GetAsync($"/v1/documents/{item.GetProperty("id").GetString()}")).DataAsync();
+            Assert.Equal(single.GetRawText(), item.GetRawText());
+        }
+        Assert.Equal("field notes", items[2].GetProperty("metadata").GetProperty("source").GetString());
+        Assert.NotEqual(JsonValueKind.Null, items[2].GetProperty("completed_at").ValueKind);
+
+        var corpus = await (await admin.GetAsync("/v1/corpora/hot")).DataAsync();
+        var listed = (await (await admin.GetAsync("/v1/corpora")).DataAsync()).EnumerateArray().Single(c => c.GetProperty("id").GetString() == "hot");
+        Assert.Equal(listed.GetRawText(), corpus.GetRawText());
+        Assert.Equal(JsonValueKind.Object, corpus.GetProperty("embedding").ValueKind); // recorded by the first ingest
+    }
+
+    [Theory]
+    [InlineData("2026-12-01 04:59:03.7562826")]
+    [InlineData("2026-12-01 04:59:03.75")]
+    [InlineData("2026-02-28 23:59:59")]
+    [InlineData("0001-01-01 00:00:00")]
+    [InlineData("9999-12-31 23:59:59.9999999")]
+    public void Stored_timestamps_parse_as_the_general_parser_reads_them(string stored)
+    {
+        Assert.True(SqliteHotReads.TryParseStored(stored, out var fast));
+        Assert.Equal(DateTimeKind.Utc, fast.Kind);
+        Assert.Equal(DateTime.Parse(stored, System.Globalization.CultureInfo.InvariantCulture), fast);
+    }
+
+    [Theory]
+    [InlineData("2026-12-01T04:59:03Z")]
+    [InlineData("2026-13-01 04:59:03")]
+    [InlineData("2026-02-30 04:59:03")]
+    [InlineData("2026-12-01 04:59:03.")]
+    [InlineData("2026-12-01 04:59:03.12345678")]
+    [InlineData("0000-12-01 04:59:03")]
+    [InlineData("2026-12-01 24:00:00")]
+    public void Anything_else_is_left_to_the_general_parser(string stored) =>
+        Assert.False(SqliteHotReads.TryParseStored(stored, out _));
+}
