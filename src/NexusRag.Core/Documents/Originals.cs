@@ -55,47 +55,34 @@ public sealed class OriginalLocks
 {
     private readonly SemaphoreSlim[] _stripes = Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
 
-    public async Task<IDisposable> AcquireAsync(string tenantId, string sha256, CancellationToken ct)
-    {
-        var stripe = _stripes[(int)((uint)HashCode.Combine(tenantId, sha256) % (uint)_stripes.Length)];
-        await stripe.WaitAsync(ct).ConfigureAwait(false);
-        return new Release(stripe);
-    }
+    public Task<IDisposable> AcquireAsync(string tenantId, string sha256, CancellationToken ct) => AcquireManyAsync(tenantId, [sha256], ct);
 
     /// <summary>The locks of several originals at once (a batch): each stripe once, in stripe order, so batches cannot deadlock.</summary>
     public async Task<IDisposable> AcquireManyAsync(string tenantId, IEnumerable<string> sha256s, CancellationToken ct)
     {
-        var held = new List<IDisposable>();
+        var held = new List<SemaphoreSlim>();
         try
         {
             foreach (var i in sha256s.Select(sha => (int)((uint)HashCode.Combine(tenantId, sha) % (uint)_stripes.Length)).Distinct().Order())
             {
                 await _stripes[i].WaitAsync(ct).ConfigureAwait(false);
-                held.Add(new Release(_stripes[i]));
+                held.Add(_stripes[i]);
             }
-            return new ReleaseAll(held);
+            return new Release(held);
         }
         catch
         {
-            foreach (var h in held) h.Dispose();
+            foreach (var h in held) h.Release();
             throw;
         }
     }
 
-    private sealed class ReleaseAll(List<IDisposable> held) : IDisposable
-    {
-        public void Dispose()
-        {
-            foreach (var h in held) h.Dispose();
-        }
-    }
-
-    private sealed class Release(SemaphoreSlim s) : IDisposable
+    private sealed class Release(List<SemaphoreSlim> held) : IDisposable
     {
         private int _done;
         public void Dispose()
         {
-            if (Interlocked.Exchange(ref _done, 1) == 0) s.Release();
+            if (Interlocked.Exchange(ref _done, 1) == 0) foreach (var s in held) s.Release();
         }
     }
 }

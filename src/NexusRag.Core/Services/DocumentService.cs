@@ -61,25 +61,15 @@ public sealed class DocumentService(
 
     public async Task<EnqueueResult> IngestAsync(Principal principal, IngestRequest request, string? requestId, CancellationToken ct)
     {
-        var p = await PrepareAsync(principal, request, ct).ConfigureAwait(false);
-        if (p.Deduplicated is { } same) return same;
-
-        EnqueueResult result;
-        using (await originalLocks.AcquireAsync(principal.TenantId, p.Sha256, ct).ConfigureAwait(false))
-        {
-            // The original is in place before anything refers to it; the document, its job and the audit event commit together.
-            await originals.CommitAsync(principal.TenantId, request.Content, ct).ConfigureAwait(false);
-            result = await uow.RunAsync(c => EnqueuePreparedAsync(principal, p, requestId, c), ct).ConfigureAwait(false);
-        }
-        signal.Notify();
-        if (p.Existing is { } existing && existing.ContentSha256 != p.Sha256) await ReleaseOriginalAsync(principal.TenantId, existing.ContentSha256, ct).ConfigureAwait(false);
-        return result;
+        var (result, error) = (await IngestManyAsync(principal, [request], requestId, ct).ConfigureAwait(false))[0];
+        if (error is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+        return result!;
     }
 
     /// <summary>
-    /// Bulk ingestion (<c>POST /v1/documents/batch</c>): each item is validated and checked on its own (a bad item fails
-    /// alone), then every accepted item's document, job, owner grant and audit event commit in <em>one</em> transaction —
-    /// one commit for the batch instead of one per document. Should that transaction fail on an item (a concurrent
+    /// Ingestion of one document or a batch (<c>POST /v1/documents/batch</c>): each item is validated and checked on its
+    /// own (a bad item fails alone), then every accepted item's document, job, owner grant and audit event commit in
+    /// <em>one</em> transaction — one commit for the batch instead of one per document. Should that transaction fail on an item (a concurrent
     /// writer got there first), the items are enqueued one by one instead, so each still gets its own answer.
     /// </summary>
     public async Task<IReadOnlyList<(EnqueueResult? Result, NexusException? Error)>> IngestManyAsync(Principal principal, IReadOnlyList<IngestRequest> requests,
@@ -112,6 +102,10 @@ public sealed class DocumentService(
                 }, ct).ConfigureAwait(false);
                 for (var k = 0; k < prepared.Count; k++) outcomes[prepared[k].Index] = (results[k], null);
             }
+            catch (NexusException single) when (prepared.Count == 1)
+            {
+                outcomes[prepared[0].Index] = (null, single); // nothing to retry alone
+            }
             catch (NexusException)
             {
                 foreach (var (i, p) in prepared)
@@ -121,7 +115,7 @@ public sealed class DocumentService(
                 }
             }
         }
-        signal.Notify();
+        if (prepared.Any(x => outcomes[x.Index].Result is not null)) signal.Notify();
         foreach (var (i, p) in prepared)
             if (outcomes[i].Result is not null && p.Existing is { } existing && existing.ContentSha256 != p.Sha256)
                 await ReleaseOriginalAsync(principal.TenantId, existing.ContentSha256, ct).ConfigureAwait(false);
