@@ -136,7 +136,7 @@ static async Task<string> Ingest(HttpClient http, Args opts)
     (await http.PostAsJsonAsync("/v1/corpora", new { id = corpus })).EnsureSuccessStatusCode();
     var rng = new Random(42);
     var vocab = Enumerable.Range(0, 5000).Select(i => $"w{i:x}{(char)('a' + i % 26)}").ToArray();
-    var docs = Enumerable.Range(0, opts.Docs).Select(i => MakeDoc(rng, vocab, 5 * 1024)).ToArray();
+    var docs = Enumerable.Range(0, opts.Docs).Select(i => corpus + " " + MakeDoc(rng, vocab, 5 * 1024)).ToArray();
 
     var sw = Stopwatch.StartNew();
     var next = -1;
@@ -149,7 +149,7 @@ static async Task<string> Ingest(HttpClient http, Args opts)
             int b;
             while ((b = Interlocked.Increment(ref next)) < batches.Length)
             {
-                var body = batches[b].Select(i => new { corpus_id = corpus, document_id = $"d{i}", text = docs[i] }).ToArray();
+                var body = batches[b].Select(i => new { corpus_id = corpus, document_id = $"{corpus}-d{i}", text = docs[i] }).ToArray();
                 var resp = await http.PostAsJsonAsync("/v1/documents/batch", body);
                 if (!resp.IsSuccessStatusCode) throw new InvalidOperationException($"batch {b}: {(int)resp.StatusCode} {await resp.Content.ReadAsStringAsync()}");
             }
@@ -161,11 +161,12 @@ static async Task<string> Ingest(HttpClient http, Args opts)
             int i;
             while ((i = Interlocked.Increment(ref next)) < docs.Length)
             {
-                var resp = await http.PostAsJsonAsync("/v1/documents/text", new { corpus_id = corpus, document_id = $"d{i}", text = docs[i] });
+                var resp = await http.PostAsJsonAsync("/v1/documents/text", new { corpus_id = corpus, document_id = $"{corpus}-d{i}", text = docs[i] });
                 if ((int)resp.StatusCode != 202) throw new InvalidOperationException($"ingest {i}: {(int)resp.StatusCode} {await resp.Content.ReadAsStringAsync()}");
             }
         }));
     var accepted = sw.Elapsed;
+    Console.WriteLine($"  (all accepted after {accepted.TotalSeconds:F2} s; waiting for the workers)");
     while (true)
     {
         var queued = await Count(http, corpus, "queued");

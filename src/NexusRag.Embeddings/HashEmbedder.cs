@@ -50,25 +50,45 @@ public sealed class HashEmbedder : IEmbeddingGenerator<string, Embedding<float>>
 
     public float[] Embed(string text)
     {
-        var counts = new Dictionary<string, float>(StringComparer.Ordinal);
-        foreach (var stem in _analyzer.Analyze(text)) Add(counts, "w:" + stem, 1f);
-        foreach (var word in Words(text))
+        // Features are aggregated by their 64-bit FNV-1a hash (of the feature string, "w:stem" or "c:gram", computed over
+        // spans without building it) in first-seen order, which is the order the vector's sums are taken in.
+        var counts = new Dictionary<ulong, Feature>();
+        foreach (var stem in _analyzer.Analyze(text)) Add(counts, Fnv1a64(WordPrefix, stem), 1f, word: true);
+        char[]? rented = null;
+        Span<char> buffer = stackalloc char[128];
+        try
         {
-            var marked = "<" + word + ">";
-            var grams = new List<string>();
-            for (var n = 3; n <= 5; n++)
-                for (var i = 0; i + n <= marked.Length; i++) grams.Add(marked.Substring(i, n));
-            if (grams.Count == 0) continue;
-            var each = NgramWeight / grams.Count;
-            foreach (var g in grams) Add(counts, "c:" + g, each);
+            foreach (var word in Words(text))
+            {
+                var length = word.Length + 2;
+                if (length > buffer.Length)
+                {
+                    if (rented is not null) System.Buffers.ArrayPool<char>.Shared.Return(rented);
+                    rented = System.Buffers.ArrayPool<char>.Shared.Rent(length);
+                    buffer = rented;
+                }
+                var marked = buffer[..length];
+                marked[0] = '<';
+                word.CopyTo(marked[1..]);
+                marked[^1] = '>';
+                var grams = 0;
+                for (var n = 3; n <= 5; n++) grams += Math.Max(0, length - n + 1);
+                if (grams == 0) continue;
+                var each = NgramWeight / grams;
+                for (var n = 3; n <= 5; n++)
+                    for (var i = 0; i + n <= length; i++) Add(counts, Fnv1a64(GramPrefix, marked.Slice(i, n)), each, word: false);
+            }
+        }
+        finally
+        {
+            if (rented is not null) System.Buffers.ArrayPool<char>.Shared.Return(rented);
         }
 
         var v = new float[_dimensions];
-        foreach (var (feature, mass) in counts)
+        foreach (var (h, feature) in counts)
         {
             // Sublinear TF: an n-gram's "count" is fractional, so apply 1 + ln to the multiple of its unit weight.
-            var weight = feature[0] == 'w' ? 1f + MathF.Log(mass) : mass;
-            var h = Fnv1a64(feature);
+            var weight = feature.Word ? 1f + MathF.Log(feature.Mass) : feature.Mass;
             var index = (int)(h % (ulong)_dimensions);
             v[index] += (h >> 63) == 0 ? weight : -weight;
         }
@@ -77,8 +97,16 @@ public sealed class HashEmbedder : IEmbeddingGenerator<string, Embedding<float>>
         return v;
     }
 
-    private static void Add(Dictionary<string, float> counts, string key, float w) =>
-        counts[key] = counts.TryGetValue(key, out var c) ? c + w : w;
+    private record struct Feature(float Mass, bool Word);
+
+    private static void Add(Dictionary<ulong, Feature> counts, ulong key, float w, bool word)
+    {
+        ref var f = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(counts, key, out var exists);
+        f = exists ? f with { Mass = f.Mass + w } : new Feature(w, word);
+    }
+
+    private const string WordPrefix = "w:";
+    private const string GramPrefix = "c:";
 
     /// <summary>Lowercased letter/digit runs that are not English stop words.</summary>
     private static IEnumerable<string> Words(string text)
@@ -94,15 +122,20 @@ public sealed class HashEmbedder : IEmbeddingGenerator<string, Embedding<float>>
 
     private static bool IsStopWord(string w) => EnglishAnalyzer.DefaultStopSet.Contains(w);
 
-    private static ulong Fnv1a64(string s)
+    /// <summary>64-bit FNV-1a of <paramref name="prefix"/> followed by <paramref name="s"/>, each char as its two bytes (low first).</summary>
+    private static ulong Fnv1a64(string prefix, ReadOnlySpan<char> s)
     {
         var h = 14695981039346656037UL;
-        foreach (var ch in s)
+        foreach (var ch in prefix) h = Step(h, ch);
+        foreach (var ch in s) h = Step(h, ch);
+        return h;
+
+        static ulong Step(ulong h, char ch)
         {
             h ^= (byte)ch; h *= 1099511628211UL;
             h ^= (byte)(ch >> 8); h *= 1099511628211UL;
+            return h;
         }
-        return h;
     }
 
     public object? GetService(Type serviceType, object? serviceKey = null) => Core.AiServices.Resolve(serviceType, serviceKey, _metadata, this);

@@ -39,72 +39,188 @@ public sealed class IngestionJobHandler(
     IOptions<IngestionOptions> ingestionOptions,
     IJobSignal signal,
     Observability.NexusInstrumentation telemetry,
-    ILogger<IngestionJobHandler> logger) : IJobHandler
+    ILogger<IngestionJobHandler> logger) : IBatchJobHandler
 {
     public IReadOnlyCollection<string> Kinds { get; } = [JobKind.Ingest, JobKind.Reindex];
 
     public string? HeldBy => Governance.KillSwitches.Ingest;
 
+    public int MaxBatch => ingestionOptions.Value.JobBatchSize;
+
     public async Task<JobResult> HandleAsync(Job job, string workerId, CancellationToken ct)
     {
-        if (job.DocumentId is not { } documentId || job.CorpusId is not { } corpusId)
-            throw new PermanentJobFailure("an ingestion job must name its corpus and document");
         try
         {
             await store.MarkDocumentProcessingAsync(job, ct).ConfigureAwait(false);
-            var doc = await documents.GetAsync(job.TenantId, documentId, ct).ConfigureAwait(false)
-                      ?? throw new PermanentJobFailure("document no longer exists");
-
-            var extracted = await pipeline.ExtractAsync(doc, ct).ConfigureAwait(false);
-            var attachments = extracted.Attachments ?? [];
-            var ingestAttachments = extractionOptions.Value.EmlAttachments == "ingest";
-            var children = ingestAttachments ? await StageAttachmentsAsync(doc, attachments, ct).ConfigureAwait(false) : [];
+            var prepared = await PrepareAsync(job, null, ct).ConfigureAwait(false);
             try
             {
-                var summary = extracted.SummaryJson(ingestAttachments ? null : attachments.Count, children.Select(c => c.Document.DocumentId).ToList());
-                // Every index version that receives writes gets the document (the active one, and any building, ready or
-                // retained retired one); if that set changes before the commit, start over with the new set.
-                for (var round = 1; ; round++)
-                {
-                    var targets = await ChunkForVersionsAsync(doc, extracted, ingestAttachments && attachments.Count > 0, ct).ConfigureAwait(false);
-                    try
-                    {
-                        using (telemetry.Step("write"))
-                            if (!await CommitAsync(job, workerId, doc, targets, summary, children, ct).ConfigureAwait(false)) return JobResult.LeaseLost;
-                        telemetry.ChunksWritten.Add(targets.Sum(t => t.Chunks.Count));
-                        logger.LogInformation("Job {JobId}: document {DocumentId} ({Format}) ingested, {Chunks} chunks in {Versions} index version(s), {Children} attachments",
-                            job.Id, documentId, extracted.Format, targets[0].Chunks.Count, targets.Count, children.Count);
-                        break;
-                    }
-                    catch (IndexVersionsChangedException ex) when (round < 5)
-                    {
-                        logger.LogInformation("Job {JobId}: {Reason}; chunking again for the new set of index versions", job.Id, ex.Message);
-                    }
-                }
+                return await CommitOneAsync(prepared, workerId, ct).ConfigureAwait(false);
             }
             finally
             {
-                foreach (var c in children) c.Staged.Dispose();
+                prepared.Dispose();
             }
-            if (children.Count > 0) signal.Notify();
-            return JobResult.Committed;
         }
-        catch (NexusException ex) when (ex.Code == ErrorCodes.EmbeddingModelMismatch)
+        catch (Exception ex) when (AsPermanent(ex) is { } permanent)
         {
-            throw new PermanentJobFailure($"{ErrorCodes.EmbeddingModelMismatch}: {ex.Message}", ex);
+            throw permanent;
         }
+    }
+
+    /// <summary>
+    /// Several jobs: each is extracted, chunked and embedded on its own (a failure stays that job's), then every prepared
+    /// job without attachments commits in one transaction. If that transaction cannot take them all (a lease lost, the
+    /// index versions changed, a model conflict), each commits on its own as <see cref="HandleAsync"/> would, with its own answer.
+    /// </summary>
+    public async Task<IReadOnlyList<JobOutcome>> HandleManyAsync(IReadOnlyList<Job> jobs, string workerId, CancellationToken ct)
+    {
+        var outcomes = new JobOutcome?[jobs.Count];
+        var prepared = new List<(int Index, Prepared Job)>(jobs.Count);
+        try
+        {
+            await store.MarkDocumentsProcessingAsync(jobs, ct).ConfigureAwait(false);
+            var versions = new Dictionary<(string, string), (CorpusInfo, IReadOnlyList<IndexVersionInfo>)>();
+            for (var i = 0; i < jobs.Count; i++)
+            {
+                try
+                {
+                    prepared.Add((i, await PrepareAsync(jobs[i], versions, ct).ConfigureAwait(false)));
+                }
+                catch (Exception ex) when (!(ex is OperationCanceledException && ct.IsCancellationRequested))
+                {
+                    outcomes[i] = JobOutcome.Failed(AsPermanent(ex) ?? ex);
+                }
+            }
+
+            var together = prepared.Where(p => p.Job.Children.Count == 0).ToList();
+            if (together.Count > 1)
+            {
+                var committed = false;
+                try
+                {
+                    using (telemetry.Step("write"))
+                        committed = await store.CompleteIngestionManyAsync(workerId,
+                            together.Select(p => new IngestionCompletion(p.Job.Job, p.Job.Targets, p.Job.Summary)).ToList(), ct).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (!(ex is OperationCanceledException && ct.IsCancellationRequested))
+                {
+                    logger.LogInformation("Batch of {Count} ingestion jobs could not commit together ({Reason}); committing each alone", together.Count, ex.Message);
+                }
+                if (committed)
+                    foreach (var (i, p) in together)
+                    {
+                        Written(p);
+                        outcomes[i] = new JobOutcome(JobResult.Committed);
+                    }
+            }
+            foreach (var (i, p) in prepared)
+            {
+                if (outcomes[i] is not null) continue;
+                try
+                {
+                    outcomes[i] = new JobOutcome(await CommitOneAsync(p, workerId, ct).ConfigureAwait(false));
+                }
+                catch (Exception ex) when (!(ex is OperationCanceledException && ct.IsCancellationRequested))
+                {
+                    outcomes[i] = JobOutcome.Failed(AsPermanent(ex) ?? ex);
+                }
+            }
+        }
+        finally
+        {
+            foreach (var (_, p) in prepared) p.Dispose();
+        }
+        return outcomes.Select(o => o ?? throw new InvalidOperationException("a batched job got no outcome")).ToList();
+    }
+
+    /// <summary>An embedding-model mismatch with the corpus cannot be fixed by retrying: the job fails at once.</summary>
+    private static PermanentJobFailure? AsPermanent(Exception ex) =>
+        ex is NexusException { Code: ErrorCodes.EmbeddingModelMismatch } ? new PermanentJobFailure($"{ErrorCodes.EmbeddingModelMismatch}: {ex.Message}", ex) : null;
+
+    /// <summary>A job ready to commit: its document extracted, its attachments staged, its chunks drafted for every writable version.</summary>
+    private sealed record Prepared(Job Job, DocumentInfo Doc, ExtractedDocument Extracted, List<Child> Children, bool HasAttachments, string Summary)
+        : IDisposable
+    {
+        public List<VersionChunks> Targets { get; set; } = [];
+        public void Dispose()
+        {
+            foreach (var c in Children) c.Staged.Dispose();
+        }
+    }
+
+    private async Task<Prepared> PrepareAsync(Job job, Dictionary<(string, string), (CorpusInfo, IReadOnlyList<IndexVersionInfo>)>? versions, CancellationToken ct)
+    {
+        if (job.DocumentId is not { } documentId || job.CorpusId is null)
+            throw new PermanentJobFailure("an ingestion job must name its corpus and document");
+        var doc = await documents.GetAsync(job.TenantId, documentId, ct).ConfigureAwait(false)
+                  ?? throw new PermanentJobFailure("document no longer exists");
+        var extracted = await pipeline.ExtractAsync(doc, ct).ConfigureAwait(false);
+        var attachments = extracted.Attachments ?? [];
+        var ingestAttachments = extractionOptions.Value.EmlAttachments == "ingest";
+        var children = ingestAttachments ? await StageAttachmentsAsync(doc, attachments, ct).ConfigureAwait(false) : [];
+        var prepared = new Prepared(job, doc, extracted, children, ingestAttachments && attachments.Count > 0,
+            extracted.SummaryJson(ingestAttachments ? null : attachments.Count, children.Select(c => c.Document.DocumentId).ToList()));
+        try
+        {
+            prepared.Targets = await ChunkForVersionsAsync(doc, extracted, prepared.HasAttachments, versions, ct).ConfigureAwait(false);
+            return prepared;
+        }
+        catch
+        {
+            prepared.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Commits one prepared job. Every index version that receives writes gets the document (the active one, and any
+    /// building, ready or retained retired one); if that set changes before the commit, it is chunked again for the new set.
+    /// </summary>
+    private async Task<JobResult> CommitOneAsync(Prepared p, string workerId, CancellationToken ct)
+    {
+        for (var round = 1; ; round++)
+        {
+            try
+            {
+                using (telemetry.Step("write"))
+                    if (!await CommitAsync(p.Job, workerId, p.Doc, p.Targets, p.Summary, p.Children, ct).ConfigureAwait(false)) return JobResult.LeaseLost;
+                Written(p);
+                if (p.Children.Count > 0) signal.Notify();
+                return JobResult.Committed;
+            }
+            catch (IndexVersionsChangedException ex) when (round < 5)
+            {
+                logger.LogInformation("Job {JobId}: {Reason}; chunking again for the new set of index versions", p.Job.Id, ex.Message);
+                p.Targets = await ChunkForVersionsAsync(p.Doc, p.Extracted, p.HasAttachments, null, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private void Written(Prepared p)
+    {
+        telemetry.ChunksWritten.Add(p.Targets.Sum(t => t.Chunks.Count));
+        logger.LogInformation("Job {JobId}: document {DocumentId} ({Format}) ingested, {Chunks} chunks in {Versions} index version(s), {Children} attachments",
+            p.Job.Id, p.Doc.Id, p.Extracted.Format, p.Targets[0].Chunks.Count, p.Targets.Count, p.Children.Count);
     }
 
     /// <summary>
     /// The document's chunks for each version that receives writes (the active one first), each with its version's model
     /// (the corpus's for the active one; the server's default for a corpus without vectors yet) and chunking. Fails closed,
-    /// before spending work, when this server cannot run a version's model.
+    /// before spending work, when this server cannot run a version's model. <paramref name="known"/>: the corpora and
+    /// writable versions already read for this batch (the commit checks them again inside its transaction).
     /// </summary>
-    private async Task<List<VersionChunks>> ChunkForVersionsAsync(DocumentInfo doc, ExtractedDocument extracted, bool hasAttachments, CancellationToken ct)
+    private async Task<List<VersionChunks>> ChunkForVersionsAsync(DocumentInfo doc, ExtractedDocument extracted, bool hasAttachments,
+        Dictionary<(string, string), (CorpusInfo, IReadOnlyList<IndexVersionInfo>)>? known, CancellationToken ct)
     {
-        var corpus = await corpora.GetAsync(doc.TenantId, doc.CorpusId, ct).ConfigureAwait(false)
-                     ?? throw new PermanentJobFailure("the document's corpus no longer exists");
-        var versions = await indexVersions.WritableAsync(doc.TenantId, doc.CorpusId, ct).ConfigureAwait(false);
+        if (known is null || !known.TryGetValue((doc.TenantId, doc.CorpusId), out var read))
+        {
+            var c = await corpora.GetAsync(doc.TenantId, doc.CorpusId, ct).ConfigureAwait(false)
+                    ?? throw new PermanentJobFailure("the document's corpus no longer exists");
+            read = (c, await indexVersions.WritableAsync(doc.TenantId, doc.CorpusId, ct).ConfigureAwait(false));
+            known?.Add((doc.TenantId, doc.CorpusId), read);
+        }
+        var (corpus, versions) = read;
         var models = versions.Select(v => (v, embedders.ForCorpus(doc.CorpusId, v.Version == corpus.ActiveIndexVersion ? corpus.Embedding : v.Embedding))).ToList();
         var targets = new List<VersionChunks>(versions.Count);
         foreach (var (v, (identity, embedder)) in models)

@@ -41,6 +41,8 @@ public interface IJobQueue
     Task<string> EnqueueAsync(NewJob job, CancellationToken ct);
     /// <summary>Claims the oldest due job of one of <paramref name="kinds"/>.</summary>
     Task<Job?> TryClaimAsync(string workerId, IReadOnlyCollection<string> kinds, TimeSpan lease, CancellationToken ct);
+    /// <summary>Claims up to <paramref name="max"/> of the oldest due jobs of <paramref name="kinds"/> at once (each with its own lease).</summary>
+    Task<IReadOnlyList<Job>> TryClaimManyAsync(string workerId, IReadOnlyCollection<string> kinds, TimeSpan lease, int max, CancellationToken ct);
     Task<bool> RenewLeaseAsync(string jobId, string workerId, TimeSpan lease, CancellationToken ct);
     /// <summary>Marks the job succeeded (for handlers that do not commit their own completion). False if the lease was lost.</summary>
     Task<bool> CompleteAsync(Job job, string workerId, CancellationToken ct);
@@ -76,6 +78,23 @@ public interface IJobHandler
     Task<JobResult> HandleAsync(Job job, string workerId, CancellationToken ct);
 }
 
+/// <summary>
+/// A handler that can run several claimed jobs of its kinds together (the runner claims up to <see cref="MaxBatch"/> of
+/// them at once). Each job still succeeds or fails on its own: the answer has one outcome per job, in order.
+/// </summary>
+public interface IBatchJobHandler : IJobHandler
+{
+    int MaxBatch { get; }
+    /// <summary>One outcome per job, in order; a job's own failure is its outcome's <see cref="JobOutcome.Error"/>, not a throw.</summary>
+    Task<IReadOnlyList<JobOutcome>> HandleManyAsync(IReadOnlyList<Job> jobs, string workerId, CancellationToken ct);
+}
+
+/// <summary>What became of one job of a batch: a result, or the failure the runner records for it.</summary>
+public readonly record struct JobOutcome(JobResult Result, Exception? Error = null)
+{
+    public static JobOutcome Failed(Exception error) => new(default, error);
+}
+
 /// <summary>A failure that retrying cannot fix: the job fails for good at once.</summary>
 public sealed class PermanentJobFailure(string message, Exception? inner = null) : Exception(message, inner);
 
@@ -91,4 +110,15 @@ public interface IIngestionJobStore
     /// (<see cref="Errors.ErrorCodes.EmbeddingModelMismatch"/>) if the active one has another.
     /// </summary>
     Task<bool> CompleteIngestionAsync(Job job, string workerId, IReadOnlyList<Indexing.VersionChunks> versions, string? extractionJson, CancellationToken ct);
+    /// <summary>Marks the documents of several claimed jobs processing (one statement per tenant).</summary>
+    Task MarkDocumentsProcessingAsync(IReadOnlyList<Job> jobs, CancellationToken ct);
+    /// <summary>
+    /// <see cref="CompleteIngestionAsync"/> for several jobs in one transaction: all commit, or none. False (nothing
+    /// written) if any job's lease was lost; <see cref="Indexing.IndexVersionsChangedException"/> and a model mismatch as
+    /// for one job, for the whole batch.
+    /// </summary>
+    Task<bool> CompleteIngestionManyAsync(string workerId, IReadOnlyList<IngestionCompletion> completions, CancellationToken ct);
 }
+
+/// <summary>One job's completion in a batch: its chunks per index version and the extraction summary.</summary>
+public sealed record IngestionCompletion(Job Job, IReadOnlyList<Indexing.VersionChunks> Versions, string? ExtractionJson);

@@ -9,7 +9,8 @@ namespace NexusRag.Server.Workers;
 
 /// <summary>
 /// Hosted job runner: <see cref="IngestionOptions.WorkerConcurrency"/> loops, each claiming one job at a time (of the
-/// kinds whose kill switch is off — held jobs stay queued) with a lease, running it through <see cref="JobExecutor"/>
+/// kinds whose kill switch is off — held jobs stay queued) with a lease — and, when that job's handler runs batches,
+/// up to its batch size of that handler's kinds with it — running it through <see cref="JobExecutor"/>
 /// (one handler per kind), and sleeping on the enqueue signal (or the poll interval) when the queue is empty. A database
 /// outage is waited out with a growing pause and one line per attempt.
 /// </summary>
@@ -81,7 +82,13 @@ public sealed class JobWorker(IJobQueue queue, JobExecutor executor, IJobSignal 
                     await signal.WaitAsync(TimeSpan.FromMilliseconds(opts.PollIntervalMs), ct);
                     continue;
                 }
-                await executor.ExecuteAsync(job, loopId, lease, ct);
+                if (executor.BatchHandlerFor(job.Kind) is { } batch)
+                {
+                    // Its handler runs jobs together: take more of its kinds now, up to its batch size, and run them at once.
+                    var more = await queue.TryClaimManyAsync(loopId, batch.Kinds.Where(kinds.Contains).ToList(), lease, batch.MaxBatch - 1, ct);
+                    await executor.ExecuteManyAsync([job, .. more], loopId, lease, ct);
+                }
+                else await executor.ExecuteAsync(job, loopId, lease, ct);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {

@@ -323,6 +323,138 @@ public sealed class DurableQueueTests
     }
 
     [Fact]
+    public async Task Concurrent_batch_claims_never_hand_one_job_to_two_workers()
+    {
+        using var app = new NexusAppFactory(new() { ["NexusRag:Ingestion:WorkerConcurrency"] = "0" });
+        var client = await app.AdminForTenantAsync("batch-claims", "c1");
+        var batch = Enumerable.Range(0, 60).Select(i => new { corpus_id = "c1", document_id = $"b{i}", text = $"text {i}" }).ToArray();
+        Assert.Equal(60, (await (await client.PostAsJsonAsync("/v1/documents/batch", batch)).DataAsync()).GetProperty("accepted").GetInt32());
+        var queue = app.Service<IJobQueue>();
+        var claimed = new System.Collections.Concurrent.ConcurrentBag<(string Worker, Job Job)>();
+        await Task.WhenAll(Enumerable.Range(0, 6).Select(w => Task.Run(async () =>
+        {
+            while (await queue.TryClaimManyAsync($"w{w}", Kinds, TimeSpan.FromMinutes(5), 7, default) is { Count: > 0 } jobs)
+            {
+                Assert.InRange(jobs.Count, 1, 7);
+                foreach (var job in jobs) claimed.Add(($"w{w}", job));
+            }
+        })));
+        Assert.Equal(60, claimed.Count);
+        Assert.Equal(60, claimed.Select(c => c.Job.Id).Distinct().Count());
+        Assert.All(claimed, c =>
+        {
+            Assert.Equal(c.Worker, c.Job.LeaseOwner);
+            Assert.Equal(JobStatus.Processing, c.Job.Status);
+            Assert.Equal(1, c.Job.Attempts);
+        });
+        Assert.Empty(await queue.TryClaimManyAsync("late", Kinds, TimeSpan.FromMinutes(5), 7, default));
+    }
+
+    /// <summary>Fails (for good) every worker attempt at a text that contains "poison"; upload-time validation passes.</summary>
+    private sealed class PoisonExtractor : IContentExtractor
+    {
+        private int _poisonCalls;
+        public IReadOnlyCollection<string> MediaTypes { get; } = ["text/plain", "text/markdown"];
+        public async Task<ExtractedDocument> ExtractAsync(Stream content, ExtractionContext context, CancellationToken ct)
+        {
+            var text = await new StreamReader(content).ReadToEndAsync(ct);
+            if (text.Contains("poison", StringComparison.Ordinal) && Interlocked.Increment(ref _poisonCalls) > 1)
+                throw new ExtractionException(ExtractionCodes.Corrupt, "poisoned on purpose");
+            return ExtractedDocument.PlainText("text", text);
+        }
+    }
+
+    [Fact]
+    public async Task A_batch_of_jobs_commits_together_and_a_bad_or_stolen_job_gets_its_own_outcome()
+    {
+        using var app = new NexusAppFactory(new() { ["NexusRag:Ingestion:WorkerConcurrency"] = "0" },
+            services => services.AddSingleton<IContentExtractor>(new PoisonExtractor()));
+        var client = await app.AdminForTenantAsync("batch-run", "c1");
+        var texts = new Dictionary<string, string>
+        {
+            ["good-1"] = "Mitochondria produce ATP.", ["bad"] = "poison pill", ["good-2"] = "Ribosomes build proteins.",
+            ["stolen"] = "Chloroplasts capture light.", ["good-3"] = "Nuclei hold chromosomes.",
+        };
+        foreach (var (id, text) in texts) await client.IngestTextAsync("c1", text, id);
+        var queue = app.Service<IJobQueue>();
+        var executor = app.Service<JobExecutor>();
+        Assert.NotNull(executor.BatchHandlerFor(JobKind.Ingest));
+
+        // Worker A claims all five with a lease that runs out at once; worker B then takes one of them.
+        var mine = await queue.TryClaimManyAsync("worker-a", Kinds, TimeSpan.FromMilliseconds(1), 10, default);
+        Assert.Equal(5, mine.Count);
+        await Task.Delay(20);
+        var stolen = mine.Single(j => j.DocumentId == "stolen");
+        await using (var db = await app.Service<IDbContextFactory<NexusDbContext>>().CreateDbContextAsync())
+            await db.Jobs.Where(j => j.Id != stolen.Id).ExecuteUpdateAsync(s => s.SetProperty(j => j.LeaseExpiresAt, DateTime.UtcNow.AddMinutes(5)));
+        var theirs = await queue.TryClaimAsync("worker-b", Kinds, TimeSpan.FromMinutes(5), default);
+        Assert.Equal(stolen.Id, theirs?.Id);
+
+        // A's batch: the poisoned job fails alone; the batch commit cannot take the stolen job, so each commits alone.
+        await executor.ExecuteManyAsync(mine, "worker-a", TimeSpan.FromMinutes(1), default);
+        foreach (var id in new[] { "good-1", "good-2", "good-3" })
+        {
+            var doc = await (await client.GetAsync($"/v1/documents/{id}")).DataAsync();
+            Assert.Equal("succeeded", doc.GetProperty("status").GetString());
+            Assert.Equal(1, doc.GetProperty("num_chunks").GetInt32());
+            var chunks = await (await client.GetAsync($"/v1/documents/{id}/chunks")).DataAsync();
+            Assert.Equal(texts[id], chunks[0].GetProperty("text").GetString());
+        }
+        var bad = await (await client.GetAsync("/v1/documents/bad")).DataAsync();
+        Assert.Equal("failed", bad.GetProperty("status").GetString());
+        Assert.Contains("poisoned on purpose", bad.GetProperty("failure_reason").GetString());
+        Assert.Equal("processing", (await (await client.GetAsync("/v1/documents/stolen")).DataAsync()).GetProperty("status").GetString());
+
+        // B still holds the stolen job and commits it.
+        await executor.ExecuteAsync(theirs!, "worker-b", TimeSpan.FromMinutes(1), default);
+        Assert.Equal("succeeded", (await (await client.GetAsync("/v1/documents/stolen")).DataAsync()).GetProperty("status").GetString());
+        var hits = await (await client.PostAsJsonAsync("/v1/search", new { corpus_id = "c1", query = "chloroplasts light ribosomes", top_k = 5, mode = "lexical" })).DataAsync();
+        var found = hits.GetProperty("results").EnumerateArray().Select(r => r.GetProperty("document_id").GetString()).ToHashSet();
+        Assert.Contains("stolen", found);
+        Assert.Contains("good-2", found);
+
+        await using var check = await app.Service<IDbContextFactory<NexusDbContext>>().CreateDbContextAsync();
+        var jobs = await check.Jobs.Where(j => j.TenantId == "batch-run").ToListAsync();
+        Assert.Equal(4, jobs.Count(j => j.Status == JobStatus.Succeeded && j.LeaseOwner == null));
+        Assert.Equal(JobStatus.Failed, jobs.Single(j => j.DocumentId == "bad").Status);
+    }
+
+    [Fact]
+    public async Task A_batch_whose_jobs_all_commit_together_writes_every_chunk_once_with_fresh_seqs()
+    {
+        using var app = new NexusAppFactory(new() { ["NexusRag:Ingestion:WorkerConcurrency"] = "0" });
+        var client = await app.AdminForTenantAsync("batch-all", "c1");
+        var text = string.Join(' ', Enumerable.Range(0, 400).Select(i => $"word{i}"));
+        for (var i = 0; i < 8; i++) await client.IngestTextAsync("c1", $"doc {i} " + text, $"d{i}");
+        var queue = app.Service<IJobQueue>();
+        var jobs = await queue.TryClaimManyAsync("worker", Kinds, TimeSpan.FromMinutes(5), 32, default);
+        Assert.Equal(8, jobs.Count);
+        await app.Service<JobExecutor>().ExecuteManyAsync(jobs, "worker", TimeSpan.FromMinutes(5), default);
+        // Re-ingest two with new text: their old chunks are logged as deleted and replaced, in one more batch.
+        await client.IngestTextAsync("c1", "replaced " + text, "d0", overwrite: true);
+        await client.IngestTextAsync("c1", "replaced too " + text, "d1", overwrite: true);
+        await app.Service<JobExecutor>().ExecuteManyAsync(await queue.TryClaimManyAsync("worker", Kinds, TimeSpan.FromMinutes(5), 32, default), "worker", TimeSpan.FromMinutes(5), default);
+
+        await using var db = await app.Service<IDbContextFactory<NexusDbContext>>().CreateDbContextAsync();
+        var chunks = await db.Chunks.Where(c => c.TenantId == "batch-all").ToListAsync();
+        Assert.All(chunks, c => Assert.NotNull(c.Embedding));
+        Assert.Equal(chunks.Count, chunks.Select(c => c.Seq).Distinct().Count());
+        foreach (var id in Enumerable.Range(0, 8).Select(i => $"d{i}"))
+        {
+            var doc = await (await client.GetAsync($"/v1/documents/{id}")).DataAsync();
+            Assert.Equal("succeeded", doc.GetProperty("status").GetString());
+            Assert.True(doc.GetProperty("num_chunks").GetInt32() > 1);
+            Assert.Equal(doc.GetProperty("num_chunks").GetInt32(), chunks.Count(c => c.DocumentId == id));
+        }
+        Assert.All(chunks.Where(c => c.DocumentId == "d0"), c => Assert.True(c.CreatedAt > DateTime.UtcNow.AddMinutes(-5) && c.CreatedAt.Kind == DateTimeKind.Utc));
+        var d0 = await (await client.GetAsync("/v1/documents/d0/chunks")).DataAsync();
+        Assert.StartsWith("replaced word0", d0[0].GetProperty("text").GetString());
+        var deleted = await db.ChunkDeletions.Where(d => d.TenantId == "batch-all").ToListAsync();
+        Assert.Equal(2, deleted.Select(d => d.DocumentId).Distinct().Count());
+        Assert.True(deleted.Min(d => d.Seq) > chunks.Where(c => c.DocumentId is not "d0" and not "d1").Max(c => c.Seq));
+    }
+
+    [Fact]
     public async Task Concurrent_claims_never_hand_one_job_to_two_workers()
     {
         using var app = new NexusAppFactory(new() { ["NexusRag:Ingestion:WorkerConcurrency"] = "0" });

@@ -28,6 +28,92 @@ public class HashEmbedderTests
         Assert.All(e.Embed(""), x => Assert.Equal(0f, x));
     }
 
+    /// <summary>
+    /// The embedder aggregates features by hash over spans (no strings per n-gram); its vectors must stay bit for bit those
+    /// of the string-keyed algorithm the model id names, or stored vectors of <c>hash-v1-stem-char3to5</c> would drift.
+    /// </summary>
+    [Fact]
+    public void Vectors_are_bit_identical_to_the_string_keyed_reference_algorithm()
+    {
+        using var e = new HashEmbedder(384);
+        using var reference = new ReferenceHashEmbedder(384);
+        var texts = new List<string>
+        {
+            "", "a", "The cells' mitochondria produce ATP; cell, cells, Cell's.", "Ünïcödé façade naïve Straße ﬁle ①②③ 東京 2024-11-25",
+            new string('x', 300) + " " + string.Concat(Enumerable.Repeat("antidisestablishmentarianism ", 40)),
+            string.Join(' ', Enumerable.Range(0, 2000).Select(i => $"w{i % 97:x}{(char)('a' + i % 26)}")),
+        };
+        foreach (var name in new[] { "deck.md", "page.md", "inventory.csv", "handbook.html", "migration.eml" })
+            texts.Add(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "documents", name)));
+        foreach (var text in texts)
+        {
+            var expected = reference.Embed(text);
+            var actual = e.Embed(text);
+            Assert.Equal(expected.Select(BitConverter.SingleToInt32Bits), actual.Select(BitConverter.SingleToInt32Bits));
+        }
+        Assert.Contains(texts, t => e.Embed(t).Any(x => x != 0)); // not all empty
+    }
+
+    /// <summary>The embedder as first written: a dictionary of feature strings ("w:stem", "c:gram").</summary>
+    private sealed class ReferenceHashEmbedder(int dimensions) : IDisposable
+    {
+        private readonly NexusRag.Search.EnglishTextAnalyzer _analyzer = new();
+
+        public float[] Embed(string text)
+        {
+            var counts = new Dictionary<string, float>(StringComparer.Ordinal);
+            foreach (var stem in _analyzer.Analyze(text)) Add(counts, "w:" + stem, 1f);
+            foreach (var word in Words(text))
+            {
+                var marked = "<" + word + ">";
+                var grams = new List<string>();
+                for (var n = 3; n <= 5; n++)
+                    for (var i = 0; i + n <= marked.Length; i++) grams.Add(marked.Substring(i, n));
+                if (grams.Count == 0) continue;
+                var each = HashEmbedder.NgramWeight / grams.Count;
+                foreach (var g in grams) Add(counts, "c:" + g, each);
+            }
+            var v = new float[dimensions];
+            foreach (var (feature, mass) in counts)
+            {
+                var weight = feature[0] == 'w' ? 1f + MathF.Log(mass) : mass;
+                var h = Fnv1a64(feature);
+                v[(int)(h % (ulong)dimensions)] += (h >> 63) == 0 ? weight : -weight;
+            }
+            var norm = MathF.Sqrt(System.Numerics.Tensors.TensorPrimitives.SumOfSquares(v));
+            if (norm > 0) System.Numerics.Tensors.TensorPrimitives.Divide(v, norm, v);
+            return v;
+        }
+
+        private static void Add(Dictionary<string, float> counts, string key, float w) => counts[key] = counts.TryGetValue(key, out var c) ? c + w : w;
+
+        private static IEnumerable<string> Words(string text)
+        {
+            var sb = new System.Text.StringBuilder();
+            foreach (var ch in text.Normalize(System.Text.NormalizationForm.FormKC))
+            {
+                if (char.IsLetterOrDigit(ch)) { sb.Append(char.ToLowerInvariant(ch)); continue; }
+                if (sb.Length > 0) { var w = sb.ToString(); sb.Clear(); if (!Stop(w)) yield return w; }
+            }
+            if (sb.Length > 0) { var w = sb.ToString(); if (!Stop(w)) yield return w; }
+        }
+
+        private static bool Stop(string w) => Lucene.Net.Analysis.En.EnglishAnalyzer.DefaultStopSet.Contains(w);
+
+        private static ulong Fnv1a64(string s)
+        {
+            var h = 14695981039346656037UL;
+            foreach (var ch in s)
+            {
+                h ^= (byte)ch; h *= 1099511628211UL;
+                h ^= (byte)(ch >> 8); h *= 1099511628211UL;
+            }
+            return h;
+        }
+
+        public void Dispose() => _analyzer.Dispose();
+    }
+
     [Fact]
     public void It_describes_itself_for_the_corpus_embedding_identity()
     {
