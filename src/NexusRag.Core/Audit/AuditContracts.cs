@@ -13,6 +13,8 @@ public sealed record AuditEntry(
 public interface IAuditLog
 {
     Task AppendAsync(AuditEntry entry, CancellationToken ct);
+    /// <summary>Appends several events, in order, in one write (inside the caller's unit of work when there is one).</summary>
+    Task AppendManyAsync(IReadOnlyList<AuditEntry> entries, CancellationToken ct);
     Task<(IReadOnlyList<AuditEvent> Items, bool HasMore)> QueryAsync(AuditQuery query, CancellationToken ct);
     Task<AuditVerification> VerifyAsync(string tenantId, CancellationToken ct);
     Task<IReadOnlyList<string>> ChainedTenantsAsync(CancellationToken ct);

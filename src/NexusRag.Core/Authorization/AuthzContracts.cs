@@ -80,6 +80,8 @@ public interface IAuthzStore
 
     Task<IReadOnlyList<DocumentGrant>> GrantsAsync(string tenantId, string documentId, CancellationToken ct);
     Task AddGrantAsync(DocumentGrant grant, CancellationToken ct);
+    /// <summary>Adds several grants in one write.</summary>
+    Task AddGrantsAsync(IReadOnlyList<DocumentGrant> grants, CancellationToken ct);
     Task<bool> DeleteGrantAsync(string tenantId, string documentId, string grantId, CancellationToken ct);
 
     /// <summary>The active grants that name this subject (its key, role or any lower role, user, groups), by document.</summary>

@@ -42,6 +42,11 @@ public interface IDocumentStore
     Task<(IReadOnlyList<DocumentInfo> Items, bool HasMore)> ListAsync(DocumentListQuery query, CancellationToken ct);
     /// <summary>Inserts a new document (or replaces an existing, not in-flight one) and enqueues its ingestion job atomically.</summary>
     Task<EnqueueResult> UpsertAndEnqueueAsync(NewDocument document, bool replaceExisting, int maxAttempts, CancellationToken ct);
+    /// <summary>
+    /// <see cref="UpsertAndEnqueueAsync"/> for several documents of one tenant in one transaction (one read of the existing
+    /// rows, one write): all are enqueued, or the first conflict is thrown and none is.
+    /// </summary>
+    Task<IReadOnlyList<EnqueueResult>> UpsertAndEnqueueManyAsync(IReadOnlyList<(NewDocument Document, bool ReplaceExisting)> documents, int maxAttempts, CancellationToken ct);
     /// <summary>Re-queues an existing document with new chunking parameters; null when not found.</summary>
     Task<EnqueueResult?> EnqueueReindexAsync(string tenantId, string documentId, int chunkSizeChars, int chunkOverlapChars, int maxAttempts, CancellationToken ct);
     Task<DocumentDeleteResult> DeleteAsync(string tenantId, string documentId, CancellationToken ct);

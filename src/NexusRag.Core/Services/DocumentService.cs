@@ -94,12 +94,7 @@ public sealed class DocumentService(
             foreach (var (i, _) in prepared) await originals.CommitAsync(principal.TenantId, requests[i].Content, ct).ConfigureAwait(false);
             try
             {
-                var results = await uow.RunAsync(async c =>
-                {
-                    var list = new List<EnqueueResult>(prepared.Count);
-                    foreach (var (_, p) in prepared) list.Add(await EnqueuePreparedAsync(principal, p, requestId, c).ConfigureAwait(false));
-                    return list;
-                }, ct).ConfigureAwait(false);
+                var results = await uow.RunAsync(c => EnqueuePreparedAsync(principal, prepared.Select(x => x.P).ToList(), requestId, c), ct).ConfigureAwait(false);
                 for (var k = 0; k < prepared.Count; k++) outcomes[prepared[k].Index] = (results[k], null);
             }
             catch (NexusException single) when (prepared.Count == 1)
@@ -110,7 +105,7 @@ public sealed class DocumentService(
             {
                 foreach (var (i, p) in prepared)
                 {
-                    try { outcomes[i] = (await uow.RunAsync(c => EnqueuePreparedAsync(principal, p, requestId, c), ct).ConfigureAwait(false), null); }
+                    try { outcomes[i] = ((await uow.RunAsync(c => EnqueuePreparedAsync(principal, [p], requestId, c), ct).ConfigureAwait(false))[0], null); }
                     catch (NexusException ex) { outcomes[i] = (null, ex); }
                 }
             }
@@ -183,28 +178,30 @@ public sealed class DocumentService(
         return new Prepared(request, documentId, mediaType, sha, size, overlap, existing, null);
     }
 
-    /// <summary>The document, its job, the creator's owner grant and the audit event (inside the caller's unit of work).</summary>
-    private async Task<EnqueueResult> EnqueuePreparedAsync(Principal principal, Prepared p, string? requestId, CancellationToken c)
+    /// <summary>
+    /// The documents, their jobs, the creator's owner grants and the audit events (inside the caller's unit of work): one
+    /// write of each kind for the whole list.
+    /// </summary>
+    private async Task<IReadOnlyList<EnqueueResult>> EnqueuePreparedAsync(Principal principal, IReadOnlyList<Prepared> items, string? requestId, CancellationToken c)
     {
-        var request = p.Request;
-        var r = await documents.UpsertAndEnqueueAsync(
-            new NewDocument(principal.TenantId, request.CorpusId, p.DocumentId, request.Filename, p.MediaType,
-                request.Content.Length, p.Sha256, p.ChunkSize, p.ChunkOverlap, request.MetadataJson, request.LabelsJson),
-            replaceExisting: request.Overwrite, options.Value.MaxAttempts, c).ConfigureAwait(false);
-        if (r.Created && principal.ApiKeyId is { } creator)
+        var results = await documents.UpsertAndEnqueueManyAsync(items.Select(p => (new NewDocument(principal.TenantId, p.Request.CorpusId, p.DocumentId,
+                p.Request.Filename, p.MediaType, p.Request.Content.Length, p.Sha256, p.ChunkSize, p.ChunkOverlap, p.Request.MetadataJson, p.Request.LabelsJson),
+            p.Request.Overwrite)).ToList(), options.Value.MaxAttempts, c).ConfigureAwait(false);
+        if (principal.ApiKeyId is { } creator)
         {
             // The creator's owner entry (seed "Authorization Model"), committed with the document.
-            await authz.AddGrantAsync(new Authorization.DocumentGrant(Identifiers.NewId("perm"), principal.TenantId, p.DocumentId,
-                Authorization.PrincipalTypes.ApiKey, creator, Authorization.DocumentActions.Owner, null, clock.GetUtcNow().UtcDateTime, principal.ActorId), c)
+            var now = clock.GetUtcNow().UtcDateTime;
+            await authz.AddGrantsAsync(items.Where((_, k) => results[k].Created).Select(p => new Authorization.DocumentGrant(Identifiers.NewId("perm"),
+                principal.TenantId, p.DocumentId, Authorization.PrincipalTypes.ApiKey, creator, Authorization.DocumentActions.Owner, null, now, principal.ActorId)).ToList(), c)
                 .ConfigureAwait(false);
         }
-        await audit.AppendAsync(new AuditEntry(principal.TenantId, "documents.ingest.enqueued", "success", principal.ActorType, principal.ActorId,
+        await audit.AppendManyAsync(items.Select((p, k) => new AuditEntry(principal.TenantId, "documents.ingest.enqueued", "success", principal.ActorType, principal.ActorId,
             "document", p.DocumentId, requestId, new Dictionary<string, object?>
             {
-                ["corpus_id"] = request.CorpusId, ["job_id"] = r.JobId, ["bytes"] = request.Content.Length,
-                ["media_type"] = p.MediaType, ["declared_type"] = request.DeclaredType, ["overwrite"] = request.Overwrite,
-            }), c).ConfigureAwait(false);
-        return r;
+                ["corpus_id"] = p.Request.CorpusId, ["job_id"] = results[k].JobId, ["bytes"] = p.Request.Content.Length,
+                ["media_type"] = p.MediaType, ["declared_type"] = p.Request.DeclaredType, ["overwrite"] = p.Request.Overwrite,
+            })).ToList(), c).ConfigureAwait(false);
+        return results;
     }
 
     public async Task<EnqueueResult> ReindexAsync(Principal principal, string documentId, int? chunkSize, int? chunkOverlap, string? requestId, CancellationToken ct)

@@ -38,6 +38,13 @@ public sealed class EfAuditLog(IDbContextFactory<NexusDbContext> factory, TimePr
         return done.Task.WaitAsync(ct);
     }
 
+    public Task AppendManyAsync(IReadOnlyList<AuditEntry> entries, CancellationToken ct) => entries.Count switch
+    {
+        0 => Task.CompletedTask,
+        1 => AppendAsync(entries[0], ct),
+        _ => AppendGroupAsync(entries.Select(e => (e, MetadataOf(e))).ToList(), ct),
+    };
+
     private async Task WriteLoopAsync()
     {
         var group = new List<(AuditEntry Entry, string? MetadataJson, TaskCompletionSource Done)>(MaxGroup);

@@ -66,14 +66,17 @@ public sealed class EfAuthzStore(IDbContextFactory<NexusDbContext> factory, Sqli
         return rows.OrderBy(g => g.CreatedAt).ThenBy(g => g.Id, StringComparer.Ordinal).Select(Map).ToList();
     }
 
-    public async Task AddGrantAsync(DocumentGrant g, CancellationToken ct)
+    public Task AddGrantAsync(DocumentGrant g, CancellationToken ct) => AddGrantsAsync([g], ct);
+
+    public async Task AddGrantsAsync(IReadOnlyList<DocumentGrant> grants, CancellationToken ct)
     {
+        if (grants.Count == 0) return;
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        db.DocumentPermissions.Add(new DocumentPermissionRow
+        db.DocumentPermissions.AddRange(grants.Select(g => new DocumentPermissionRow
         {
             Id = g.Id, TenantId = g.TenantId, DocumentId = g.DocumentId, PrincipalType = g.PrincipalType, PrincipalId = g.PrincipalId,
             Permission = g.Permission, ExpiresAt = g.ExpiresAt, CreatedAt = g.CreatedAt, CreatedBy = g.CreatedBy,
-        });
+        }));
         await db.SaveChangesAsync(ct).ConfigureAwait(false);
     }
 

@@ -54,54 +54,74 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, S
         return (rows.Take(q.Limit).Select(r => r.ToInfo()).ToList(), hasMore);
     }
 
-    public async Task<EnqueueResult> UpsertAndEnqueueAsync(NewDocument doc, bool replaceExisting, int maxAttempts, CancellationToken ct)
+    public async Task<EnqueueResult> UpsertAndEnqueueAsync(NewDocument doc, bool replaceExisting, int maxAttempts, CancellationToken ct) =>
+        (await UpsertAndEnqueueManyAsync([(doc, replaceExisting)], maxAttempts, ct).ConfigureAwait(false))[0];
+
+    public async Task<IReadOnlyList<EnqueueResult>> UpsertAndEnqueueManyAsync(IReadOnlyList<(NewDocument Document, bool ReplaceExisting)> documents, int maxAttempts,
+        CancellationToken ct)
     {
+        if (documents.Count == 0) return [];
+        var tenantId = documents[0].Document.TenantId;
+        if (documents.Any(d => d.Document.TenantId != tenantId)) throw new ArgumentException("documents enqueued together belong to one tenant", nameof(documents));
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         await using var tx = await db.BeginStoreTransactionAsync(ct).ConfigureAwait(false);
         var now = clock.GetUtcNow().UtcDateTime;
-        var row = await db.Documents.FirstOrDefaultAsync(d => d.TenantId == doc.TenantId && d.Id == doc.DocumentId, ct).ConfigureAwait(false);
-        var created = row is null;
-        if (row is null)
+        var ids = documents.Select(d => d.Document.DocumentId).Distinct().ToList();
+        var rows = ids.Count == 1
+            ? await db.Documents.Where(d => d.TenantId == tenantId && d.Id == ids[0]).ToDictionaryAsync(d => d.Id, StringComparer.Ordinal, ct).ConfigureAwait(false)
+            : await db.Documents.Where(d => d.TenantId == tenantId && ids.Contains(d.Id)).ToDictionaryAsync(d => d.Id, StringComparer.Ordinal, ct).ConfigureAwait(false);
+        var results = new List<(DocumentRow Row, JobRow Job, bool Created)>(documents.Count);
+        foreach (var (doc, replaceExisting) in documents)
         {
-            row = new DocumentRow { TenantId = doc.TenantId, Id = doc.DocumentId, CreatedAt = now };
-            db.Documents.Add(row);
+            var created = !rows.TryGetValue(doc.DocumentId, out var row);
+            if (row is null)
+            {
+                row = new DocumentRow { TenantId = doc.TenantId, Id = doc.DocumentId, CreatedAt = now };
+                db.Documents.Add(row);
+                rows[doc.DocumentId] = row;
+            }
+            else
+            {
+                if (row.CorpusId != doc.CorpusId)
+                    throw NexusException.Conflict(ErrorCodes.DocumentExists, $"Document '{doc.DocumentId}' exists in another corpus",
+                        new Dictionary<string, object?> { ["document_id"] = doc.DocumentId, ["corpus_id"] = row.CorpusId });
+                if (!replaceExisting)
+                    throw NexusException.Conflict(ErrorCodes.DocumentExists, $"Document '{doc.DocumentId}' already exists with other content; set overwrite=true to replace it",
+                        new Dictionary<string, object?> { ["document_id"] = doc.DocumentId });
+                if (DocumentStatus.IsInFlight(row.Status))
+                    throw NexusException.Conflict(ErrorCodes.DocumentInFlight, "Document is queued or processing; retry when ingestion has finished",
+                        new Dictionary<string, object?> { ["document_id"] = doc.DocumentId });
+            }
+            row.CorpusId = doc.CorpusId;
+            row.Filename = doc.Filename;
+            row.ContentType = doc.ContentType;
+            row.Content = []; // the bytes live in the original store
+            row.SizeBytes = doc.SizeBytes;
+            row.ExtractionJson = null;
+            row.ContentSha256 = doc.ContentSha256;
+            row.ChunkSizeChars = doc.ChunkSizeChars;
+            row.ChunkOverlapChars = doc.ChunkOverlapChars;
+            row.MetadataJson = doc.MetadataJson;
+            if (doc.LabelsJson is not null) row.LabelsJson = doc.LabelsJson; // a re-ingest without labels keeps the document's
+            var job = NewJob(row, JobKind.Ingest, maxAttempts, now);
+            db.Jobs.Add(job);
+            MarkQueued(row, job, now);
+            results.Add((row, job, created));
         }
-        else
-        {
-            if (row.CorpusId != doc.CorpusId)
-                throw NexusException.Conflict(ErrorCodes.DocumentExists, $"Document '{doc.DocumentId}' exists in another corpus",
-                    new Dictionary<string, object?> { ["document_id"] = doc.DocumentId, ["corpus_id"] = row.CorpusId });
-            if (!replaceExisting)
-                throw NexusException.Conflict(ErrorCodes.DocumentExists, $"Document '{doc.DocumentId}' already exists with other content; set overwrite=true to replace it",
-                    new Dictionary<string, object?> { ["document_id"] = doc.DocumentId });
-            if (DocumentStatus.IsInFlight(row.Status))
-                throw NexusException.Conflict(ErrorCodes.DocumentInFlight, "Document is queued or processing; retry when ingestion has finished",
-                    new Dictionary<string, object?> { ["document_id"] = doc.DocumentId });
-        }
-        row.CorpusId = doc.CorpusId;
-        row.Filename = doc.Filename;
-        row.ContentType = doc.ContentType;
-        row.Content = []; // the bytes live in the original store
-        row.SizeBytes = doc.SizeBytes;
-        row.ExtractionJson = null;
-        row.ContentSha256 = doc.ContentSha256;
-        row.ChunkSizeChars = doc.ChunkSizeChars;
-        row.ChunkOverlapChars = doc.ChunkOverlapChars;
-        row.MetadataJson = doc.MetadataJson;
-        if (doc.LabelsJson is not null) row.LabelsJson = doc.LabelsJson; // a re-ingest without labels keeps the document's
-        var job = NewJob(row, JobKind.Ingest, maxAttempts, now);
-        db.Jobs.Add(job);
-        MarkQueued(row, job, now);
         try
         {
             await db.SaveChangesAsync(ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
         }
-        catch (DbUpdateException) when (created)
+        catch (DbUpdateException) when (results.Any(r => r.Created))
         {
-            throw NexusException.Conflict(ErrorCodes.DocumentExists, $"Document '{doc.DocumentId}' already exists; set overwrite=true to replace it");
+            // Another writer created one of them first.
+            var id = documents.Count == 1 ? documents[0].Document.DocumentId : null;
+            throw NexusException.Conflict(ErrorCodes.DocumentExists, id is null
+                ? "One of the documents was created by another request meanwhile; set overwrite=true to replace it"
+                : $"Document '{id}' already exists; set overwrite=true to replace it");
         }
-        return new EnqueueResult(row.ToInfo(), job.Id, created);
+        return results.Select(r => new EnqueueResult(r.Row.ToInfo(), r.Job.Id, r.Created)).ToList();
     }
 
     public async Task<bool> SetLabelsAsync(string tenantId, string documentId, string? labelsJson, CancellationToken ct)
