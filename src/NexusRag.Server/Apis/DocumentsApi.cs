@@ -380,7 +380,7 @@ public static class DocumentsApi
         {
             var (items, hasMore) = await store.ListAsync(new DocumentListQuery(principal.TenantId, corpusId, status, limit, after), ctx.RequestAborted);
             var next = hasMore && items.Count > 0 ? cursors.Encode(scope, new KeysetPosition(items[^1].CreatedAt, items[^1].Id)) : null;
-            return ApiResults.Ok(ctx, new PagedItems<DocumentDto>(items.Select(DocumentDto.From).ToList(), new PageInfo(next, hasMore)));
+            return new DocumentPageResult(items, next, hasMore);
         }
         // Documents the caller may not read are skipped, not counted: read on until the page is full (the cursor is the
         // last document looked at, so the next page starts after the skipped ones too).
@@ -399,7 +399,7 @@ public static class DocumentsApi
             exhausted = !batchMore && i == batch.Count;
         }
         var nextCursor = !exhausted && position is not null ? cursors.Encode(scope, position) : null;
-        return ApiResults.Ok(ctx, new PagedItems<DocumentDto>(page.Select(DocumentDto.From).ToList(), new PageInfo(nextCursor, !exhausted)));
+        return new DocumentPageResult(page, nextCursor, !exhausted);
     }
 
     private static async Task<IResult> Get(HttpContext ctx, string id, DocumentService service)

@@ -49,6 +49,42 @@ public sealed class HotReadTests
         Assert.Equal(JsonValueKind.Object, corpus.GetProperty("embedding").ValueKind); // recorded by the first ingest
     }
 
+    [Fact]
+    public async Task The_document_page_is_written_as_the_api_serialises_document_dtos()
+    {
+        using var app = new NexusAppFactory(new() { ["NexusRag:Ingestion:WorkerConcurrency"] = "0" });
+        var admin = await app.AdminForTenantAsync("t1", "c1");
+        await (await admin.PostAsJsonAsync("/v1/documents/text", new
+        {
+            corpus_id = "c1", document_id = "w1", text = "Tidal pools.", filename = "pools \"ü\".txt",
+            metadata = new { name = "Ünïcödé <b>&</b> \"quoted\" \u2028 \t", nested = new { list = new object?[] { 1, 2.5, true, null, "x" } } },
+            labels = new { team = "ops", level = 3 },
+        })).DataAsync(202);
+        await admin.IngestTextAsync("c1", "Rock pools.", "w2");
+
+        var resp = await admin.GetAsync("/v1/documents?limit=10");
+        Assert.Equal("application/json; charset=utf-8", resp.Content.Headers.ContentType?.ToString());
+        var body = await resp.Content.ReadAsStringAsync();
+        var requestId = resp.Headers.GetValues("X-Request-Id").Single();
+        var (items, hasMore) = await app.Service<NexusRag.Core.Documents.IDocumentStore>()
+            .ListAsync(new NexusRag.Core.Documents.DocumentListQuery("t1", null, null, 10, null), default);
+        var expected = JsonSerializer.Serialize(new NexusRag.Server.Http.Envelope<NexusRag.Server.Http.PagedItems<NexusRag.Server.Apis.DocumentDto>>(
+            new(items.Select(NexusRag.Server.Apis.DocumentDto.From).ToList(), new NexusRag.Server.Http.PageInfo(null, hasMore)),
+            new NexusRag.Server.Http.Meta(requestId)), NexusRag.Server.Http.ApiJson.Options);
+
+        var actualNode = System.Text.Json.Nodes.JsonNode.Parse(body)!;
+        var expectedNode = System.Text.Json.Nodes.JsonNode.Parse(expected)!;
+        Assert.True(System.Text.Json.Nodes.JsonNode.DeepEquals(expectedNode, actualNode), $"expected {expected}\nactual   {body}");
+        var actualItems = actualNode["data"]!["items"]!.AsArray();
+        Assert.Equal(2, actualItems.Count);
+        for (var i = 0; i < actualItems.Count; i++)
+            Assert.Equal(expectedNode["data"]!["items"]![i]!.AsObject().Select(p => p.Key), actualItems[i]!.AsObject().Select(p => p.Key));
+        var w1 = actualItems.Single(x => (string?)x!["id"] == "w1")!;
+        Assert.Equal("Ünïcödé <b>&</b> \"quoted\" \u2028 \t", (string?)w1["metadata"]!["name"]);
+        Assert.Equal(3, (int)w1["labels"]!["level"]!);
+        Assert.Null(w1["completed_at"]);
+    }
+
     [Theory]
     [InlineData("2026-12-01 04:59:03.7562826")]
     [InlineData("2026-12-01 04:59:03.75")]
