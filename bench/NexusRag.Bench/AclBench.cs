@@ -105,6 +105,7 @@ static class AclBench
         public Task<bool> DeletePolicyAsync(string tenantId, string policyId, CancellationToken ct) => throw new InvalidOperationException("not used");
         public Task<IReadOnlyList<DocumentGrant>> GrantsAsync(string tenantId, string documentId, CancellationToken ct) => throw new InvalidOperationException("not used");
         public Task AddGrantAsync(DocumentGrant grant, CancellationToken ct) => throw new InvalidOperationException("not used");
+        public Task AddGrantsAsync(IReadOnlyList<DocumentGrant> grants, CancellationToken ct) => throw new InvalidOperationException("not used");
         public Task<bool> DeleteGrantAsync(string tenantId, string documentId, string grantId, CancellationToken ct) => throw new InvalidOperationException("not used");
     }
 }

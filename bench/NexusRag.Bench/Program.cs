@@ -119,6 +119,7 @@ try
     else
     {
         var corpus = await Ingest(http, opts);
+        for (var round = 2; round <= opts.Rounds; round++) corpus = await Ingest(http, opts); // later rounds: a warm server (JIT done)
         await ListLoad(http, opts);
         await SearchLoad(http, opts, corpus);
         if (opts.Propagation) await Propagation(http, opts, root, dataDir, corpus);
@@ -399,7 +400,7 @@ static string FindRepoRoot()
     return dir?.FullName ?? throw new InvalidOperationException("run from inside the repository");
 }
 
-sealed record Args(string? Url, string? Key, int Docs, int Senders, int Clients, int Seconds, int Workers, string? DatabaseUrl, bool Propagation, bool RateLimit, string? RedisUrl, int Batch)
+sealed record Args(string? Url, string? Key, int Docs, int Senders, int Clients, int Seconds, int Workers, string? DatabaseUrl, bool Propagation, bool RateLimit, string? RedisUrl, int Batch, int Rounds)
 {
     public static Args Parse(string[] a)
     {
@@ -407,6 +408,6 @@ sealed record Args(string? Url, string? Key, int Docs, int Senders, int Clients,
         return new Args(Val("--url"), Val("--key"), int.Parse(Val("--docs") ?? "1000"), int.Parse(Val("--senders") ?? "8"),
             int.Parse(Val("--clients") ?? "32"), int.Parse(Val("--seconds") ?? "10"), int.Parse(Val("--workers") ?? "2"),
             Val("--database-url"), a.Contains("--propagation"), a.Contains("--rate-limit"), Val("--redis-url"),
-            int.Parse(Val("--batch") ?? "0"));
+            int.Parse(Val("--batch") ?? "0"), int.Parse(Val("--rounds") ?? "1"));
     }
 }
