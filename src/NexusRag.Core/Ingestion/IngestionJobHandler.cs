@@ -39,6 +39,7 @@ public sealed class IngestionJobHandler(
     IOptions<IngestionOptions> ingestionOptions,
     IJobSignal signal,
     Observability.NexusInstrumentation telemetry,
+    TimeProvider clock,
     ILogger<IngestionJobHandler> logger) : IBatchJobHandler
 {
     public IReadOnlyCollection<string> Kinds { get; } = [JobKind.Ingest, JobKind.Reindex];
@@ -69,69 +70,95 @@ public sealed class IngestionJobHandler(
     }
 
     /// <summary>
-    /// Several jobs: each is extracted, chunked and embedded on its own (a failure stays that job's), then every prepared
-    /// job without attachments commits in one transaction. If that transaction cannot take them all (a lease lost, the
-    /// index versions changed, a model conflict), each commits on its own as <see cref="HandleAsync"/> would, with its own answer.
+    /// How long prepared jobs of a batch may wait for the jobs after them before they commit (checked after each job is
+    /// prepared, so at most this plus one more job's preparation): fast documents (text) still commit dozens at once,
+    /// while slow ones (large PDFs, OCR) do not hold finished work back for the whole batch.
+    /// </summary>
+    public static readonly TimeSpan CommitWindow = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Several jobs: each is extracted, chunked and embedded on its own (a failure stays that job's); the prepared jobs
+    /// without attachments commit together in one transaction (at the latest every <see cref="CommitWindow"/>). If that
+    /// transaction cannot take them all (a lease lost, the index versions changed, a model conflict), each commits on its
+    /// own as <see cref="HandleAsync"/> would, with its own answer.
     /// </summary>
     public async Task<IReadOnlyList<JobOutcome>> HandleManyAsync(IReadOnlyList<Job> jobs, string workerId, CancellationToken ct)
     {
         var outcomes = new JobOutcome?[jobs.Count];
-        var prepared = new List<(int Index, Prepared Job)>(jobs.Count);
+        var pending = new List<(int Index, Prepared Job)>(jobs.Count);
         try
         {
             await store.MarkDocumentsProcessingAsync(jobs, ct).ConfigureAwait(false);
             var versions = new Dictionary<(string, string), (CorpusInfo, IReadOnlyList<IndexVersionInfo>)>();
+            var windowStart = clock.GetUtcNow();
             for (var i = 0; i < jobs.Count; i++)
             {
                 try
                 {
-                    prepared.Add((i, await PrepareAsync(jobs[i], versions, ct).ConfigureAwait(false)));
+                    pending.Add((i, await PrepareAsync(jobs[i], versions, ct).ConfigureAwait(false)));
                 }
                 catch (Exception ex) when (!(ex is OperationCanceledException && ct.IsCancellationRequested))
                 {
                     outcomes[i] = JobOutcome.Failed(AsPermanent(ex) ?? ex);
                 }
-            }
-
-            var together = prepared.Where(p => p.Job.Children.Count == 0).ToList();
-            if (together.Count > 1)
-            {
-                var committed = false;
-                try
+                if (pending.Count > 0 && (i == jobs.Count - 1 || clock.GetUtcNow() - windowStart >= CommitWindow))
                 {
-                    using (telemetry.Step("write"))
-                        committed = await store.CompleteIngestionManyAsync(workerId,
-                            together.Select(p => new IngestionCompletion(p.Job.Job, p.Job.Targets, p.Job.Summary)).ToList(), ct).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (!(ex is OperationCanceledException && ct.IsCancellationRequested))
-                {
-                    logger.LogInformation("Batch of {Count} ingestion jobs could not commit together ({Reason}); committing each alone", together.Count, ex.Message);
-                }
-                if (committed)
-                    foreach (var (i, p) in together)
+                    try
                     {
-                        Written(p);
-                        outcomes[i] = new JobOutcome(JobResult.Committed);
+                        await CommitGroupAsync(pending, outcomes, workerId, ct).ConfigureAwait(false);
                     }
-            }
-            foreach (var (i, p) in prepared)
-            {
-                if (outcomes[i] is not null) continue;
-                try
-                {
-                    outcomes[i] = new JobOutcome(await CommitOneAsync(p, workerId, ct).ConfigureAwait(false));
-                }
-                catch (Exception ex) when (!(ex is OperationCanceledException && ct.IsCancellationRequested))
-                {
-                    outcomes[i] = JobOutcome.Failed(AsPermanent(ex) ?? ex);
+                    finally
+                    {
+                        foreach (var (_, p) in pending) p.Dispose();
+                        pending.Clear();
+                    }
+                    windowStart = clock.GetUtcNow();
                 }
             }
         }
         finally
         {
-            foreach (var (_, p) in prepared) p.Dispose();
+            foreach (var (_, p) in pending) p.Dispose();
         }
         return outcomes.Select(o => o ?? throw new InvalidOperationException("a batched job got no outcome")).ToList();
+    }
+
+    /// <summary>Commits prepared jobs: those without attachments in one transaction when there are several, the rest (and all of them, should that fail) alone.</summary>
+    private async Task CommitGroupAsync(List<(int Index, Prepared Job)> prepared, JobOutcome?[] outcomes, string workerId, CancellationToken ct)
+    {
+        var together = prepared.Where(p => p.Job.Children.Count == 0).ToList();
+        if (together.Count > 1)
+        {
+            var committed = false;
+            try
+            {
+                using (telemetry.Step("write"))
+                    committed = await store.CompleteIngestionManyAsync(workerId,
+                        together.Select(p => new IngestionCompletion(p.Job.Job, p.Job.Targets, p.Job.Summary)).ToList(), ct).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!(ex is OperationCanceledException && ct.IsCancellationRequested))
+            {
+                logger.LogInformation("Batch of {Count} ingestion jobs could not commit together ({Reason}); committing each alone", together.Count, ex.Message);
+            }
+            if (committed)
+                foreach (var (i, p) in together)
+                {
+                    Written(p);
+                    outcomes[i] = new JobOutcome(JobResult.Committed);
+                }
+        }
+        foreach (var (i, p) in prepared)
+        {
+            if (outcomes[i] is not null) continue;
+            try
+            {
+                outcomes[i] = new JobOutcome(await CommitOneAsync(p, workerId, ct).ConfigureAwait(false));
+            }
+            catch (Exception ex) when (!(ex is OperationCanceledException && ct.IsCancellationRequested))
+            {
+                outcomes[i] = JobOutcome.Failed(AsPermanent(ex) ?? ex);
+            }
+        }
     }
 
     /// <summary>An embedding-model mismatch with the corpus cannot be fixed by retrying: the job fails at once.</summary>

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using NexusRag.Core.Auth;
 using NexusRag.Core.Documents;
 using NexusRag.Core.Ingestion;
@@ -417,6 +418,47 @@ public sealed class DurableQueueTests
         var jobs = await check.Jobs.Where(j => j.TenantId == "batch-run").ToListAsync();
         Assert.Equal(4, jobs.Count(j => j.Status == JobStatus.Succeeded && j.LeaseOwner == null));
         Assert.Equal(JobStatus.Failed, jobs.Single(j => j.DocumentId == "bad").Status);
+    }
+
+    /// <summary>Extracts text, moving the app's clock on by a millisecond, or by two seconds for a text containing "slow".</summary>
+    private sealed class SlowExtractor(ManualClock clock) : IContentExtractor
+    {
+        public IReadOnlyCollection<string> MediaTypes { get; } = ["text/plain", "text/markdown"];
+        public async Task<ExtractedDocument> ExtractAsync(Stream content, ExtractionContext context, CancellationToken ct)
+        {
+            var text = await new StreamReader(content).ReadToEndAsync(ct);
+            clock.Advance(text.Contains("slow", StringComparison.Ordinal) ? TimeSpan.FromSeconds(2) : TimeSpan.FromMilliseconds(1));
+            return ExtractedDocument.PlainText("text", text);
+        }
+    }
+
+    [Fact]
+    public async Task A_batch_commits_what_it_has_prepared_once_the_commit_window_has_passed()
+    {
+        var clock = new ManualClock(DateTimeOffset.UtcNow);
+        using var app = new NexusAppFactory(new() { ["NexusRag:Ingestion:WorkerConcurrency"] = "0" }, services =>
+        {
+            services.Replace(ServiceDescriptor.Singleton<TimeProvider>(clock));
+            services.AddSingleton<IContentExtractor>(new SlowExtractor(clock));
+        });
+        var client = await app.AdminForTenantAsync("window", "c1");
+        foreach (var (id, text) in new[] { ("fast-1", "quick one"), ("slow-1", "a slow one"), ("fast-2", "quick two"), ("fast-3", "quick three") })
+        {
+            await client.IngestTextAsync("c1", text, id);
+            clock.Advance(TimeSpan.FromMilliseconds(1)); // claimed in this order
+        }
+        var queue = app.Service<IJobQueue>();
+        var jobs = await queue.TryClaimManyAsync("worker", Kinds, TimeSpan.FromMinutes(5), 32, default);
+        Assert.Equal(["fast-1", "slow-1", "fast-2", "fast-3"], jobs.Select(j => j.DocumentId));
+        await app.Service<JobExecutor>().ExecuteManyAsync(jobs, "worker", TimeSpan.FromMinutes(5), default);
+
+        // fast-1 and slow-1 commit together once slow-1 has used up the window; fast-2 and fast-3 together after them.
+        await using var db = await app.Service<IDbContextFactory<NexusDbContext>>().CreateDbContextAsync();
+        var done = await db.Jobs.Where(j => j.TenantId == "window").ToDictionaryAsync(j => j.DocumentId!, j => j.CompletedAt);
+        Assert.All(done.Values, t => Assert.NotNull(t));
+        Assert.Equal(done["fast-1"], done["slow-1"]);
+        Assert.Equal(done["fast-2"], done["fast-3"]);
+        Assert.True(done["fast-2"] > done["slow-1"]);
     }
 
     [Fact]
