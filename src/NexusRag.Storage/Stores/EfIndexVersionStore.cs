@@ -204,15 +204,7 @@ public sealed class EfIndexVersionStore(IDbContextFactory<NexusDbContext> factor
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         await using var tx = await db.BeginStoreTransactionAsync(ct).ConfigureAwait(false);
         var now = clock.GetUtcNow().UtcDateTime;
-        var done = await db.Jobs.Where(j => j.Id == job.Id && j.LeaseOwner == workerId && j.Status == JobStatus.Processing)
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(j => j.Status, JobStatus.Succeeded)
-                .SetProperty(j => j.LeaseOwner, (string?)null)
-                .SetProperty(j => j.LeaseExpiresAt, (DateTime?)null)
-                .SetProperty(j => j.CompletedAt, now)
-                .SetProperty(j => j.LastError, (string?)null)
-                .SetProperty(j => j.UpdatedAt, now), ct).ConfigureAwait(false);
-        if (done != 1) return false;
+        if (await EfJobQueue.MarkSucceededAsync(db, [job.Id], workerId, now, ct).ConfigureAwait(false) != 1) return false;
         await db.IndexVersions.Where(v => v.TenantId == job.TenantId && v.CorpusId == job.CorpusId && v.Version == version && v.Status == IndexVersionStatus.Building)
             .ExecuteUpdateAsync(s => s.SetProperty(v => v.Status, IndexVersionStatus.Ready).SetProperty(v => v.BuiltAt, now).SetProperty(v => v.UpdatedAt, now), ct)
             .ConfigureAwait(false);

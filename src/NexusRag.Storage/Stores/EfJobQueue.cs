@@ -57,14 +57,8 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, Core.C
             {
                 // Spread concurrent single claimers over the first few candidates to reduce collisions.
                 var c = candidates[Random.Shared.Next(candidates.Count)];
-                var claimed = await db.Jobs
-                    .Where(j => j.Id == c.Id && j.Status == c.Status && j.Attempts == c.Attempts && j.LeaseOwner == c.LeaseOwner)
-                    .ExecuteUpdateAsync(s => s
-                        .SetProperty(j => j.Status, JobStatus.Processing)
-                        .SetProperty(j => j.LeaseOwner, workerId)
-                        .SetProperty(j => j.LeaseExpiresAt, leaseUntil)
-                        .SetProperty(j => j.Attempts, j => j.Attempts + 1)
-                        .SetProperty(j => j.UpdatedAt, now), ct).ConfigureAwait(false);
+                var claimed = await TakeAsync(db.Jobs.Where(j => j.Id == c.Id && j.Status == c.Status && j.Attempts == c.Attempts && j.LeaseOwner == c.LeaseOwner),
+                    workerId, leaseUntil, now, ct).ConfigureAwait(false);
                 if (claimed == 1) return [(await db.Jobs.AsNoTracking().FirstAsync(j => j.Id == c.Id, ct).ConfigureAwait(false)).ToInfo()];
                 continue;
             }
@@ -72,15 +66,8 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, Core.C
             // Several: one statement takes every candidate still claimable (SQLite runs it alone, so the check and the
             // take are one step); the rows this worker now leases until exactly this instant are the ones it won.
             var ids = candidates.Select(c => c.Id).ToList();
-            var taken = await db.Jobs
-                .Where(j => ids.Contains(j.Id) && ((j.Status == JobStatus.Queued && j.AvailableAt <= now)
-                         || (j.Status == JobStatus.Processing && j.LeaseExpiresAt < now)))
-                .ExecuteUpdateAsync(s => s
-                    .SetProperty(j => j.Status, JobStatus.Processing)
-                    .SetProperty(j => j.LeaseOwner, workerId)
-                    .SetProperty(j => j.LeaseExpiresAt, leaseUntil)
-                    .SetProperty(j => j.Attempts, j => j.Attempts + 1)
-                    .SetProperty(j => j.UpdatedAt, now), ct).ConfigureAwait(false);
+            var taken = await TakeAsync(db.Jobs.Where(j => ids.Contains(j.Id) && ((j.Status == JobStatus.Queued && j.AvailableAt <= now)
+                || (j.Status == JobStatus.Processing && j.LeaseExpiresAt < now))), workerId, leaseUntil, now, ct).ConfigureAwait(false);
             if (taken == 0) continue;
             var rows = await db.Jobs.AsNoTracking()
                 .Where(j => ids.Contains(j.Id) && j.LeaseOwner == workerId && j.LeaseExpiresAt == leaseUntil && j.Status == JobStatus.Processing)
@@ -122,15 +109,29 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, Core.C
     }
 
     private static async Task<bool> MarkSucceededAsync(NexusDbContext db, Job job, string workerId, DateTime now, CancellationToken ct) =>
-        await db.Jobs
-            .Where(j => j.Id == job.Id && j.LeaseOwner == workerId && j.Status == JobStatus.Processing)
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(j => j.Status, JobStatus.Succeeded)
-                .SetProperty(j => j.LeaseOwner, (string?)null)
-                .SetProperty(j => j.LeaseExpiresAt, (DateTime?)null)
-                .SetProperty(j => j.CompletedAt, now)
-                .SetProperty(j => j.LastError, (string?)null)
-                .SetProperty(j => j.UpdatedAt, now), ct).ConfigureAwait(false) == 1;
+        await MarkSucceededAsync(db, [job.Id], workerId, now, ct).ConfigureAwait(false) == 1;
+
+    /// <summary>Marks the jobs succeeded that this worker still holds; returns how many.</summary>
+    internal static Task<int> MarkSucceededAsync(NexusDbContext db, IReadOnlyList<string> jobIds, string workerId, DateTime now, CancellationToken ct) =>
+        (jobIds.Count == 1
+            ? db.Jobs.Where(j => j.Id == jobIds[0] && j.LeaseOwner == workerId && j.Status == JobStatus.Processing)
+            : db.Jobs.Where(j => jobIds.Contains(j.Id) && j.LeaseOwner == workerId && j.Status == JobStatus.Processing))
+        .ExecuteUpdateAsync(s => s
+            .SetProperty(j => j.Status, JobStatus.Succeeded)
+            .SetProperty(j => j.LeaseOwner, (string?)null)
+            .SetProperty(j => j.LeaseExpiresAt, (DateTime?)null)
+            .SetProperty(j => j.CompletedAt, now)
+            .SetProperty(j => j.LastError, (string?)null)
+            .SetProperty(j => j.UpdatedAt, now), ct);
+
+    /// <summary>Takes the jobs <paramref name="query"/> selects for <paramref name="workerId"/> until <paramref name="leaseUntil"/>, counting an attempt.</summary>
+    private static Task<int> TakeAsync(IQueryable<JobRow> query, string workerId, DateTime leaseUntil, DateTime now, CancellationToken ct) =>
+        query.ExecuteUpdateAsync(s => s
+            .SetProperty(j => j.Status, JobStatus.Processing)
+            .SetProperty(j => j.LeaseOwner, workerId)
+            .SetProperty(j => j.LeaseExpiresAt, leaseUntil)
+            .SetProperty(j => j.Attempts, j => j.Attempts + 1)
+            .SetProperty(j => j.UpdatedAt, now), ct);
 
     public async Task<bool> RenewLeaseAsync(string jobId, string workerId, TimeSpan lease, CancellationToken ct)
     {
@@ -178,16 +179,7 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, Core.C
 
         // Every job must still be this worker's; if one lease was lost, nothing is written (disposing the transaction rolls back).
         var jobIds = completions.Select(c => c.Job.Id).ToList();
-        var marked = await db.Jobs
-            .Where(j => jobIds.Contains(j.Id) && j.LeaseOwner == workerId && j.Status == JobStatus.Processing)
-            .ExecuteUpdateAsync(s => s
-                .SetProperty(j => j.Status, JobStatus.Succeeded)
-                .SetProperty(j => j.LeaseOwner, (string?)null)
-                .SetProperty(j => j.LeaseExpiresAt, (DateTime?)null)
-                .SetProperty(j => j.CompletedAt, now)
-                .SetProperty(j => j.LastError, (string?)null)
-                .SetProperty(j => j.UpdatedAt, now), ct).ConfigureAwait(false);
-        if (marked != jobIds.Count) return false;
+        if (await MarkSucceededAsync(db, jobIds, workerId, now, ct).ConfigureAwait(false) != jobIds.Count) return false;
 
         var active = new Dictionary<string, int>(StringComparer.Ordinal); // job id → chunks in the corpus's active version
         foreach (var corpusGroup in completions.GroupBy(c => (c.Job.TenantId, CorpusId: c.Job.CorpusId!)))
