@@ -134,7 +134,8 @@ public class OpenAiEmbedderTests
             ["EMBEDDINGS_MODEL"] = "text-embedding-3-small",
             ["EMBEDDINGS_DIMENSIONS"] = "16",
             ["EMBEDDINGS_API_KEY"] = "sk-test-123",
-            ["EMBEDDINGS_TIMEOUT_MS"] = "500",
+            // Generous: a busy test machine must not turn a slow attempt into an extra retry (the hang test sets its own).
+            ["EMBEDDINGS_TIMEOUT_MS"] = "10000",
             ["EMBEDDINGS_MAX_RETRIES"] = "2",
         };
         foreach (var (k, v) in extra ?? []) settings[k] = v;
