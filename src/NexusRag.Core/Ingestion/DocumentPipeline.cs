@@ -48,8 +48,9 @@ public sealed class DocumentPipeline(
             var known = new Dictionary<string, float[]>(StringComparer.Ordinal);
             foreach (var (text, vector) in await documents.GetChunkVectorsAsync(doc.TenantId, doc.Id, reuseFrom, ct).ConfigureAwait(false))
                 if (vector.Length == identity.Dimensions) known.TryAdd(TextKey(text), vector);
-            for (var i = 0; i < texts.Count; i++)
-                if (known.TryGetValue(TextKey(texts[i]), out var v)) vectors[i] = v;
+            if (known.Count > 0) // a first ingest has nothing to reuse: no hash per chunk
+                for (var i = 0; i < texts.Count; i++)
+                    if (known.TryGetValue(TextKey(texts[i]), out var v)) vectors[i] = v;
         }
         var missing = Enumerable.Range(0, texts.Count).Where(i => vectors[i] is null).ToList();
         if (missing.Count > 0)
@@ -61,9 +62,10 @@ public sealed class DocumentPipeline(
         }
         if (missing.Count < texts.Count)
             logger.LogDebug("Document {DocumentId} v{Version}: {Reused} of {Total} chunk vectors reused (text unchanged)", doc.Id, version, texts.Count - missing.Count, texts.Count);
+        using var documentMetadata = string.IsNullOrEmpty(doc.MetadataJson) ? null : JsonDocument.Parse(doc.MetadataJson); // once per document, not per chunk
         return spans.Select((s, i) => new ChunkDraft(
             SlidingWindowChunker.ChunkId(doc.TenantId, doc.Id, s.Index, s.Text, version),
-            s.Index, s.Text, s.Start, s.End, ChunkMetadata(doc, s), vectors[i])).ToList();
+            s.Index, s.Text, s.Start, s.End, ChunkMetadata(doc, documentMetadata, s), vectors[i])).ToList();
 
         static string TextKey(string text) => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
     }
@@ -115,7 +117,7 @@ public sealed class DocumentPipeline(
             ? $"; {skipped.Count} page(s) skipped: " + string.Join("; ", skipped.GroupBy(s => s.Reason).Select(g => $"{g.Key} (pages {string.Join(", ", g.Select(s => s.Page).Take(20))})"))
             : "";
 
-    private static string ChunkMetadata(DocumentInfo doc, ChunkSpan span)
+    private static string ChunkMetadata(DocumentInfo doc, JsonDocument? documentMetadata, ChunkSpan span)
     {
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream))
@@ -126,11 +128,10 @@ public sealed class DocumentPipeline(
             span.Location?.WriteTo(w);
             if (doc.Filename is not null) w.WriteString("filename", doc.Filename);
             w.WriteString("content_type", doc.ContentType);
-            if (!string.IsNullOrEmpty(doc.MetadataJson))
+            if (documentMetadata is not null)
             {
                 w.WritePropertyName("document");
-                using var meta = JsonDocument.Parse(doc.MetadataJson);
-                meta.RootElement.WriteTo(w);
+                documentMetadata.RootElement.WriteTo(w);
             }
             w.WriteEndObject();
         }

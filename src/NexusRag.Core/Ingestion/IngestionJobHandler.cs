@@ -52,7 +52,7 @@ public sealed class IngestionJobHandler(
     {
         try
         {
-            await store.MarkDocumentProcessingAsync(job, ct).ConfigureAwait(false);
+            await store.MarkDocumentsProcessingAsync([job], ct).ConfigureAwait(false);
             var prepared = await PrepareAsync(job, null, ct).ConfigureAwait(false);
             try
             {

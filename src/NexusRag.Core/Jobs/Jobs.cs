@@ -101,7 +101,6 @@ public sealed class PermanentJobFailure(string message, Exception? inner = null)
 /// <summary>Writes of ingestion jobs that must commit with the job's completion (document and chunks).</summary>
 public interface IIngestionJobStore
 {
-    Task MarkDocumentProcessingAsync(Job job, CancellationToken ct);
     /// <summary>
     /// Atomically replaces the document's chunks in every index version that receives writes, marks it succeeded (with the
     /// active version's chunk count) and the job done. False if the lease was lost. <paramref name="versions"/> must name

@@ -143,8 +143,6 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, Core.C
         return n == 1;
     }
 
-    public Task MarkDocumentProcessingAsync(Job job, CancellationToken ct) => MarkDocumentsProcessingAsync([job], ct);
-
     public Task<bool> CompleteIngestionAsync(Job job, string workerId, IReadOnlyList<VersionChunks> versions, string? extractionJson, CancellationToken ct) =>
         CompleteIngestionManyAsync(workerId, [new IngestionCompletion(job, versions, extractionJson)], ct);
 
