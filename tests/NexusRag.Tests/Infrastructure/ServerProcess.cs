@@ -55,7 +55,12 @@ public sealed class ServerProcess : IDisposable
     /// <summary>A client of this server with <paramref name="key"/>, once <c>/v1/health</c> answers.</summary>
     public async Task<HttpClient> ClientAsync(string? key = null)
     {
-        var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{Port}"), Timeout = TimeSpan.FromSeconds(60) };
+        // An outside caller: no trace context from this test process (another test's listener may have sampled its
+        // ambient activity, and a propagated "sampled" flag would override the server's own sampling decision).
+        var client = new HttpClient(new SocketsHttpHandler { ActivityHeadersPropagator = null })
+        {
+            BaseAddress = new Uri($"http://127.0.0.1:{Port}"), Timeout = TimeSpan.FromSeconds(60),
+        };
         if (key is not null) client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
         for (var i = 0; i < 300; i++)
         {
