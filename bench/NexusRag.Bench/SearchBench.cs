@@ -20,13 +20,14 @@ static class SearchBench
         var efc = int.Parse(Val("--efc") ?? "100");
         var buildThreads = int.Parse(Val("--build-threads") ?? "0"); // 0: every core
         var modes = (Val("--modes") ?? "exact,hnsw").Split(',');
+        var quantization = Enum.Parse<HnswQuantization>(Val("--quantization") ?? "None", ignoreCase: true);
         var noise = float.Parse(Val("--noise") ?? "1.0", System.Globalization.CultureInfo.InvariantCulture);
         var clusters = int.Parse(Val("--clusters") ?? "2048");
-        Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; dims={dims}, queries={queries}, HNSW M={m} efConstruction={efc} build threads={(buildThreads > 0 ? buildThreads : Environment.ProcessorCount)}, {clusters} clusters, noise {noise}");
-        foreach (var n in sizes) RunSize(n, dims, queries, efs, m, efc, modes, noise, clusters, buildThreads);
+        Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}, .NET {Environment.Version}; dims={dims}, queries={queries}, HNSW M={m} efConstruction={efc} build threads={(buildThreads > 0 ? buildThreads : Environment.ProcessorCount)}, quantization {quantization}, {clusters} clusters, noise {noise}");
+        foreach (var n in sizes) RunSize(n, dims, queries, efs, m, efc, modes, noise, clusters, buildThreads, quantization);
     }
 
-    private static void RunSize(int n, int dims, int queryCount, int[] efs, int m, int efc, string[] modes, float noise, int clusters, int buildThreads)
+    private static void RunSize(int n, int dims, int queryCount, int[] efs, int m, int efc, string[] modes, float noise, int clusters, int buildThreads, HnswQuantization quantization)
     {
         var rng = new Random(7);
         var centroids = Enumerable.Range(0, clusters).Select(_ => Gaussian(rng, dims, 1f)).ToArray();
@@ -51,7 +52,7 @@ static class SearchBench
         List<string>[]? truth = null;
         foreach (var mode in modes)
         {
-            var options = new SearchOptions { HnswThreshold = mode == "hnsw" ? 0 : int.MaxValue, HnswM = m, HnswEfConstruction = efc, HnswBuildThreads = buildThreads, CandidatesPerLeg = 100 };
+            var options = new SearchOptions { HnswThreshold = mode == "hnsw" ? 0 : int.MaxValue, HnswM = m, HnswEfConstruction = efc, HnswBuildThreads = buildThreads, HnswQuantization = quantization, CandidatesPerLeg = 100 };
             GC.Collect(); GC.WaitForPendingFinalizers(); GC.Collect();
             var before = GC.GetTotalMemory(true);
             var index = new CorpusIndex(options);

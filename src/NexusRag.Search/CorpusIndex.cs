@@ -105,7 +105,7 @@ internal sealed class CorpusIndex
             if (_slots.Count > 0) throw new InvalidOperationException("a snapshot loads into an empty index");
             if (chunks.FirstOrDefault(c => c.Vector is not null)?.Vector is { } first)
             {
-                _vectors = new VectorStore(first.Length);
+                _vectors = new VectorStore(first.Length, Quantized);
                 _vectors.EnsureCapacity(chunks.Count);
             }
             _slots.Capacity = chunks.Count;
@@ -160,7 +160,7 @@ internal sealed class CorpusIndex
         _bm25.Add(slot, ids, tfs, chunk.Tokens.Count);
         if (chunk.Vector is { } v)
         {
-            _vectors ??= new VectorStore(v.Length);
+            _vectors ??= new VectorStore(v.Length, Quantized);
             if (v.Length == _vectors.Dimensions)
             {
                 _vectors.Set(slot, v);
@@ -211,6 +211,8 @@ internal sealed class CorpusIndex
             if (_slots[slot] is not null && _vectors.Has(slot)) slots.Add(slot);
         _hnsw.InsertMany(slots, BuildThreads);
     }
+
+    private bool Quantized => _options.HnswQuantization == HnswQuantization.Int8;
 
     private int BuildThreads => _options.HnswBuildThreads > 0 ? _options.HnswBuildThreads : Environment.ProcessorCount;
 

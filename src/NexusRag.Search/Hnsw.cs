@@ -153,7 +153,7 @@ internal sealed class Hnsw
         }
         try
         {
-            var q = _vectors.Get(slot);
+            var q = _vectors.QueryOf(slot);
             var epSim = _vectors.Similarity(ep, q);
             for (var l = maxLayer; l > level; l--) (ep, epSim) = Greedy(q, ep, epSim, l);
 
@@ -183,23 +183,29 @@ internal sealed class Hnsw
         }
     }
 
-    /// <summary>Approximate top-k: greedy descent, then a beam of width max(ef, k) on layer 0.</summary>
-    public void Search(ReadOnlySpan<float> query, int ef, Func<int, bool> accept, TopK top, int k)
+    /// <summary>
+    /// Approximate top-k: greedy descent, then a beam of width max(ef, k) on layer 0. Over int8 codes, every node the
+    /// beam returns is scored again with the float32 vectors, so results carry (and are ranked by) exact similarities.
+    /// </summary>
+    public void Search(ReadOnlySpan<float> values, int ef, Func<int, bool> accept, TopK top, int k)
     {
         if (_entry < 0) return;
+        var dims = _vectors.Dimensions;
+        var query = _vectors.Query(values, dims <= 4096 ? stackalloc sbyte[dims] : new sbyte[dims]);
         var ep = _entry;
         var epSim = _vectors.Similarity(ep, query);
         for (var l = _maxLayer; l > 0; l--) (ep, epSim) = Greedy(query, ep, epSim, l);
         var visited = RentVisited();
         try
         {
+            var rescore = _vectors.Quantized;
             foreach (var (sim, n) in SearchLayer(query, [(epSim, ep)], Math.Max(ef, k), 0, visited))
-                if (accept(n)) top.Add(sim, n);
+                if (accept(n)) top.Add(rescore ? _vectors.ExactSimilarity(n, values) : sim, n);
         }
         finally { _visitedPool.Add(visited); }
     }
 
-    private (int, float) Greedy(ReadOnlySpan<float> q, int ep, float epSim, int layer)
+    private (int, float) Greedy(in VectorQuery q, int ep, float epSim, int layer)
     {
         var improved = true;
         while (improved)
@@ -207,6 +213,7 @@ internal sealed class Hnsw
             improved = false;
             var links = _links[ep][layer];
             var count = Volatile.Read(ref links[0]);
+            for (var i = 1; i <= count; i++) _vectors.Prefetch(links[i]);
             for (var i = 1; i <= count; i++)
             {
                 var n = links[i];
@@ -218,7 +225,7 @@ internal sealed class Hnsw
     }
 
     /// <summary>Algorithm 2: best-first beam search on one layer; returns up to ef nodes, most similar first.</summary>
-    private List<(float Sim, int Node)> SearchLayer(ReadOnlySpan<float> q, List<(float Sim, int Node)> entries, int ef, int layer, Visited visited)
+    private List<(float Sim, int Node)> SearchLayer(in VectorQuery q, List<(float Sim, int Node)> entries, int ef, int layer, Visited visited)
     {
         visited.Next(_links.Length);
         var candidates = new PriorityQueue<int, float>(); // most similar first (priority = −sim)
@@ -237,10 +244,19 @@ internal sealed class Hnsw
             if (layer >= layers.Length) continue;
             var links = layers[layer];
             var count = Volatile.Read(ref links[0]);
+            // The unvisited neighbours first, their vectors prefetched, then scored (hnswlib's _mm_prefetch).
+            var fresh = visited.Fresh;
+            var k = 0;
             for (var i = 1; i <= count; i++)
             {
                 var n = links[i];
                 if (!visited.Mark(n)) continue;
+                fresh[k++] = n;
+                _vectors.Prefetch(n);
+            }
+            for (var j = 0; j < k; j++)
+            {
+                var n = fresh[j];
                 var s = _vectors.Similarity(n, q);
                 results.TryPeek(out _, out worst);
                 if (results.Count < ef || s > worst)
@@ -297,13 +313,21 @@ internal sealed class Hnsw
         SetLinks(links, SelectNeighbours(candidates, max));
     }
 
-    private Visited RentVisited() => _visitedPool.TryTake(out var v) ? v : new Visited();
+    private Visited RentVisited()
+    {
+        var v = _visitedPool.TryTake(out var pooled) ? pooled : new Visited();
+        if (v.Fresh.Length < _m0) v.Fresh = new int[_m0];
+        return v;
+    }
 
     /// <summary>A visited set reset in O(1) by bumping a generation stamp.</summary>
     private sealed class Visited
     {
         private int[] _stamp = new int[16];
         private int _generation;
+
+        /// <summary>Scratch for one neighbour list's unvisited entries (a list holds at most 2M).</summary>
+        public int[] Fresh = new int[64];
 
         public void Next(int size)
         {

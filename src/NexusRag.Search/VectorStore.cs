@@ -1,29 +1,35 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace NexusRag.Search;
 
 /// <summary>
 /// Row-major float32 vectors addressed by slot, in one contiguous array so an exact scan streams memory.
-/// Vectors are L2-normalized, so the dot product is the cosine similarity.
+/// Vectors are L2-normalized, so the dot product is the cosine similarity. With <paramref name="quantized"/>, each vector
+/// also gets an int8 code (symmetric, one scale per vector: code = round(127 · x / max|x|)), and the graph's similarities
+/// (<see cref="Similarity(int, in VectorQuery)"/>, <see cref="Similarity(int, int)"/>) use the codes — a quarter of the
+/// memory traffic of float32 — while <see cref="ExactSimilarity"/> and <see cref="ScanExact"/> stay on the floats.
 /// </summary>
-internal sealed class VectorStore(int dimensions)
+internal sealed class VectorStore(int dimensions, bool quantized = false)
 {
     private float[] _data = new float[dimensions * 16];
     private bool[] _has = new bool[16];
+    private sbyte[]? _codes = quantized ? new sbyte[dimensions * 16] : null;
+    private float[]? _scales = quantized ? new float[16] : null;
 
     public int Dimensions { get; } = dimensions;
     public int Capacity => _has.Length;
+    public bool Quantized => _codes is not null;
 
     public void Set(int slot, ReadOnlySpan<float> vector)
     {
         if (vector.Length != Dimensions) throw new ArgumentException($"vector has {vector.Length} dimensions, the store {Dimensions}");
-        if (slot >= _has.Length)
-        {
-            var cap = Math.Max(slot + 1, _has.Length * 2);
-            Array.Resize(ref _data, cap * Dimensions);
-            Array.Resize(ref _has, cap);
-        }
+        if (slot >= _has.Length) Grow(Math.Max(slot + 1, _has.Length * 2));
         vector.CopyTo(_data.AsSpan(slot * Dimensions, Dimensions));
+        if (_codes is not null) _scales![slot] = Quantize(vector, _codes.AsSpan(slot * Dimensions, Dimensions));
         _has[slot] = true;
     }
 
@@ -32,16 +38,67 @@ internal sealed class VectorStore(int dimensions)
     /// <summary>Room for <paramref name="slots"/> vectors at once (a snapshot load knows its size: no doubling copies).</summary>
     public void EnsureCapacity(int slots)
     {
-        if (slots <= _has.Length) return;
+        if (slots > _has.Length) Grow(slots);
+    }
+
+    private void Grow(int slots)
+    {
         Array.Resize(ref _data, slots * Dimensions);
         Array.Resize(ref _has, slots);
+        if (_codes is not null)
+        {
+            Array.Resize(ref _codes, slots * Dimensions);
+            Array.Resize(ref _scales, slots);
+        }
     }
 
     public ReadOnlySpan<float> Get(int slot) => _data.AsSpan(slot * Dimensions, Dimensions);
 
-    public float Similarity(int slot, ReadOnlySpan<float> query) => TensorPrimitives.Dot(Get(slot), query);
+    /// <summary>A query for the graph's similarities; <paramref name="scratch"/> (<see cref="Dimensions"/> long) holds its code when quantized.</summary>
+    public VectorQuery Query(ReadOnlySpan<float> values, Span<sbyte> scratch)
+    {
+        if (_codes is null) return new VectorQuery(values, default, 1);
+        var codes = scratch[..Dimensions];
+        return new VectorQuery(values, codes, Quantize(values, codes));
+    }
 
-    public float Similarity(int a, int b) => TensorPrimitives.Dot(Get(a), Get(b));
+    /// <summary>The stored vector of <paramref name="slot"/> as a query (its own code: nothing is quantized again).</summary>
+    public VectorQuery QueryOf(int slot) =>
+        _codes is null ? new VectorQuery(Get(slot), default, 1) : new VectorQuery(Get(slot), _codes.AsSpan(slot * Dimensions, Dimensions), _scales![slot]);
+
+    /// <summary>
+    /// Asks the CPU to start loading a vector's cache lines (a hint, no effect on results): a graph walk names the
+    /// neighbours it will score before it scores them, so their loads from memory overlap instead of following each other.
+    /// </summary>
+    public unsafe void Prefetch(int slot)
+    {
+        if (!Sse.IsSupported || (uint)slot >= (uint)_has.Length) return;
+        if (_codes is not null)
+        {
+            fixed (sbyte* p = &_codes[slot * Dimensions])
+                for (var o = 0; o < Dimensions; o += 64) Sse.Prefetch0(p + o); // one 64-byte line
+        }
+        else
+        {
+            fixed (float* p = &_data[slot * Dimensions])
+                for (var o = 0; o < Dimensions; o += 16) Sse.Prefetch0(p + o);
+        }
+    }
+
+    /// <summary>The graph's similarity of a stored vector to a query: int8 codes when quantized, else the exact dot product.</summary>
+    public float Similarity(int slot, in VectorQuery query) =>
+        _codes is null
+            ? TensorPrimitives.Dot(Get(slot), query.Values)
+            : _scales![slot] * query.Scale * DotInt8(_codes.AsSpan(slot * Dimensions, Dimensions), query.Codes);
+
+    /// <summary>The graph's similarity of two stored vectors (int8 codes when quantized).</summary>
+    public float Similarity(int a, int b) =>
+        _codes is null
+            ? TensorPrimitives.Dot(Get(a), Get(b))
+            : _scales![a] * _scales[b] * DotInt8(_codes.AsSpan(a * Dimensions, Dimensions), _codes.AsSpan(b * Dimensions, Dimensions));
+
+    /// <summary>The float32 dot product: what results are ranked by, quantized or not.</summary>
+    public float ExactSimilarity(int slot, ReadOnlySpan<float> query) => TensorPrimitives.Dot(Get(slot), query);
 
     /// <summary>Exact top-k by a full SIMD scan over the accepted slots below <paramref name="slotCount"/>.</summary>
     public void ScanExact(ReadOnlySpan<float> query, int slotCount, Func<int, bool> accept, TopK top)
@@ -54,4 +111,59 @@ internal sealed class VectorStore(int dimensions)
             top.Add(TensorPrimitives.Dot(data.Slice(slot * d, d), query), slot);
         }
     }
+
+    /// <summary>Symmetric int8 quantization with one scale per vector; returns the scale (code · scale ≈ value).</summary>
+    internal static float Quantize(ReadOnlySpan<float> values, Span<sbyte> codes)
+    {
+        var max = TensorPrimitives.MaxMagnitude(values);
+        var m = MathF.Abs(max);
+        if (!(m > 0) || !float.IsFinite(m)) { codes.Clear(); return 0; }
+        var k = 127f / m;
+        for (var i = 0; i < values.Length; i++) codes[i] = (sbyte)Math.Clamp((int)MathF.Round(values[i] * k), -127, 127);
+        return m / 127f;
+    }
+
+    /// <summary>Σ a[i]·b[i] over int8 codes, accumulated in int32 (AVX2 vpmaddwd where the CPU has it).</summary>
+    internal static int DotInt8(ReadOnlySpan<sbyte> a, ReadOnlySpan<sbyte> b)
+    {
+        if (a.Length != b.Length) throw new ArgumentException("codes of different lengths");
+        var i = 0;
+        var sum = 0;
+        ref var ra = ref MemoryMarshal.GetReference(a);
+        ref var rb = ref MemoryMarshal.GetReference(b);
+        if (Avx2.IsSupported && a.Length >= 32)
+        {
+            var acc = Vector256<int>.Zero;
+            for (; i <= a.Length - 32; i += 32)
+            {
+                var (alo, ahi) = Vector256.Widen(Vector256.LoadUnsafe(ref ra, (nuint)i));
+                var (blo, bhi) = Vector256.Widen(Vector256.LoadUnsafe(ref rb, (nuint)i));
+                acc += Avx2.MultiplyAddAdjacent(alo, blo) + Avx2.MultiplyAddAdjacent(ahi, bhi);
+            }
+            sum = Vector256.Sum(acc);
+        }
+        else if (Vector128.IsHardwareAccelerated && a.Length >= 16)
+        {
+            var acc = Vector128<int>.Zero;
+            for (; i <= a.Length - 16; i += 16)
+            {
+                var (alo, ahi) = Vector128.Widen(Vector128.LoadUnsafe(ref ra, (nuint)i));
+                var (blo, bhi) = Vector128.Widen(Vector128.LoadUnsafe(ref rb, (nuint)i));
+                var (p0, p1) = Vector128.Widen(alo * blo); // |a·b| ≤ 127² fits a short
+                var (p2, p3) = Vector128.Widen(ahi * bhi);
+                acc += (p0 + p1) + (p2 + p3);
+            }
+            sum = Vector128.Sum(acc);
+        }
+        for (; i < a.Length; i++) sum += Unsafe.Add(ref ra, i) * Unsafe.Add(ref rb, i);
+        return sum;
+    }
+}
+
+/// <summary>A query vector as the graph compares it: its float values and, in a quantized store, its int8 code and scale.</summary>
+internal readonly ref struct VectorQuery(ReadOnlySpan<float> values, ReadOnlySpan<sbyte> codes, float scale)
+{
+    public ReadOnlySpan<float> Values { get; } = values;
+    public ReadOnlySpan<sbyte> Codes { get; } = codes;
+    public float Scale { get; } = scale;
 }

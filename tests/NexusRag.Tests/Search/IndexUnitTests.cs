@@ -213,6 +213,98 @@ public class HnswTests
     }
 
     [Fact]
+    public void The_int8_dot_product_equals_the_scalar_sum_at_every_length_and_at_the_extremes()
+    {
+        var rng = new Random(5);
+        foreach (var length in new[] { 1, 7, 15, 16, 17, 31, 32, 33, 64, 100, 384, 1000 })
+        {
+            var a = new sbyte[length];
+            var b = new sbyte[length];
+            for (var i = 0; i < length; i++) { a[i] = (sbyte)rng.Next(-127, 128); b[i] = (sbyte)rng.Next(-127, 128); }
+            long expected = 0;
+            for (var i = 0; i < length; i++) expected += a[i] * b[i];
+            Assert.Equal(expected, VectorStore.DotInt8(a, b));
+            // All ±127: the largest products, where a narrower accumulator would overflow.
+            Array.Fill(a, (sbyte)127);
+            Array.Fill(b, (sbyte)-127);
+            Assert.Equal(-16129L * length, VectorStore.DotInt8(a, b));
+            Assert.Equal(16129L * length, VectorStore.DotInt8(b, b));
+        }
+    }
+
+    [Fact]
+    public void Int8_codes_reconstruct_each_component_within_half_a_step()
+    {
+        foreach (var v in RandomUnitVectors(50, 384, 6))
+        {
+            var codes = new sbyte[v.Length];
+            var scale = VectorStore.Quantize(v, codes);
+            Assert.Equal(v.Max(Math.Abs) / 127f, scale, 6);
+            Assert.Contains(codes, c => c is 127 or -127); // the largest component uses the full range
+            for (var i = 0; i < v.Length; i++) Assert.True(Math.Abs(codes[i] * scale - v[i]) <= scale / 2 + 1e-7f, $"component {i}");
+        }
+        var zero = new sbyte[8];
+        Assert.Equal(0f, VectorStore.Quantize(new float[8], zero));
+        Assert.All(zero, c => Assert.Equal(0, c));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4)]
+    public void An_int8_graph_keeps_recall_at_10_at_least_095_and_reports_exact_float_scores(int threads)
+    {
+        const int n = 4000, dims = 32, k = 10; // as the float32 recall test above
+        var data = RandomUnitVectors(n, dims, 1);
+        var floats = new VectorStore(dims);
+        var store = new VectorStore(dims, quantized: true);
+        for (var i = 0; i < n; i++) { store.Set(i, data[i]); floats.Set(i, data[i]); }
+        Assert.True(store.Quantized);
+        var hnsw = new Hnsw(store, m: 16, efConstruction: 200);
+        hnsw.InsertMany(Enumerable.Range(0, n).ToList(), threads);
+        Assert.Equal(n, hnsw.Count);
+
+        double found = 0;
+        foreach (var q in RandomUnitVectors(100, dims, 2))
+        {
+            var exact = new TopK(k, (a, b) => a.CompareTo(b));
+            floats.ScanExact(q, n, _ => true, exact);
+            var approx = new TopK(k, (a, b) => a.CompareTo(b));
+            hnsw.Search(q, 96, _ => true, approx, k);
+            var truth = exact.ToSortedList().Select(x => x.Slot).ToHashSet();
+            var hits = approx.ToSortedList();
+            found += hits.Count(x => truth.Contains(x.Slot));
+            // The beam walked int8 codes, but every score is the float32 dot product (the re-scoring), bit for bit.
+            Assert.All(hits, h => Assert.Equal(System.Numerics.Tensors.TensorPrimitives.Dot(data[h.Slot], q), h.Score));
+        }
+        var recall = found / (100.0 * k);
+        Assert.True(recall >= 0.95, $"int8 HNSW recall@10 = {recall:F3}");
+    }
+
+    [Fact]
+    public void An_int8_index_restored_from_its_snapshot_answers_like_the_one_that_was_built()
+    {
+        var data = RandomUnitVectors(700, 24, 9);
+        var options = new SearchOptions { HnswThreshold = 500, HnswQuantization = HnswQuantization.Int8 };
+        var built = new CorpusIndex(options);
+        Dictionary<string, string[]> none = [];
+        built.Apply(data.Select((v, i) => ($"c{i}", (IndexedChunk?)new IndexedChunk($"c{i}", $"d{i}", 0, i + 1, none, ["w"], v))));
+        built.Apply([("c3", null)]);
+        Assert.True(built.UsesHnsw);
+        var (chunks, graph) = built.ExportSnapshot();
+        var restored = new CorpusIndex(options);
+        restored.LoadSnapshot(chunks, graph);
+        Assert.True(restored.GraphRestored);
+        foreach (var q in RandomUnitVectors(30, 24, 10))
+        {
+            string Top(CorpusIndex index) => string.Join(",", index.Search(new IndexQuery("t", "c", "", q, 10, SearchMode.Vector, null), [])
+                .Select(h => $"{h.ChunkId}:{h.Score:R}"));
+            var expected = Top(built);
+            Assert.DoesNotContain("c3:", expected);
+            Assert.Equal(expected, Top(restored));
+        }
+    }
+
+    [Fact]
     public void A_corpus_above_the_threshold_switches_to_hnsw_and_never_returns_removed_chunks()
     {
         var data = RandomUnitVectors(600, 16, 3);
