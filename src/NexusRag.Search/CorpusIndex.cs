@@ -40,6 +40,8 @@ internal sealed class CorpusIndex
 
     public int LiveChunks { get { _lock.EnterReadLock(); try { return _slotOf.Count; } finally { _lock.ExitReadLock(); } } }
     public bool UsesHnsw { get { _lock.EnterReadLock(); try { return _hnsw is not null; } finally { _lock.ExitReadLock(); } } }
+    /// <summary>Whether the vectors carry int8 codes (a graph over them was built or restored with <see cref="SearchOptions.HnswQuantization"/> Int8).</summary>
+    public bool VectorsQuantized { get { _lock.EnterReadLock(); try { return _vectors?.Quantized == true; } finally { _lock.ExitReadLock(); } } }
 
     /// <summary>Applies upserts and removals in order under one write lock.</summary>
     public void Apply(IEnumerable<(string ChunkId, IndexedChunk? Chunk)> changes)
@@ -105,7 +107,7 @@ internal sealed class CorpusIndex
             if (_slots.Count > 0) throw new InvalidOperationException("a snapshot loads into an empty index");
             if (chunks.FirstOrDefault(c => c.Vector is not null)?.Vector is { } first)
             {
-                _vectors = new VectorStore(first.Length, Quantized);
+                _vectors = new VectorStore(first.Length);
                 _vectors.EnsureCapacity(chunks.Count);
             }
             _slots.Capacity = chunks.Count;
@@ -116,6 +118,7 @@ internal sealed class CorpusIndex
             {
                 for (var n = 0; n < chunks.Count; n++)
                     if ((graph.Links[n] is not null) != _vectors.Has(n)) throw new InvalidDataException("index snapshot graph does not match its vectors");
+                if (Quantized) _vectors.Quantize(BuildThreads);
                 _hnsw = Hnsw.Restore(_vectors, graph);
                 GraphRestored = true;
             }
@@ -160,7 +163,7 @@ internal sealed class CorpusIndex
         _bm25.Add(slot, ids, tfs, chunk.Tokens.Count);
         if (chunk.Vector is { } v)
         {
-            _vectors ??= new VectorStore(v.Length, Quantized);
+            _vectors ??= new VectorStore(v.Length);
             if (v.Length == _vectors.Dimensions)
             {
                 _vectors.Set(slot, v);
@@ -205,6 +208,7 @@ internal sealed class CorpusIndex
     {
         _graphPending.Clear();
         if (_vectors is null) return;
+        if (Quantized) _vectors.Quantize(BuildThreads);
         _hnsw = new Hnsw(_vectors, _options.HnswM, _options.HnswEfConstruction);
         var slots = new List<int>(_liveVectors);
         for (var slot = 0; slot < _slots.Count; slot++)

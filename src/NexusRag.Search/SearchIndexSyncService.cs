@@ -8,7 +8,7 @@ namespace NexusRag.Search;
 
 /// <summary>
 /// Keeps this replica's index following the change log between searches (woken by <see cref="IChangeNotifier"/>, polling as the fallback), writes a snapshot every
-/// <see cref="SearchOptions.SnapshotEveryChanges"/> applied changes and once more at shutdown.
+/// <see cref="SearchOptions.SnapshotEveryChanges"/> applied changes (or a tenth of the index, if more) and once more at shutdown.
 /// </summary>
 public sealed class SearchIndexSyncService(HybridSearchIndex index, IOptions<SearchOptions> options, IChangeNotifier notifier, ILogger<SearchIndexSyncService> logger)
     : BackgroundService

@@ -8,17 +8,17 @@ namespace NexusRag.Search;
 
 /// <summary>
 /// Row-major float32 vectors addressed by slot, in one contiguous array so an exact scan streams memory.
-/// Vectors are L2-normalized, so the dot product is the cosine similarity. With <paramref name="quantized"/>, each vector
-/// also gets an int8 code (symmetric, one scale per vector: code = round(127 · x / max|x|)), and the graph's similarities
+/// Vectors are L2-normalized, so the dot product is the cosine similarity. Once <see cref="Quantize(int)"/> has run, each vector
+/// also has an int8 code (symmetric, one scale per vector: code = round(127 · x / max|x|)), and the graph's similarities
 /// (<see cref="Similarity(int, in VectorQuery)"/>, <see cref="Similarity(int, int)"/>) use the codes — a quarter of the
 /// memory traffic of float32 — while <see cref="ExactSimilarity"/> and <see cref="ScanExact"/> stay on the floats.
 /// </summary>
-internal sealed class VectorStore(int dimensions, bool quantized = false)
+internal sealed class VectorStore(int dimensions)
 {
     private float[] _data = new float[dimensions * 16];
     private bool[] _has = new bool[16];
-    private sbyte[]? _codes = quantized ? new sbyte[dimensions * 16] : null;
-    private float[]? _scales = quantized ? new float[16] : null;
+    private sbyte[]? _codes;
+    private float[]? _scales;
 
     public int Dimensions { get; } = dimensions;
     public int Capacity => _has.Length;
@@ -31,6 +31,23 @@ internal sealed class VectorStore(int dimensions, bool quantized = false)
         vector.CopyTo(_data.AsSpan(slot * Dimensions, Dimensions));
         if (_codes is not null) _scales![slot] = Quantize(vector, _codes.AsSpan(slot * Dimensions, Dimensions));
         _has[slot] = true;
+    }
+
+    /// <summary>
+    /// Gives every vector, stored and to come, its int8 code (on <paramref name="threads"/> threads); the graph's
+    /// similarities use the codes from then on. Done when a graph is first built or restored, so a corpus searched by
+    /// exact scan never carries codes.
+    /// </summary>
+    public void Quantize(int threads)
+    {
+        if (_codes is not null) return;
+        var codes = new sbyte[_has.Length * Dimensions];
+        var scales = new float[_has.Length];
+        Parallel.For(0, _has.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, slot =>
+        {
+            if (_has[slot]) scales[slot] = Quantize(Get(slot), codes.AsSpan(slot * Dimensions, Dimensions));
+        });
+        (_codes, _scales) = (codes, scales);
     }
 
     public bool Has(int slot) => slot < _has.Length && _has[slot];

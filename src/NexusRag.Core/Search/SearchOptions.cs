@@ -71,7 +71,10 @@ public sealed class SearchOptions
     [Range(1, 100_000)] public int MaxQueryChars { get; set; } = 4_096;
     /// <summary>How often the background follower polls the change log (searches also catch up on demand).</summary>
     [Range(10, 600_000)] public int SyncIntervalMs { get; set; } = 1_000;
-    /// <summary>Write an index snapshot under the data directory after this many applied changes (0 = only at shutdown).</summary>
+    /// <summary>
+    /// Write an index snapshot under the data directory after this many applied changes, or after a tenth of the chunks
+    /// the last snapshot held if that is more (0 = only at shutdown).
+    /// </summary>
     [Range(0, int.MaxValue)] public int SnapshotEveryChanges { get; set; } = 10_000;
 }
 

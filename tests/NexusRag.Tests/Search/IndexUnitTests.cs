@@ -256,9 +256,12 @@ public class HnswTests
         const int n = 4000, dims = 32, k = 10; // as the float32 recall test above
         var data = RandomUnitVectors(n, dims, 1);
         var floats = new VectorStore(dims);
-        var store = new VectorStore(dims, quantized: true);
-        for (var i = 0; i < n; i++) { store.Set(i, data[i]); floats.Set(i, data[i]); }
+        var store = new VectorStore(dims);
+        for (var i = 0; i < n / 2; i++) { store.Set(i, data[i]); floats.Set(i, data[i]); }
+        Assert.False(store.Quantized);
+        store.Quantize(threads); // the codes of the vectors already stored …
         Assert.True(store.Quantized);
+        for (var i = n / 2; i < n; i++) { store.Set(i, data[i]); floats.Set(i, data[i]); } // … and of those that come after
         var hnsw = new Hnsw(store, m: 16, efConstruction: 200);
         hnsw.InsertMany(Enumerable.Range(0, n).ToList(), threads);
         Assert.Equal(n, hnsw.Count);
@@ -290,10 +293,16 @@ public class HnswTests
         built.Apply(data.Select((v, i) => ($"c{i}", (IndexedChunk?)new IndexedChunk($"c{i}", $"d{i}", 0, i + 1, none, ["w"], v))));
         built.Apply([("c3", null)]);
         Assert.True(built.UsesHnsw);
+        Assert.True(built.VectorsQuantized);
+        var small = new CorpusIndex(options); // below the threshold: an exact scan, no codes
+        small.Apply(data.Take(100).Select((v, i) => ($"c{i}", (IndexedChunk?)new IndexedChunk($"c{i}", $"d{i}", 0, i + 1, none, ["w"], v))));
+        Assert.False(small.UsesHnsw);
+        Assert.False(small.VectorsQuantized);
         var (chunks, graph) = built.ExportSnapshot();
         var restored = new CorpusIndex(options);
         restored.LoadSnapshot(chunks, graph);
         Assert.True(restored.GraphRestored);
+        Assert.True(restored.VectorsQuantized);
         foreach (var q in RandomUnitVectors(30, 24, 10))
         {
             string Top(CorpusIndex index) => string.Join(",", index.Search(new IndexQuery("t", "c", "", q, 10, SearchMode.Vector, null), [])
@@ -303,6 +312,17 @@ public class HnswTests
             Assert.Equal(expected, Top(restored));
         }
     }
+
+    [Theory]
+    [InlineData(9_999, 0, 10_000, false)]
+    [InlineData(10_000, 0, 10_000, true)]
+    [InlineData(10_000, 99_999, 10_000, true)]      // up to 100,000 chunks: every 10,000 changes, as configured
+    [InlineData(10_000, 1_000_000, 10_000, false)]  // a 1M-chunk index: not before a tenth of it has changed
+    [InlineData(99_999, 1_000_000, 10_000, false)]
+    [InlineData(100_000, 1_000_000, 10_000, true)]
+    [InlineData(5_000_000, 1_000_000, 0, false)]    // 0: only at shutdown
+    public void A_snapshot_is_due_after_the_configured_changes_or_a_tenth_of_the_index(long changes, long chunks, int every, bool due) =>
+        Assert.Equal(due, HybridSearchIndex.IsSnapshotDue(changes, chunks, every));
 
     [Fact]
     public void A_corpus_above_the_threshold_switches_to_hnsw_and_never_returns_removed_chunks()
