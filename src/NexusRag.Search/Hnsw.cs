@@ -153,7 +153,7 @@ internal sealed class Hnsw
         }
         try
         {
-            var q = _vectors.QueryOf(slot);
+            var q = _vectors.Get(slot);
             var epSim = _vectors.Similarity(ep, q);
             for (var l = maxLayer; l > level; l--) (ep, epSim) = Greedy(q, ep, epSim, l);
 
@@ -190,22 +190,20 @@ internal sealed class Hnsw
     public void Search(ReadOnlySpan<float> values, int ef, Func<int, bool> accept, TopK top, int k)
     {
         if (_entry < 0) return;
-        var dims = _vectors.Dimensions;
-        var query = _vectors.Query(values, dims <= 4096 ? stackalloc sbyte[dims] : new sbyte[dims]);
         var ep = _entry;
-        var epSim = _vectors.Similarity(ep, query);
-        for (var l = _maxLayer; l > 0; l--) (ep, epSim) = Greedy(query, ep, epSim, l);
+        var epSim = _vectors.Similarity(ep, values);
+        for (var l = _maxLayer; l > 0; l--) (ep, epSim) = Greedy(values, ep, epSim, l);
         var visited = RentVisited();
         try
         {
             var rescore = _vectors.Quantized;
-            foreach (var (sim, n) in SearchLayer(query, [(epSim, ep)], Math.Max(ef, k), 0, visited))
+            foreach (var (sim, n) in SearchLayer(values, [(epSim, ep)], Math.Max(ef, k), 0, visited))
                 if (accept(n)) top.Add(rescore ? _vectors.ExactSimilarity(n, values) : sim, n);
         }
         finally { _visitedPool.Add(visited); }
     }
 
-    private (int, float) Greedy(in VectorQuery q, int ep, float epSim, int layer)
+    private (int, float) Greedy(ReadOnlySpan<float> q, int ep, float epSim, int layer)
     {
         var improved = true;
         while (improved)
@@ -225,7 +223,7 @@ internal sealed class Hnsw
     }
 
     /// <summary>Algorithm 2: best-first beam search on one layer; returns up to ef nodes, most similar first.</summary>
-    private List<(float Sim, int Node)> SearchLayer(in VectorQuery q, List<(float Sim, int Node)> entries, int ef, int layer, Visited visited)
+    private List<(float Sim, int Node)> SearchLayer(ReadOnlySpan<float> q, List<(float Sim, int Node)> entries, int ef, int layer, Visited visited)
     {
         visited.Next(_links.Length);
         var candidates = new PriorityQueue<int, float>(); // most similar first (priority = −sim)

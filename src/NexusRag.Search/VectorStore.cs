@@ -10,17 +10,27 @@ namespace NexusRag.Search;
 /// Row-major float32 vectors addressed by slot, in one contiguous array so an exact scan streams memory.
 /// Vectors are L2-normalized, so the dot product is the cosine similarity. Once <see cref="Quantize(int)"/> has run, each vector
 /// also has an int8 code (symmetric, one scale per vector: code = round(127 · x / max|x|)), and the graph's similarities
-/// (<see cref="Similarity(int, in VectorQuery)"/>, <see cref="Similarity(int, int)"/>) use the codes — a quarter of the
+/// (<see cref="Similarity(int, ReadOnlySpan{float})"/>, <see cref="Similarity(int, int)"/>) use the codes — a quarter of the
 /// memory traffic of float32 — while <see cref="ExactSimilarity"/> and <see cref="ScanExact"/> stay on the floats.
 /// </summary>
-internal sealed class VectorStore(int dimensions)
+internal sealed class VectorStore
 {
-    private float[] _data = new float[dimensions * 16];
+    // Both arrays pinned, their rows from _dataBase / _codeBase on, so each row starts on a 64-byte cache line when its
+    // size is a multiple of 64 bytes (384-d: 24 lines of floats, 6 of codes; unaligned, every row would touch one more).
+    private float[] _data;
+    private int _dataBase;
     private bool[] _has = new bool[16];
     private sbyte[]? _codes;
+    private int _codeBase;
     private float[]? _scales;
 
-    public int Dimensions { get; } = dimensions;
+    public VectorStore(int dimensions)
+    {
+        Dimensions = dimensions;
+        _data = Aligned<float>(dimensions * 16, out _dataBase);
+    }
+
+    public int Dimensions { get; }
     public int Capacity => _has.Length;
     public bool Quantized => _codes is not null;
 
@@ -28,8 +38,8 @@ internal sealed class VectorStore(int dimensions)
     {
         if (vector.Length != Dimensions) throw new ArgumentException($"vector has {vector.Length} dimensions, the store {Dimensions}");
         if (slot >= _has.Length) Grow(Math.Max(slot + 1, _has.Length * 2));
-        vector.CopyTo(_data.AsSpan(slot * Dimensions, Dimensions));
-        if (_codes is not null) _scales![slot] = Quantize(vector, _codes.AsSpan(slot * Dimensions, Dimensions));
+        vector.CopyTo(_data.AsSpan(_dataBase + slot * Dimensions, Dimensions));
+        if (_codes is not null) _scales![slot] = Quantize(vector, Code(slot));
         _has[slot] = true;
     }
 
@@ -41,13 +51,23 @@ internal sealed class VectorStore(int dimensions)
     public void Quantize(int threads)
     {
         if (_codes is not null) return;
-        var codes = new sbyte[_has.Length * Dimensions];
-        var scales = new float[_has.Length];
+        _codes = Aligned<sbyte>(_has.Length * Dimensions, out _codeBase);
+        _scales = new float[_has.Length];
         Parallel.For(0, _has.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads) }, slot =>
         {
-            if (_has[slot]) scales[slot] = Quantize(Get(slot), codes.AsSpan(slot * Dimensions, Dimensions));
+            if (_has[slot]) _scales[slot] = Quantize(Get(slot), Code(slot));
         });
-        (_codes, _scales) = (codes, scales);
+    }
+
+    private Span<sbyte> Code(int slot) => _codes.AsSpan(_codeBase + slot * Dimensions, Dimensions);
+
+    /// <summary>A pinned array with room for <paramref name="length"/> items from <paramref name="start"/> on, a 64-byte boundary.</summary>
+    private static unsafe T[] Aligned<T>(int length, out int start) where T : unmanaged
+    {
+        var array = GC.AllocateArray<T>(length + 64 / sizeof(T), pinned: true);
+        var address = (long)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
+        start = (int)((64 - address % 64) % 64) / sizeof(T);
+        return array;
     }
 
     public bool Has(int slot) => slot < _has.Length && _has[slot];
@@ -60,28 +80,21 @@ internal sealed class VectorStore(int dimensions)
 
     private void Grow(int slots)
     {
-        Array.Resize(ref _data, slots * Dimensions);
+        var old = _has.Length;
+        var data = Aligned<float>(slots * Dimensions, out var dataBase);
+        _data.AsSpan(_dataBase, old * Dimensions).CopyTo(data.AsSpan(dataBase));
+        (_data, _dataBase) = (data, dataBase);
         Array.Resize(ref _has, slots);
         if (_codes is not null)
         {
-            Array.Resize(ref _codes, slots * Dimensions);
+            var codes = Aligned<sbyte>(slots * Dimensions, out var codeBase);
+            _codes.AsSpan(_codeBase, old * Dimensions).CopyTo(codes.AsSpan(codeBase));
+            (_codes, _codeBase) = (codes, codeBase);
             Array.Resize(ref _scales, slots);
         }
     }
 
-    public ReadOnlySpan<float> Get(int slot) => _data.AsSpan(slot * Dimensions, Dimensions);
-
-    /// <summary>A query for the graph's similarities; <paramref name="scratch"/> (<see cref="Dimensions"/> long) holds its code when quantized.</summary>
-    public VectorQuery Query(ReadOnlySpan<float> values, Span<sbyte> scratch)
-    {
-        if (_codes is null) return new VectorQuery(values, default, 1);
-        var codes = scratch[..Dimensions];
-        return new VectorQuery(values, codes, Quantize(values, codes));
-    }
-
-    /// <summary>The stored vector of <paramref name="slot"/> as a query (its own code: nothing is quantized again).</summary>
-    public VectorQuery QueryOf(int slot) =>
-        _codes is null ? new VectorQuery(Get(slot), default, 1) : new VectorQuery(Get(slot), _codes.AsSpan(slot * Dimensions, Dimensions), _scales![slot]);
+    public ReadOnlySpan<float> Get(int slot) => _data.AsSpan(_dataBase + slot * Dimensions, Dimensions);
 
     /// <summary>
     /// Asks the CPU to start loading a vector's cache lines (a hint, no effect on results): a graph walk names the
@@ -92,27 +105,30 @@ internal sealed class VectorStore(int dimensions)
         if (!Sse.IsSupported || (uint)slot >= (uint)_has.Length) return;
         if (_codes is not null)
         {
-            fixed (sbyte* p = &_codes[slot * Dimensions])
+            fixed (sbyte* p = &_codes[_codeBase + slot * Dimensions])
                 for (var o = 0; o < Dimensions; o += 64) Sse.Prefetch0(p + o); // one 64-byte line
         }
         else
         {
-            fixed (float* p = &_data[slot * Dimensions])
+            fixed (float* p = &_data[_dataBase + slot * Dimensions])
                 for (var o = 0; o < Dimensions; o += 16) Sse.Prefetch0(p + o);
         }
     }
 
-    /// <summary>The graph's similarity of a stored vector to a query: int8 codes when quantized, else the exact dot product.</summary>
-    public float Similarity(int slot, in VectorQuery query) =>
+    /// <summary>
+    /// The graph's similarity of a stored vector to a float32 query: against the stored vector's int8 code when
+    /// quantized (only the stored side carries quantization error), else the exact dot product.
+    /// </summary>
+    public float Similarity(int slot, ReadOnlySpan<float> query) =>
         _codes is null
-            ? TensorPrimitives.Dot(Get(slot), query.Values)
-            : _scales![slot] * query.Scale * DotInt8(_codes.AsSpan(slot * Dimensions, Dimensions), query.Codes);
+            ? TensorPrimitives.Dot(Get(slot), query)
+            : _scales![slot] * DotFloatInt8(query, Code(slot));
 
     /// <summary>The graph's similarity of two stored vectors (int8 codes when quantized).</summary>
     public float Similarity(int a, int b) =>
         _codes is null
             ? TensorPrimitives.Dot(Get(a), Get(b))
-            : _scales![a] * _scales[b] * DotInt8(_codes.AsSpan(a * Dimensions, Dimensions), _codes.AsSpan(b * Dimensions, Dimensions));
+            : _scales![a] * _scales[b] * DotInt8(Code(a), Code(b));
 
     /// <summary>The float32 dot product: what results are ranked by, quantized or not.</summary>
     public float ExactSimilarity(int slot, ReadOnlySpan<float> query) => TensorPrimitives.Dot(Get(slot), query);
@@ -121,7 +137,7 @@ internal sealed class VectorStore(int dimensions)
     public void ScanExact(ReadOnlySpan<float> query, int slotCount, Func<int, bool> accept, TopK top)
     {
         var d = Dimensions;
-        var data = _data.AsSpan();
+        var data = _data.AsSpan(_dataBase);
         for (var slot = 0; slot < slotCount; slot++)
         {
             if (!_has[slot] || !accept(slot)) continue;
@@ -138,6 +154,33 @@ internal sealed class VectorStore(int dimensions)
         var k = 127f / m;
         for (var i = 0; i < values.Length; i++) codes[i] = (sbyte)Math.Clamp((int)MathF.Round(values[i] * k), -127, 127);
         return m / 127f;
+    }
+
+    /// <summary>Σ q[i]·c[i] of float32 values and int8 codes (the codes widened to float32 on the way).</summary>
+    internal static float DotFloatInt8(ReadOnlySpan<float> q, ReadOnlySpan<sbyte> c)
+    {
+        if (q.Length != c.Length) throw new ArgumentException("values and codes of different lengths");
+        var i = 0;
+        var sum = 0f;
+        ref var rq = ref MemoryMarshal.GetReference(q);
+        ref var rc = ref MemoryMarshal.GetReference(c);
+        if (Vector256.IsHardwareAccelerated && q.Length >= 32)
+        {
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            for (; i <= q.Length - 32; i += 32)
+            {
+                var (s0, s1) = Vector256.Widen(Vector256.LoadUnsafe(ref rc, (nuint)i));
+                var (w0, w1) = Vector256.Widen(s0);
+                var (w2, w3) = Vector256.Widen(s1);
+                a0 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(w0), Vector256.LoadUnsafe(ref rq, (nuint)i), a0);
+                a1 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(w1), Vector256.LoadUnsafe(ref rq, (nuint)(i + 8)), a1);
+                a2 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(w2), Vector256.LoadUnsafe(ref rq, (nuint)(i + 16)), a2);
+                a3 = Vector256.FusedMultiplyAdd(Vector256.ConvertToSingle(w3), Vector256.LoadUnsafe(ref rq, (nuint)(i + 24)), a3);
+            }
+            sum = Vector256.Sum((a0 + a1) + (a2 + a3));
+        }
+        for (; i < q.Length; i++) sum += Unsafe.Add(ref rq, i) * Unsafe.Add(ref rc, i);
+        return sum;
     }
 
     /// <summary>Σ a[i]·b[i] over int8 codes, accumulated in int32 (AVX2 vpmaddwd where the CPU has it).</summary>
@@ -175,12 +218,4 @@ internal sealed class VectorStore(int dimensions)
         for (; i < a.Length; i++) sum += Unsafe.Add(ref ra, i) * Unsafe.Add(ref rb, i);
         return sum;
     }
-}
-
-/// <summary>A query vector as the graph compares it: its float values and, in a quantized store, its int8 code and scale.</summary>
-internal readonly ref struct VectorQuery(ReadOnlySpan<float> values, ReadOnlySpan<sbyte> codes, float scale)
-{
-    public ReadOnlySpan<float> Values { get; } = values;
-    public ReadOnlySpan<sbyte> Codes { get; } = codes;
-    public float Scale { get; } = scale;
 }

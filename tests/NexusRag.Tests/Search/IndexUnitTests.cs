@@ -233,6 +233,21 @@ public class HnswTests
     }
 
     [Fact]
+    public void The_float_by_int8_dot_product_equals_the_scalar_sum_at_every_length()
+    {
+        var rng = new Random(4);
+        foreach (var length in new[] { 1, 7, 31, 32, 33, 64, 100, 384, 1000 })
+        {
+            var q = new float[length];
+            var c = new sbyte[length];
+            for (var i = 0; i < length; i++) { q[i] = (float)(rng.NextDouble() * 2 - 1); c[i] = (sbyte)rng.Next(-127, 128); }
+            double expected = 0;
+            for (var i = 0; i < length; i++) expected += q[i] * c[i];
+            Assert.Equal(expected, VectorStore.DotFloatInt8(q, c), 0.01 * Math.Sqrt(length)); // float32 summation order
+        }
+    }
+
+    [Fact]
     public void Int8_codes_reconstruct_each_component_within_half_a_step()
     {
         foreach (var v in RandomUnitVectors(50, 384, 6))
