@@ -93,17 +93,17 @@ static class SearchBench
         try
         {
             var sw = Stopwatch.StartNew();
-            var (chunks, graph) = index.ExportSnapshot();
-            using (var file = File.Create(path)) IndexSnapshot.Write(file, "bench", 1, [new IndexSnapshot.Corpus("t", "c", 1, chunks, graph)]);
+            var exported = index.ExportSnapshot();
+            using (var file = File.Create(path)) IndexSnapshot.Write(file, "bench", 1, [new IndexSnapshot.Corpus("t", "c", 1, exported)]);
             var write = sw.Elapsed;
-            chunks = null;
+            exported = null;
             GC.Collect();
             sw.Restart();
             IndexSnapshot.Content content;
             using (var file = File.OpenRead(path)) content = IndexSnapshot.Read(file);
             var read = sw.Elapsed;
             var restored = new CorpusIndex(options);
-            restored.LoadSnapshot(content.Corpora[0].Chunks, content.Corpora[0].Graph);
+            restored.LoadSnapshot(content.Corpora[0].Index);
             var load = sw.Elapsed;
             var same = qs.Count(q => Search(index, q, SearchMode.Vector, 10).Select(h => h.ChunkId).SequenceEqual(Search(restored, q, SearchMode.Vector, 10).Select(h => h.ChunkId)));
             Console.WriteLine($"  n={n:N0} restart: snapshot {new FileInfo(path).Length / 1048576.0:F0} MiB written in {write.TotalSeconds:F1} s; " +

@@ -23,6 +23,8 @@ internal sealed class Bm25Index
     public double AverageLength => LiveDocs == 0 ? 0 : (double)_totalLength / LiveDocs;
     public int TermCount => _terms.Count;
     public string Term(int id) => _terms[id];
+    /// <summary>The vocabulary, a term's id being its position (for snapshots).</summary>
+    public string[] Terms() => [.. _terms];
 
     public static double Idf(int df, int n) => Math.Log(1 + (n - df + 0.5) / (df + 0.5));
 
@@ -57,6 +59,29 @@ internal sealed class Bm25Index
         var tfs = new int[ids.Length];
         for (var i = 0; i < ids.Length; i++) tfs[i] = counts[ids[i]];
         return (ids, tfs);
+    }
+
+    /// <summary>
+    /// Gives an empty index a snapshot's vocabulary (a term's id is its position) and room for each term's postings and
+    /// <paramref name="slots"/> documents, so loading neither hashes a token nor grows an array by doubling.
+    /// </summary>
+    public void LoadVocabulary(string[] terms, int[] postingsPerTerm, int slots)
+    {
+        if (_terms.Count > 0 || LiveDocs > 0) throw new InvalidOperationException("a vocabulary loads into an empty index");
+        _termIds.EnsureCapacity(terms.Length);
+        _terms.Capacity = terms.Length;
+        _postings.Capacity = terms.Length;
+        for (var i = 0; i < terms.Length; i++)
+        {
+            if (!_termIds.TryAdd(terms[i], i)) throw new InvalidDataException("index snapshot vocabulary repeats a term");
+            _terms.Add(terms[i]);
+            _postings.Add(new Postings(postingsPerTerm[i]));
+        }
+        if (slots > _length.Length)
+        {
+            _length = new int[slots];
+            _luceneLength = new float[slots];
+        }
     }
 
     public void Add(int slot, int[] termIds, int[] tfs, int length)
@@ -119,10 +144,10 @@ internal sealed class Bm25Index
         return 1f / (f * f);
     }
 
-    private sealed class Postings
+    private sealed class Postings(int capacity = 2)
     {
-        public int[] Slots = new int[2];
-        public int[] Tfs = new int[2];
+        public int[] Slots = new int[Math.Max(2, capacity)];
+        public int[] Tfs = new int[Math.Max(2, capacity)];
         public int Count;
         /// <summary>Live documents containing the term.</summary>
         public int Df;

@@ -14,6 +14,12 @@ internal sealed record Slot(
     int[] TermIds, int[] Tfs, int Length, int DocOrdinal);
 
 /// <summary>
+/// A corpus index as a snapshot holds it: slots whose term ids index <paramref name="Terms"/> and whose document ordinals
+/// index <paramref name="Documents"/>, the vector of slot i at slot i of <paramref name="Vectors"/>, and the HNSW graph.
+/// </summary>
+internal sealed record CorpusSnapshot(string[] Terms, string[] Documents, List<Slot> Slots, VectorStore? Vectors, Hnsw.Graph? Graph);
+
+/// <summary>
 /// One corpus's hybrid index: BM25 postings, a vector store scanned exactly while small, and an HNSW graph once
 /// the corpus passes <see cref="SearchOptions.HnswThreshold"/> live vectors. Chunks live in slots; a replaced or
 /// removed chunk's slot is tombstoned, and the whole index is rebuilt from live chunks when tombstones pass a quarter.
@@ -63,66 +69,90 @@ internal sealed class CorpusIndex
         finally { _lock.ExitWriteLock(); }
     }
 
-    /// <summary>Live chunks in slot order (for snapshots).</summary>
-    public List<IndexedChunk> Export()
+    /// <summary>
+    /// The live slots, renumbered 0..n−1 in order, with the vocabulary and documents their ids point into, a compact copy
+    /// of their vectors and the HNSW graph over them, for a snapshot. Slots are immutable and shared, not copied; the
+    /// vectors are copied (one block) so the snapshot can be written outside the lock while writers go on.
+    /// </summary>
+    public CorpusSnapshot ExportSnapshot()
     {
         _lock.EnterReadLock();
         try
         {
-            var list = new List<IndexedChunk>(_slotOf.Count);
-            for (var i = 0; i < _slots.Count; i++)
-                if (_slots[i] is { } s) list.Add(ToChunk(i, s));
-            return list;
-        }
-        finally { _lock.ExitReadLock(); }
-    }
-
-    /// <summary>Live chunks in slot order and the HNSW graph over them (renumbered to the chunks' positions), for snapshots.</summary>
-    public (List<IndexedChunk> Chunks, Hnsw.Graph? Graph) ExportSnapshot()
-    {
-        _lock.EnterReadLock();
-        try
-        {
-            var list = new List<IndexedChunk>(_slotOf.Count);
+            var slots = new List<Slot>(_slotOf.Count);
             var ordinalOf = new int[_slots.Count];
+            VectorStore? vectors = null;
+            if (_vectors is not null)
+            {
+                vectors = new VectorStore(_vectors.Dimensions);
+                vectors.EnsureCapacity(_slotOf.Count);
+            }
             for (var i = 0; i < _slots.Count; i++)
             {
-                if (_slots[i] is { } s) { ordinalOf[i] = list.Count; list.Add(ToChunk(i, s)); }
-                else ordinalOf[i] = -1;
+                if (_slots[i] is not { } s) { ordinalOf[i] = -1; continue; }
+                ordinalOf[i] = slots.Count;
+                if (_vectors?.Has(i) == true) vectors!.Set(slots.Count, _vectors.Get(i));
+                slots.Add(s);
             }
-            return (list, _hnsw?.Export(ordinalOf, list.Count));
+            return new CorpusSnapshot(_bm25.Terms(), [.. _docs], slots, vectors, _hnsw?.Export(ordinalOf, slots.Count));
         }
         finally { _lock.ExitReadLock(); }
     }
 
     /// <summary>
-    /// Fills an empty index from a snapshot: the chunks take slots 0..n−1 in order, and a saved graph is put back as it
-    /// was instead of being rebuilt (a graph that does not fit the vectors is refused with <see cref="InvalidDataException"/>).
+    /// Fills an empty index from a snapshot: its slots take slots 0..n−1 in order, its vectors store is adopted, and a
+    /// saved graph is put back as it was instead of being rebuilt. No token is hashed and no vector copied; anything that
+    /// does not fit (a term or document id out of range, a repeated chunk, a graph that does not match the vectors) is
+    /// refused with <see cref="InvalidDataException"/>.
     /// </summary>
-    public void LoadSnapshot(List<IndexedChunk> chunks, Hnsw.Graph? graph)
+    public void LoadSnapshot(CorpusSnapshot snapshot)
     {
         _lock.EnterWriteLock();
         try
         {
             if (_slots.Count > 0) throw new InvalidOperationException("a snapshot loads into an empty index");
-            if (chunks.FirstOrDefault(c => c.Vector is not null)?.Vector is { } first)
+            var slots = snapshot.Slots;
+            var postings = new int[snapshot.Terms.Length];
+            foreach (var s in slots)
             {
-                _vectors = new VectorStore(first.Length);
-                _vectors.EnsureCapacity(chunks.Count);
+                if ((uint)s.DocOrdinal >= (uint)snapshot.Documents.Length || s.TermIds.Length != s.Tfs.Length)
+                    throw new InvalidDataException("index snapshot chunk is corrupt");
+                foreach (var id in s.TermIds)
+                {
+                    if ((uint)id >= (uint)postings.Length) throw new InvalidDataException("index snapshot term id is out of range");
+                    postings[id]++;
+                }
             }
-            _slots.Capacity = chunks.Count;
-            _slotDoc.Capacity = chunks.Count;
-            _slotOf.EnsureCapacity(chunks.Count);
-            foreach (var c in chunks) AddLocked(c);
-            if (graph is not null && _vectors is not null && graph.Links.Length == chunks.Count)
+            _bm25.LoadVocabulary(snapshot.Terms, postings, slots.Count);
+            _docs = [.. snapshot.Documents];
+            _docOrdinal.EnsureCapacity(_docs.Count);
+            for (var d = 0; d < _docs.Count; d++)
+                if (!_docOrdinal.TryAdd(_docs[d], d)) throw new InvalidDataException("index snapshot repeats a document");
+            _slots.Capacity = slots.Count;
+            _slotDoc.Capacity = slots.Count;
+            _slotOf.EnsureCapacity(slots.Count);
+            for (var i = 0; i < slots.Count; i++)
             {
-                for (var n = 0; n < chunks.Count; n++)
+                var s = slots[i];
+                if (!_slotOf.TryAdd(s.ChunkId, i)) throw new InvalidDataException("index snapshot repeats a chunk");
+                _slots.Add(s);
+                _slotDoc.Add(s.DocOrdinal);
+                _bm25.Add(i, s.TermIds, s.Tfs, s.Length);
+            }
+            _vectors = snapshot.Vectors;
+            _liveVectors = 0;
+            if (_vectors is not null)
+                for (var i = 0; i < slots.Count; i++)
+                    if (_vectors.Has(i)) _liveVectors++;
+            if (snapshot.Graph is { } graph && _vectors is not null && graph.Links.Length == slots.Count)
+            {
+                for (var n = 0; n < slots.Count; n++)
                     if ((graph.Links[n] is not null) != _vectors.Has(n)) throw new InvalidDataException("index snapshot graph does not match its vectors");
                 if (Quantized) _vectors.Quantize(BuildThreads);
                 _hnsw = Hnsw.Restore(_vectors, graph);
                 GraphRestored = true;
             }
-            else if (graph is not null) throw new InvalidDataException("index snapshot graph does not match its chunks");
+            else if (snapshot.Graph is not null) throw new InvalidDataException("index snapshot graph does not match its chunks");
             else if (LiveVectors() > _options.HnswThreshold) BuildHnswLocked();
         }
         finally

@@ -116,18 +116,14 @@ public sealed class HybridSearchIndex(
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
             var tmp = $"{path}.{Environment.ProcessId}.tmp"; // replicas sharing a data directory never write the same temp file
             var sw = Stopwatch.StartNew();
-            var corpora = _corpora.Select(kv =>
-            {
-                var (chunks, graph) = kv.Value.ExportSnapshot();
-                return new IndexSnapshot.Corpus(kv.Key.Tenant, kv.Key.Corpus, kv.Key.Version, chunks, graph);
-            }).ToList();
+            var corpora = _corpora.Select(kv => new IndexSnapshot.Corpus(kv.Key.Tenant, kv.Key.Corpus, kv.Key.Version, kv.Value.ExportSnapshot())).ToList();
             await using (var file = await sealer.SealAsync(File.Create(tmp), "search-snapshot", ct).ConfigureAwait(false))
                 IndexSnapshot.Write(file, analyzer.Id, _applied, corpora);
             File.Move(tmp, path, overwrite: true);
             _changesSinceSnapshot = 0;
-            Interlocked.Exchange(ref _chunksAtSnapshot, corpora.Sum(c => (long)c.Chunks.Count));
+            Interlocked.Exchange(ref _chunksAtSnapshot, corpora.Sum(c => (long)c.Index.Slots.Count));
             logger.LogInformation("Search index snapshot written at seq {Seq}: {Corpora} corpora, {Chunks} chunks, {Graphs} graph(s) in {Ms} ms",
-                _applied, corpora.Count, corpora.Sum(c => c.Chunks.Count), corpora.Count(c => c.Graph is not null), sw.ElapsedMilliseconds);
+                _applied, corpora.Count, corpora.Sum(c => c.Index.Slots.Count), corpora.Count(c => c.Index.Graph is not null), sw.ElapsedMilliseconds);
         }
         finally { _gate.Release(); }
     }
@@ -152,12 +148,12 @@ public sealed class HybridSearchIndex(
             foreach (var c in snapshot.Corpora)
             {
                 var index = new CorpusIndex(options.Value);
-                index.LoadSnapshot(c.Chunks, c.Graph);
+                index.LoadSnapshot(c.Index);
                 _corpora[(c.Tenant, c.CorpusId, c.IndexVersion)] = index;
             }
             _applied = snapshot.Seq;
-            Interlocked.Exchange(ref _chunksAtSnapshot, snapshot.Corpora.Sum(c => (long)c.Chunks.Count));
-            LastLoad = new SnapshotLoad(snapshot.Corpora.Count, snapshot.Corpora.Sum(c => c.Chunks.Count), _corpora.Values.Count(c => c.GraphRestored), sw.Elapsed.TotalMilliseconds);
+            Interlocked.Exchange(ref _chunksAtSnapshot, snapshot.Corpora.Sum(c => (long)c.Index.Slots.Count));
+            LastLoad = new SnapshotLoad(snapshot.Corpora.Count, snapshot.Corpora.Sum(c => c.Index.Slots.Count), _corpora.Values.Count(c => c.GraphRestored), sw.Elapsed.TotalMilliseconds);
             logger.LogInformation("Search index loaded from snapshot at seq {Seq} in {Ms} ms ({Graphs} HNSW graph(s) restored)", snapshot.Seq, sw.ElapsedMilliseconds, LastLoad.GraphsRestored);
         }
         catch (Exception ex) when (ex is IOException or InvalidDataException or EndOfStreamException or System.Security.Cryptography.CryptographicException

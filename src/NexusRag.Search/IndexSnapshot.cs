@@ -5,20 +5,23 @@ using System.Text;
 namespace NexusRag.Search;
 
 /// <summary>
-/// Binary snapshot of the index: per corpus index version, the analyzed terms, fields and vectors of every live chunk
-/// and its HNSW graph (so a restart loads the graph instead of rebuilding it), plus the change-log seq they reflect.
-/// Terms are written once per corpus (a vocabulary) and chunks hold ids into it, so loading does not allocate a string
-/// per token.
+/// Binary snapshot of the index: per corpus index version, its vocabulary and documents, every live chunk's identity,
+/// fields, term ids with their counts and vector, and its HNSW graph (so a restart loads the graph instead of rebuilding
+/// it), plus the change-log seq they reflect. The layout is the index's own resident form: loading neither hashes a token
+/// nor allocates an array per vector (vectors are read straight into the vector store).
 /// The file ends with a SHA-256 of everything before it: a truncated or corrupted snapshot is detected and discarded,
 /// and the index is rebuilt from the store.
 /// </summary>
 internal static class IndexSnapshot
 {
     private const string Magic = "NXRIDX";
-    private const int Version = 4; // 2: corpora keyed by index version; 3: HNSW graphs, raw vectors, SHA-256 trailer; 4: terms as ids into a per-corpus vocabulary
+    // 2: corpora keyed by index version; 3: HNSW graphs, raw vectors, SHA-256 trailer; 4: terms as ids into a per-corpus
+    // vocabulary; 5: the resident form (term ids with counts, document ordinals, vectors read into one store)
+    private const int Version = 5;
     private const int HashSize = 32;
+    private const int MaxDimensions = 1 << 16;
 
-    public sealed record Corpus(string Tenant, string CorpusId, int IndexVersion, List<IndexedChunk> Chunks, Hnsw.Graph? Graph);
+    public sealed record Corpus(string Tenant, string CorpusId, int IndexVersion, CorpusSnapshot Index);
 
     public sealed record Content(string AnalyzerId, long Seq, List<Corpus> Corpora);
 
@@ -33,29 +36,29 @@ internal static class IndexSnapshot
             w.Write(corpora.Count);
             foreach (var corpus in corpora)
             {
-                w.Write(corpus.Tenant); w.Write(corpus.CorpusId); w.Write(corpus.IndexVersion); w.Write(corpus.Chunks.Count);
-                var vocabulary = new Dictionary<string, int>(StringComparer.Ordinal);
-                var terms = new List<string>();
-                foreach (var c in corpus.Chunks)
-                    foreach (var t in c.Tokens)
-                        if (vocabulary.TryAdd(t, terms.Count)) terms.Add(t);
-                w.Write(terms.Count);
-                foreach (var t in terms) w.Write(t);
-                var ids = new List<int>();
-                foreach (var c in corpus.Chunks)
+                var index = corpus.Index;
+                w.Write(corpus.Tenant); w.Write(corpus.CorpusId); w.Write(corpus.IndexVersion); w.Write(index.Slots.Count);
+                w.Write(index.Terms.Length);
+                foreach (var t in index.Terms) w.Write(t);
+                w.Write(index.Documents.Length);
+                foreach (var d in index.Documents) w.Write(d);
+                w.Write(index.Vectors?.Dimensions ?? 0);
+                for (var i = 0; i < index.Slots.Count; i++)
                 {
-                    w.Write(c.ChunkId); w.Write(c.DocumentId); w.Write(c.ChunkIndex); w.Write(c.Seq);
+                    var c = index.Slots[i];
+                    w.Write(c.ChunkId); w.Write(c.DocOrdinal); w.Write(c.ChunkIndex); w.Write(c.Seq);
                     w.Write(c.Fields.Count);
                     foreach (var (k, values) in c.Fields) { w.Write(k); w.Write(values.Length); foreach (var v in values) w.Write(v); }
-                    ids.Clear();
-                    foreach (var t in c.Tokens) ids.Add(vocabulary[t]);
-                    w.Write(ids.Count);
-                    w.Write(MemoryMarshal.AsBytes(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(ids)));
-                    w.Write(c.Vector?.Length ?? 0);
-                    if (c.Vector is { } vec) w.Write(MemoryMarshal.AsBytes(vec.AsSpan()));
+                    w.Write(c.TermIds.Length);
+                    w.Write(MemoryMarshal.AsBytes(c.TermIds.AsSpan()));
+                    w.Write(MemoryMarshal.AsBytes(c.Tfs.AsSpan()));
+                    w.Write(c.Length);
+                    var hasVector = index.Vectors?.Has(i) == true;
+                    w.Write(hasVector);
+                    if (hasVector) w.Write(MemoryMarshal.AsBytes(index.Vectors!.Get(i)));
                 }
-                w.Write(corpus.Graph is not null);
-                if (corpus.Graph is { } g)
+                w.Write(index.Graph is not null);
+                if (index.Graph is { } g)
                 {
                     w.Write(g.M); w.Write(g.EfConstruction); w.Write(g.Entry); w.Write(g.MaxLayer); w.Write(g.Links.Length);
                     foreach (var node in g.Links)
@@ -105,40 +108,54 @@ internal static class IndexSnapshot
             var analyzer = r.ReadString();
             var seq = r.ReadInt64();
             var corpora = new List<Corpus>();
+            IReadOnlyDictionary<string, string[]> noFields = new Dictionary<string, string[]>(StringComparer.Ordinal);
             for (int i = 0, n = r.ReadInt32(); i < n; i++)
             {
                 var tenant = r.ReadString(); var corpus = r.ReadString(); var indexVersion = r.ReadInt32();
-                var count = r.ReadInt32();
-                var terms = new string[r.ReadInt32()];
+                var count = Count(r.ReadInt32());
+                var terms = new string[Count(r.ReadInt32())];
                 for (var t = 0; t < terms.Length; t++) terms[t] = r.ReadString();
-                var chunks = new List<IndexedChunk>(count);
-                var termIds = new int[256];
+                var docs = new string[Count(r.ReadInt32())];
+                for (var d = 0; d < docs.Length; d++) docs[d] = r.ReadString();
+                var dims = r.ReadInt32();
+                if (dims is < 0 or > MaxDimensions) throw new InvalidDataException("index snapshot is corrupt");
+                VectorStore? vectors = null;
+                if (dims > 0)
+                {
+                    vectors = new VectorStore(dims);
+                    vectors.EnsureCapacity(count);
+                }
+                var slots = new List<Slot>(count);
                 for (var j = 0; j < count; j++)
                 {
-                    var id = r.ReadString(); var doc = r.ReadString(); var index = r.ReadInt32(); var chunkSeq = r.ReadInt64();
-                    var fields = new Dictionary<string, string[]>(StringComparer.Ordinal);
-                    for (int f = 0, nf = r.ReadInt32(); f < nf; f++)
+                    var id = r.ReadString(); var doc = r.ReadInt32(); var index = r.ReadInt32(); var chunkSeq = r.ReadInt64();
+                    if ((uint)doc >= (uint)docs.Length) throw new InvalidDataException("index snapshot document id is out of range");
+                    var fields = noFields;
+                    var nf = Count(r.ReadInt32());
+                    if (nf > 0)
                     {
-                        var key = r.ReadString();
-                        var values = new string[r.ReadInt32()];
-                        for (var v = 0; v < values.Length; v++) values[v] = r.ReadString();
-                        fields[key] = values;
+                        var read = new Dictionary<string, string[]>(nf, StringComparer.Ordinal);
+                        for (var f = 0; f < nf; f++)
+                        {
+                            var key = r.ReadString();
+                            var values = new string[Count(r.ReadInt32())];
+                            for (var v = 0; v < values.Length; v++) values[v] = r.ReadString();
+                            read[key] = values;
+                        }
+                        fields = read;
                     }
-                    var tokenCount = r.ReadInt32();
-                    if (tokenCount < 0) throw new InvalidDataException("index snapshot is corrupt");
-                    if (termIds.Length < tokenCount) termIds = new int[Math.Max(tokenCount, termIds.Length * 2)];
-                    r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(termIds.AsSpan(0, tokenCount)));
-                    var tokens = new List<string>(tokenCount);
-                    for (var t = 0; t < tokenCount; t++)
-                        tokens.Add((uint)termIds[t] < (uint)terms.Length ? terms[termIds[t]] : throw new InvalidDataException("index snapshot term id is out of range"));
-                    var dims = r.ReadInt32();
-                    float[]? vector = null;
-                    if (dims > 0)
+                    var pairs = Count(r.ReadInt32());
+                    var ids = new int[pairs];
+                    var tfs = new int[pairs];
+                    r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(ids.AsSpan()));
+                    r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(tfs.AsSpan()));
+                    var length = Count(r.ReadInt32());
+                    if (r.ReadBoolean())
                     {
-                        vector = new float[dims];
-                        r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(vector.AsSpan()));
+                        if (vectors is null) throw new InvalidDataException("index snapshot is corrupt");
+                        vectors.Read(j, r.BaseStream);
                     }
-                    chunks.Add(new IndexedChunk(id, doc, index, chunkSeq, fields, tokens, vector));
+                    slots.Add(new Slot(id, docs[doc], index, chunkSeq, fields, ids, tfs, length, doc));
                 }
                 Hnsw.Graph? graph = null;
                 if (r.ReadBoolean())
@@ -148,27 +165,30 @@ internal static class IndexSnapshot
                     var links = new int[]?[nodes][];
                     for (var node = 0; node < nodes; node++)
                     {
-                        var layers = r.ReadInt32();
+                        var layers = Count(r.ReadInt32());
                         if (layers == 0) continue;
                         var arr = new int[]?[layers];
                         for (var l = 0; l < layers; l++)
                         {
                             var len = r.ReadInt32();
                             if (len is < 0 or > 4096) throw new InvalidDataException("index snapshot graph is corrupt");
-                            var ids = new int[len];
-                            r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(ids.AsSpan()));
-                            arr[l] = ids;
+                            var linkIds = new int[len];
+                            r.BaseStream.ReadExactly(MemoryMarshal.AsBytes(linkIds.AsSpan()));
+                            arr[l] = linkIds;
                         }
                         links[node] = arr;
                     }
                     graph = new Hnsw.Graph(m, efc, entry, maxLayer, links);
                 }
-                corpora.Add(new Corpus(tenant, corpus, indexVersion, chunks, graph));
+                corpora.Add(new Corpus(tenant, corpus, indexVersion, new CorpusSnapshot(terms, docs, slots, vectors, graph)));
             }
             if (r.ReadString() != Magic) throw new InvalidDataException("index snapshot is truncated");
             return new Content(analyzer, seq, corpora);
         }
     }
+
+    /// <summary>A count read from the file (the checksum matched, so only a writer's bug could make it negative).</summary>
+    private static int Count(int value) => value >= 0 ? value : throw new InvalidDataException("index snapshot is corrupt");
 
     /// <summary>Reads at most <paramref name="limit"/> bytes of <paramref name="inner"/> (the content, not the trailer).</summary>
     private sealed class BoundedReadStream(Stream inner, long limit) : Stream

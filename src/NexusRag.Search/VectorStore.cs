@@ -43,6 +43,16 @@ internal sealed class VectorStore
         _has[slot] = true;
     }
 
+    /// <summary>Reads a slot's float32 values straight from <paramref name="stream"/> into the store (a snapshot load: no array per vector).</summary>
+    public void Read(int slot, Stream stream)
+    {
+        if (slot >= _has.Length) Grow(Math.Max(slot + 1, _has.Length * 2));
+        var row = _data.AsSpan(_dataBase + slot * Dimensions, Dimensions);
+        stream.ReadExactly(MemoryMarshal.AsBytes(row));
+        if (_codes is not null) _scales![slot] = Quantize(row, Code(slot));
+        _has[slot] = true;
+    }
+
     /// <summary>
     /// Gives every vector, stored and to come, its int8 code (on <paramref name="threads"/> threads); the graph's
     /// similarities use the codes from then on. Done when a graph is first built or restored, so a corpus searched by

@@ -313,9 +313,8 @@ public class HnswTests
         small.Apply(data.Take(100).Select((v, i) => ($"c{i}", (IndexedChunk?)new IndexedChunk($"c{i}", $"d{i}", 0, i + 1, none, ["w"], v))));
         Assert.False(small.UsesHnsw);
         Assert.False(small.VectorsQuantized);
-        var (chunks, graph) = built.ExportSnapshot();
         var restored = new CorpusIndex(options);
-        restored.LoadSnapshot(chunks, graph);
+        restored.LoadSnapshot(built.ExportSnapshot());
         Assert.True(restored.GraphRestored);
         Assert.True(restored.VectorsQuantized);
         foreach (var q in RandomUnitVectors(30, 24, 10))
@@ -326,6 +325,84 @@ public class HnswTests
             Assert.DoesNotContain("c3:", expected);
             Assert.Equal(expected, Top(restored));
         }
+    }
+
+    [Theory]
+    [InlineData(HnswQuantization.None, 500)]     // a graph, restored
+    [InlineData(HnswQuantization.Int8, 500)]
+    [InlineData(HnswQuantization.None, 10_000)]  // below the threshold: an exact scan
+    public void A_snapshot_file_read_back_answers_every_mode_and_filter_like_the_index_it_was_written_from(HnswQuantization quantization, int threshold)
+    {
+        var data = RandomUnitVectors(720, 24, 21);
+        var words = new[] { "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta" };
+        Dictionary<string, string[]> none = [];
+        IndexedChunk Chunk(int i, int salt = 0) => new(
+            $"c{i}", $"d{i / 3}", i % 3, i + 1 + salt,
+            i % 2 == 0 ? new Dictionary<string, string[]> { ["lang"] = [i % 4 == 0 ? "de" : "en"], ["tags"] = ["x", $"t{i % 5}"] } : none,
+            Enumerable.Range(0, 3 + i % 7).Select(k => words[(i * 7 + k * (salt + 3)) % words.Length]).ToList(),
+            i % 10 == 9 ? null : data[(i + salt) % data.Length]);
+        var options = new SearchOptions { HnswThreshold = threshold, HnswQuantization = quantization };
+        var built = new CorpusIndex(options);
+        built.Apply(Enumerable.Range(0, 700).Select(i => ($"c{i}", (IndexedChunk?)Chunk(i))));
+        built.Apply([("c3", null), ("c10", Chunk(10, salt: 1)), ("c4", null)]); // a removal, a replacement: slots the snapshot drops
+
+        using var file = new MemoryStream();
+        IndexSnapshot.Write(file, "analyzer", 42, [new IndexSnapshot.Corpus("t", "c", 1, built.ExportSnapshot())]);
+        file.Position = 0;
+        var content = IndexSnapshot.Read(file);
+        Assert.Equal(("analyzer", 42L), (content.AnalyzerId, content.Seq));
+        var restored = new CorpusIndex(options);
+        restored.LoadSnapshot(Assert.Single(content.Corpora).Index);
+        Assert.Equal(built.LiveChunks, restored.LiveChunks);
+        Assert.Equal(threshold < 700, restored.GraphRestored);
+        Assert.Equal(built.UsesHnsw, restored.UsesHnsw);
+
+        var filters = new SearchFilters?[]
+        {
+            null,
+            new(null, new Dictionary<string, IReadOnlyList<string>> { ["lang"] = ["de"] }),
+            new(["d1", "d5", "d40", "d100"], null),
+            new(null, new Dictionary<string, IReadOnlyList<string>> { ["tags"] = ["t3"] }),
+        };
+        var queries = RandomUnitVectors(12, 24, 22).Prepend(data[3]).Prepend(data[11]).ToArray(); // the removed c3's vector, the replaced c10's
+        string Answers(CorpusIndex index, params SearchMode[] modes) => string.Join("\n",
+            from q in queries.Select((v, i) => (Vector: v, Tokens: new[] { words[i % words.Length], words[(i + 3) % words.Length] }))
+            from mode in modes
+            from filter in filters
+            select string.Join(",", index.Search(new IndexQuery("t", "c", string.Join(' ', q.Tokens), q.Vector, 10, mode, filter), q.Tokens)
+                .Select(h => $"{h.ChunkId}:{h.Score:R}")));
+        var expected = Answers(built, SearchMode.Lexical, SearchMode.Vector, SearchMode.Hybrid);
+        Assert.Contains("c10:", expected);
+        Assert.DoesNotContain("c3:", expected);
+        Assert.Equal(expected, Answers(restored, SearchMode.Lexical, SearchMode.Vector, SearchMode.Hybrid));
+
+        // Changes after the restore land alike: BM25 statistics (documents, lengths, term frequencies) and the documents'
+        // ordinals carried on; a new chunk is found by its own vector.
+        (string, IndexedChunk?)[] changes = [("c5", null), ("c700", Chunk(700)), ("c11", Chunk(11, salt: 2))];
+        built.Apply(changes);
+        restored.Apply(changes);
+        Assert.Equal(Answers(built, SearchMode.Lexical), Answers(restored, SearchMode.Lexical));
+        if (threshold > 700) Assert.Equal(Answers(built, SearchMode.Vector, SearchMode.Hybrid), Answers(restored, SearchMode.Vector, SearchMode.Hybrid));
+        Assert.Equal("c700", restored.Search(new IndexQuery("t", "c", "", data[700], 1, SearchMode.Vector, null), [])[0].ChunkId);
+    }
+
+    [Fact]
+    public void A_snapshot_whose_ids_do_not_fit_is_refused()
+    {
+        Dictionary<string, string[]> none = [];
+        var built = new CorpusIndex(new SearchOptions());
+        built.Apply(Enumerable.Range(0, 5).Select(i => ($"c{i}", (IndexedChunk?)new IndexedChunk($"c{i}", $"d{i % 2}", i, i + 1, none, ["w", $"v{i}"], null))));
+        var good = built.ExportSnapshot();
+        new CorpusIndex(new SearchOptions()).LoadSnapshot(good); // the unaltered one loads
+        foreach (var bad in new[]
+                 {
+                     good with { Slots = [.. good.Slots, good.Slots[0]] },       // a chunk twice
+                     good with { Terms = good.Terms[..2] },                     // term ids beyond the vocabulary
+                     good with { Documents = good.Documents[..1] },             // a document ordinal beyond the documents
+                     good with { Terms = [.. good.Terms[..^1], good.Terms[0]] }, // a vocabulary that repeats a term
+                     good with { Documents = ["d0", "d0"] },                    // documents repeated
+                 })
+            Assert.Throws<InvalidDataException>(() => new CorpusIndex(new SearchOptions()).LoadSnapshot(bad));
     }
 
     [Theory]
