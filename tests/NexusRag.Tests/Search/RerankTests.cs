@@ -88,7 +88,10 @@ public class RerankTests
         var app = new NexusAppFactory(new()
         {
             ["RERANK_PROVIDER"] = "http", ["RERANK_BASE_URL"] = server.BaseUrl, ["RERANK_MODEL"] = "rerank-test",
-            ["RERANK_API_KEY"] = "rk-secret", ["RERANK_TOP_N"] = "10", ["RERANK_TIMEOUT_MS"] = "300",
+            ["RERANK_API_KEY"] = "rk-secret", ["RERANK_TOP_N"] = "10",
+            // Long enough for the fake server's first request on a busy machine (JIT, parsing): at 300 ms a 503 once became a
+            // timeout before the request was recorded; the slow mode (5 s) still times out.
+            ["RERANK_TIMEOUT_MS"] = "2000",
         });
         var client = await app.AdminForTenantAsync("t1");
         // Five fruit documents; the one the reranker prefers is the least lexically relevant.
