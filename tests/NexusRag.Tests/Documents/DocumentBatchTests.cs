@@ -102,6 +102,7 @@ public sealed class DocumentBatchTests
 
         await admin.WaitForDocumentAsync("e149");
         for (var i = 0; i < 150; i += 37) await admin.WaitForDocumentAsync($"e{i:D3}");
+        await admin.WaitForDocumentAsync("e077"); // the one searched for (jobs finish in any order)
         Assert.Equal("e077", (await admin.SearchAsync("docs", "note 77 heron", topK: 1))[0].GetProperty("document_id").GetString());
     }
 

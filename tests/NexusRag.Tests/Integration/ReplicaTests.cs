@@ -18,6 +18,7 @@ public sealed class ReplicaTests : IDisposable
 {
     private readonly TempDir _dir = new("nexusrag-replicas");
     private readonly List<ServerProcess> _servers = [];
+    private readonly Dictionary<string, string> _embedder = [];
 
     public void Dispose()
     {
@@ -33,6 +34,7 @@ public sealed class ReplicaTests : IDisposable
             ["NexusRag__Ingestion__LeaseMs"] = "2000",
             ["NexusRag__Search__SyncIntervalMs"] = "200",
         };
+        foreach (var (k, v) in _embedder) env[k] = v;
         foreach (var (k, v) in extra ?? []) env[k] = v;
         var server = ServerProcess.Start(_dir.Path, env, role);
         _servers.Add(server);
@@ -62,6 +64,15 @@ public sealed class ReplicaTests : IDisposable
     [Fact]
     public async Task Two_api_replicas_and_workers_share_one_store_and_survive_a_killed_worker()
     {
+        // Every process embeds through a slow OpenAI-compatible server (40 ms a request): the first worker, one job at a
+        // time, then takes seconds for the 200 documents, so it is killed mid-run whatever the machine's speed.
+        await using var embedder = await FakeOpenAiServer.StartAsync();
+        embedder.Behavior = FakeOpenAiServer.Mode.Slow;
+        embedder.SlowMs = 40;
+        _embedder["EMBEDDINGS_PROVIDER"] = "openai";
+        _embedder["EMBEDDINGS_BASE_URL"] = embedder.BaseUrl;
+        _embedder["EMBEDDINGS_MODEL"] = "m1";
+        _embedder["EMBEDDINGS_DIMENSIONS"] = "16";
         var key = await CreateKeyAsync(); // also migrates the store
         var api1 = await Start("api").ClientAsync(key);
         var api2 = await Start("api").ClientAsync(key);
@@ -81,7 +92,7 @@ public sealed class ReplicaTests : IDisposable
 
         // API replicas do not ingest: everything waits for a worker.
         Assert.Equal(docs, await CountAsync(api2, "queued"));
-        var worker1 = Start("worker", new() { ["INGEST_MAX_CONCURRENCY"] = "1" });
+        var worker1 = Start("worker", new() { ["INGEST_MAX_CONCURRENCY"] = "1", ["INGEST_JOB_BATCH"] = "1" });
 
         // Kill the worker in the middle of the run, then start another.
         var sw = Stopwatch.StartNew();
