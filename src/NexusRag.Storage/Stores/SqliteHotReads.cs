@@ -52,14 +52,16 @@ public sealed class SqliteHotReads : IDisposable
                   "completed_at, failed_at, last_reindexed_at, extraction_json, labels_json, anonymized_at FROM documents WHERE tenant_id = $t" +
                   (corpusId is null ? "" : " AND corpus_id = $c") + (status is null ? "" : " AND status = $s") +
                   (afterAt is null ? "" : " AND (created_at < $at OR (created_at = $at AND id < $aid))") +
-                  " ORDER BY created_at DESC, id DESC LIMIT $n";
+                  // The limit is written into the SQL, not bound: SQLite (3.53) plans with a bound LIMIT's value and so
+                  // re-prepares a statement whose LIMIT parameter is bound again, which was every execution. One prepared
+                  // statement per page size instead (a handful in practice, at most the largest page).
+                  " ORDER BY created_at DESC, id DESC LIMIT " + take.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return Read(sql, p =>
         {
             p.AddWithValue("$t", tenantId);
             if (corpusId is not null) p.AddWithValue("$c", corpusId);
             if (status is not null) p.AddWithValue("$s", status);
             if (afterAt is { } at) { p.AddWithValue("$at", at); p.AddWithValue("$aid", afterId ?? ""); }
-            p.AddWithValue("$n", take);
         }, r =>
         {
             var rows = new List<DocumentRow>(take);
