@@ -30,6 +30,8 @@ public interface ISessionStore
 {
     /// <summary>Creates the session for the tenant, or confirms the tenant owns it; <see cref="SessionOpenResult.OtherTenant"/> otherwise.</summary>
     Task<SessionOpenResult> OpenAsync(string tenantId, string sessionId, string corpusId, CancellationToken ct);
+    /// <summary>The tenant that owns the session (session ids are unique across tenants); null when there is none yet.</summary>
+    Task<string?> OwnerAsync(string sessionId, CancellationToken ct);
     Task<bool> ExistsAsync(string tenantId, string sessionId, CancellationToken ct);
     Task AppendMessageAsync(MessageInfo message, CancellationToken ct);
     /// <summary>The last <paramref name="limit"/> messages of the session, oldest first.</summary>

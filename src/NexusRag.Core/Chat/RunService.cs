@@ -34,7 +34,14 @@ public sealed record ChatTurn(string Role, string Content);
 
 /// <summary>What <see cref="RunService.PrepareAsync"/> checked and persisted before the stream opens (top_k resolved).</summary>
 public sealed record RunContext(Principal Principal, RunRequest Request, string RequestId, IReadOnlyList<MessageInfo> History,
-    CorpusInfo Corpus, int TopK);
+    CorpusInfo Corpus, int TopK)
+{
+    /// <summary>
+    /// The question being stored (session, user message, the run.invoked audit event): started by
+    /// <see cref="RunService.PrepareAsync"/>, done while retrieval runs, awaited before message.final.
+    /// </summary>
+    public Task Persisted { get; init; } = Task.CompletedTask;
+}
 
 /// <summary>
 /// One typed event of a run's stream. Transports map them their own way: the SSE endpoint onto the seed's event names
@@ -108,10 +115,13 @@ public sealed record Citation(int N, string ChunkId, string DocumentId, int Chun
 public sealed class LlmProviderException(string message, Exception? inner = null) : Exception(message, inner);
 
 /// <summary>
-/// Retrieval-augmented answering for /v1/run. <see cref="PrepareAsync"/> validates the corpus and session and persists
-/// the user message (errors surface as plain HTTP errors); <see cref="StreamAsync"/> then emits
+/// Retrieval-augmented answering for /v1/run. <see cref="PrepareAsync"/> validates the corpus and the session's owner
+/// (errors surface as plain HTTP errors) and starts storing the question; <see cref="StreamAsync"/> then emits
 /// request.accepted → [debug.retrieval] → token.delta* → message.final → [audio.error] → done, or … → error → done.
-/// The assistant message is persisted only after message.final; a failed or cancelled run leaves none.
+/// The question's writes (session, user message, hash-chained audit event) run beside retrieval and generation, off the
+/// path to the first token, and message.final waits for them: an answer is never final for a question that was not
+/// stored (if storing fails, the stream ends with error). The assistant message is persisted only after message.final; a
+/// failed or cancelled run leaves none.
 /// </summary>
 public sealed class RunService(
     ICorpusStore corpora,
@@ -147,25 +157,49 @@ public sealed class RunService(
             var now = clock.GetUtcNow().UtcDateTime;
             history = turns.Select(t => new MessageInfo("", principal.TenantId, request.SessionId, t.Role, t.Content, null, now)).ToList();
             auditMeta["history_turns"] = turns.Count;
-            await audit.AppendAsync(new AuditEntry(principal.TenantId, "run.invoked", "success", principal.ActorType, principal.ActorId,
-                "corpus", request.CorpusId, requestId, auditMeta), ct).ConfigureAwait(false);
-            return new RunContext(principal, request, requestId, history, corpus, topK);
+            var invoked = new AuditEntry(principal.TenantId, "run.invoked", "success", principal.ActorType, principal.ActorId,
+                "corpus", request.CorpusId, requestId, auditMeta);
+            return new RunContext(principal, request, requestId, history, corpus, topK)
+            {
+                Persisted = Store(() => audit.AppendAsync(invoked, CancellationToken.None), requestId),
+            };
         }
-        var opened = await sessions.OpenAsync(principal.TenantId, request.SessionId, request.CorpusId, ct).ConfigureAwait(false);
-        if (opened == SessionOpenResult.OtherTenant)
-            throw NexusException.Conflict(ErrorCodes.SessionTenantMismatch, $"Session '{Text.Clip(request.SessionId, 64)}' belongs to another tenant; use another session_id",
-                new Dictionary<string, object?> { ["session_id"] = request.SessionId });
+        // Session ids are unique across tenants: another tenant's session is refused before the stream opens.
+        var owner = await sessions.OwnerAsync(request.SessionId, ct).ConfigureAwait(false);
+        if (owner is not null && owner != principal.TenantId) throw SessionMismatch(request.SessionId);
         var keep = runOptions.Value.HistoryTurns;
-        history = opened == SessionOpenResult.Created || keep == 0
+        history = owner is null || keep == 0
             ? []
             : await sessions.LastMessagesAsync(principal.TenantId, request.SessionId, keep * 2, ct).ConfigureAwait(false);
-        await sessions.AppendMessageAsync(new MessageInfo(Identifiers.NewId("msg"), principal.TenantId, request.SessionId, MessageRoles.User,
+        var question = new MessageInfo(Identifiers.NewId("msg"), principal.TenantId, request.SessionId, MessageRoles.User,
             request.Message, JsonSerializer.Serialize(new Dictionary<string, object?> { ["request_id"] = requestId, ["corpus_id"] = request.CorpusId }),
-            clock.GetUtcNow().UtcDateTime), ct).ConfigureAwait(false);
+            clock.GetUtcNow().UtcDateTime);
         // The message itself is never audited (seed redaction policy): only who asked what corpus, in which session.
-        await audit.AppendAsync(new AuditEntry(principal.TenantId, "run.invoked", "success", "api_key", principal.ApiKeyId ?? principal.Actor,
-            "session", request.SessionId, requestId, auditMeta), ct).ConfigureAwait(false);
-        return new RunContext(principal, request, requestId, history, corpus, topK);
+        var audited = new AuditEntry(principal.TenantId, "run.invoked", "success", "api_key", principal.ApiKeyId ?? principal.Actor,
+            "session", request.SessionId, requestId, auditMeta);
+        // Stored from here on, beside retrieval (after the history was read, so the question is not part of its own history).
+        // The client leaving does not stop it: the question was received.
+        var persisted = Store(async () =>
+        {
+            var opened = await sessions.OpenAsync(principal.TenantId, request.SessionId, request.CorpusId, CancellationToken.None).ConfigureAwait(false);
+            if (opened == SessionOpenResult.OtherTenant) throw SessionMismatch(request.SessionId); // another tenant's first run won the race
+            await sessions.AppendMessageAsync(question, CancellationToken.None).ConfigureAwait(false);
+            await audit.AppendAsync(audited, CancellationToken.None).ConfigureAwait(false);
+        }, requestId);
+        return new RunContext(principal, request, requestId, history, corpus, topK) { Persisted = persisted };
+    }
+
+    private static NexusException SessionMismatch(string sessionId) =>
+        NexusException.Conflict(ErrorCodes.SessionTenantMismatch, $"Session '{Text.Clip(sessionId, 64)}' belongs to another tenant; use another session_id",
+            new Dictionary<string, object?> { ["session_id"] = sessionId });
+
+    /// <summary>Runs a run's writes on the thread pool (off the request's path); a failure is logged even when no stream waits for it any more.</summary>
+    private Task Store(Func<Task> writes, string requestId)
+    {
+        var task = Task.Run(writes);
+        task.ContinueWith(t => logger.LogWarning(t.Exception!.GetBaseException(), "Run {RequestId}: storing the question failed", requestId),
+            CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return task;
     }
 
     public async Task StreamAsync(RunContext run, Func<RunEvent, Task> emit, CancellationToken ct)
@@ -222,6 +256,7 @@ public sealed class RunService(
             var usage = reported is { InputTokenCount: { } pin, OutputTokenCount: { } pout }
                 ? new RunUsage((int)pin, (int)pout, Estimated: false)
                 : new RunUsage(RunUsage.Estimate(prompt.Sum(m => m.Text.Length)), RunUsage.Estimate(text.Length), Estimated: true);
+            await run.Persisted.WaitAsync(ct).ConfigureAwait(false); // the question is stored before its answer is final
             await emit(new AnswerFinal(text, citations, retrieved.IndexVersion) { Usage = usage }).ConfigureAwait(false);
             // The answer exists once message.final is out: keep it even if the client leaves now (stateless runs keep nothing).
             if (!r.Stateless)

@@ -4,8 +4,15 @@ using NexusRag.Storage.Entities;
 
 namespace NexusRag.Storage.Stores;
 
-public sealed class EfSessionStore(IDbContextFactory<NexusDbContext> factory, Core.Crypto.DataKeyService dataKeys, TimeProvider clock) : ISessionStore
+public sealed class EfSessionStore(IDbContextFactory<NexusDbContext> factory, Core.Crypto.DataKeyService dataKeys, TimeProvider clock, SqliteHotReads hot) : ISessionStore
 {
+    public async Task<string?> OwnerAsync(string sessionId, CancellationToken ct)
+    {
+        if (hot.Enabled) return hot.SessionOwner(sessionId);
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        return await db.Sessions.AsNoTracking().Where(s => s.Id == sessionId).Select(s => s.TenantId).FirstOrDefaultAsync(ct).ConfigureAwait(false);
+    }
+
     public async Task<SessionOpenResult> OpenAsync(string tenantId, string sessionId, string corpusId, CancellationToken ct)
     {
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);

@@ -125,6 +125,10 @@ public sealed class SqliteHotReads : IDisposable
         });
     }
 
+    /// <summary>The tenant owning a session (a run checks it before its stream opens); null when there is none.</summary>
+    public string? SessionOwner(string sessionId) =>
+        Read("SELECT tenant_id FROM sessions WHERE id = $id", p => p.AddWithValue("$id", sessionId), r => r.Read() ? r.GetString(0) : null);
+
     /// <summary>The value of a sequence counter (the change log's head: every search first checks it).</summary>
     public long SeqValue(string name) =>
         Read("SELECT value FROM seq_counters WHERE name = $n", p => p.AddWithValue("$n", name), r => r.Read() ? r.GetInt64(0) : 0L);

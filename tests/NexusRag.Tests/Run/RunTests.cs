@@ -224,6 +224,35 @@ public class RunTests
         await (await bob.GetAsync("/v1/sessions/bob-s/messages")).AssertErrorAsync(404, "NOT_FOUND");
     }
 
+    [Fact]
+    public async Task Two_tenants_racing_for_a_new_session_id_never_both_get_an_answer_and_the_loser_stores_nothing()
+    {
+        // The owner check comes before the stream; the session itself is stored beside retrieval, so the loser of a race
+        // for a new id is refused either with 409 or, when both passed the check, with an error event instead of
+        // message.final. Either way one tenant owns the session and only its question and answer are in it.
+        using var app = new NexusAppFactory();
+        var alice = await SeededAsync(app, "alice");
+        var bob = await SeededAsync(app, "bob");
+        for (var i = 0; i < 12; i++)
+        {
+            var session = $"race-{i}";
+            var runs = await Task.WhenAll(new[] { alice, bob }.Select(c => SseClient.RunAsync(c, new { session_id = session, corpus_id = "docs", message = "What are the release gates?" })));
+            var answered = runs.Select(r => r.Frames.Any(f => f.Event == "message.final")).ToList();
+            Assert.Equal(1, answered.Count(a => a));
+            var (loserResponse, loserFrames) = runs[answered.IndexOf(false)];
+            if (loserResponse.IsSuccessStatusCode)
+            {
+                var error = Assert.Single(loserFrames, f => f.Event == "error");
+                Assert.Equal("SESSION_TENANT_MISMATCH", error.Payload.GetProperty("code").GetString());
+                Assert.Equal("done", loserFrames[^1].Event);
+            }
+            else await loserResponse.AssertErrorAsync(409, "SESSION_TENANT_MISMATCH");
+            var (winner, loser) = answered[0] ? (alice, bob) : (bob, alice);
+            Assert.Equal(["user", "assistant"], (await MessagesAsync(winner, session)).EnumerateArray().Select(m => m.GetProperty("role").GetString()));
+            await (await loser.GetAsync($"/v1/sessions/{session}/messages")).AssertErrorAsync(404, "NOT_FOUND");
+        }
+    }
+
     public static TheoryData<string, int, string> BadBodies => new()
     {
         { """{"session_id":"s","corpus_id":"docs","message":""}""", 422, "VALIDATION_ERROR" },
