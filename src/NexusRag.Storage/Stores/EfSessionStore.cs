@@ -4,7 +4,8 @@ using NexusRag.Storage.Entities;
 
 namespace NexusRag.Storage.Stores;
 
-public sealed class EfSessionStore(IDbContextFactory<NexusDbContext> factory, Core.Crypto.DataKeyService dataKeys, TimeProvider clock, SqliteHotReads hot) : ISessionStore
+public sealed class EfSessionStore(IDbContextFactory<NexusDbContext> factory, Core.Crypto.DataKeyService dataKeys, TimeProvider clock, SqliteHotReads hot,
+    SqliteSessionWriter writer) : ISessionStore
 {
     public async Task<string?> OwnerAsync(string sessionId, CancellationToken ct)
     {
@@ -15,6 +16,7 @@ public sealed class EfSessionStore(IDbContextFactory<NexusDbContext> factory, Co
 
     public async Task<SessionOpenResult> OpenAsync(string tenantId, string sessionId, string corpusId, CancellationToken ct)
     {
+        if (writer.Enabled) return await writer.OpenAsync(tenantId, sessionId, corpusId, clock.GetUtcNow().UtcDateTime).WaitAsync(ct).ConfigureAwait(false);
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         for (var attempt = 0; attempt < 2; attempt++)
         {
@@ -52,13 +54,20 @@ public sealed class EfSessionStore(IDbContextFactory<NexusDbContext> factory, Co
     public async Task AppendMessageAsync(MessageInfo m, CancellationToken ct)
     {
         var cipher = await dataKeys.ForWriteAsync(m.TenantId, ct).ConfigureAwait(false);
-        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
-        db.Messages.Add(new MessageRow
+        var row = new MessageRow
         {
-            Id = m.Id, TenantId = m.TenantId, SessionId = m.SessionId, Role = m.Role, CreatedAt = m.CreatedAt, KeyVersion = cipher.WriteVersion,
+            Id = m.Id, TenantId = m.TenantId, SessionId = m.SessionId, Role = m.Role, KeyVersion = cipher.WriteVersion,
+            CreatedAt = m.CreatedAt.Kind == DateTimeKind.Utc ? m.CreatedAt : m.CreatedAt.ToUniversalTime(),
             Content = cipher.Seal(Core.Crypto.CryptoFields.Messages, Core.Crypto.CryptoFields.Content, m.Id, m.Content),
             MetadataJson = cipher.SealNullable(Core.Crypto.CryptoFields.Messages, Core.Crypto.CryptoFields.Metadata, m.Id, m.MetadataJson),
-        });
+        };
+        if (writer.Enabled)
+        {
+            await writer.AppendAsync(row).WaitAsync(ct).ConfigureAwait(false);
+            return;
+        }
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        db.Messages.Add(row);
         await db.SaveChangesAsync(ct).ConfigureAwait(false);
     }
 
