@@ -28,6 +28,8 @@ public sealed class HashEmbedder : IEmbeddingGenerator<string, Embedding<float>>
     private readonly int _dimensions;
     private readonly EnglishTextAnalyzer _analyzer = new();
     private readonly EmbeddingGeneratorMetadata _metadata;
+    /// <summary>Each thread's feature table, kept between texts (cleared, not reallocated and regrown for every chunk).</summary>
+    private readonly ThreadLocal<Dictionary<ulong, Feature>> _tables = new(() => new Dictionary<ulong, Feature>(4096));
 
     public HashEmbedder(int dimensions = 384)
     {
@@ -52,8 +54,22 @@ public sealed class HashEmbedder : IEmbeddingGenerator<string, Embedding<float>>
     {
         // Features are aggregated by their 64-bit FNV-1a hash (of the feature string, "w:stem" or "c:gram", computed over
         // spans without building it) in first-seen order, which is the order the vector's sums are taken in.
-        var counts = new Dictionary<ulong, Feature>();
-        foreach (var stem in _analyzer.Analyze(text)) Add(counts, Fnv1a64(WordPrefix, stem), 1f, word: true);
+        var counts = _tables.Value!;
+        counts.Clear();
+        try
+        {
+            Count(counts, text);
+            return Vector(counts);
+        }
+        finally
+        {
+            if (counts.Count > 65_536) _tables.Value = new Dictionary<ulong, Feature>(4096); // a huge text does not pin its table
+        }
+    }
+
+    private void Count(Dictionary<ulong, Feature> counts, string text)
+    {
+        foreach (var stem in _analyzer.Analyze(text)) Add(counts, Fnv1a64(WordSeed, stem), 1f, word: true);
         char[]? rented = null;
         Span<char> buffer = stackalloc char[128];
         try
@@ -76,14 +92,17 @@ public sealed class HashEmbedder : IEmbeddingGenerator<string, Embedding<float>>
                 if (grams == 0) continue;
                 var each = NgramWeight / grams;
                 for (var n = 3; n <= 5; n++)
-                    for (var i = 0; i + n <= length; i++) Add(counts, Fnv1a64(GramPrefix, marked.Slice(i, n)), each, word: false);
+                    for (var i = 0; i + n <= length; i++) Add(counts, Fnv1a64(GramSeed, marked.Slice(i, n)), each, word: false);
             }
         }
         finally
         {
             if (rented is not null) System.Buffers.ArrayPool<char>.Shared.Return(rented);
         }
+    }
 
+    private float[] Vector(Dictionary<ulong, Feature> counts)
+    {
         var v = new float[_dimensions];
         foreach (var (h, feature) in counts)
         {
@@ -105,8 +124,9 @@ public sealed class HashEmbedder : IEmbeddingGenerator<string, Embedding<float>>
         f = exists ? f with { Mass = f.Mass + w } : new Feature(w, word);
     }
 
-    private const string WordPrefix = "w:";
-    private const string GramPrefix = "c:";
+    /// <summary>FNV-1a states after the feature kinds' prefixes, "w:" and "c:" (each feature's hash continues from one).</summary>
+    private static readonly ulong WordSeed = Fnv1a64(OffsetBasis, "w:"), GramSeed = Fnv1a64(OffsetBasis, "c:");
+    private const ulong OffsetBasis = 14695981039346656037UL;
 
     /// <summary>Lowercased letter/digit runs that are not English stop words.</summary>
     private static IEnumerable<string> Words(string text)
@@ -122,11 +142,9 @@ public sealed class HashEmbedder : IEmbeddingGenerator<string, Embedding<float>>
 
     private static bool IsStopWord(string w) => EnglishAnalyzer.DefaultStopSet.Contains(w);
 
-    /// <summary>64-bit FNV-1a of <paramref name="prefix"/> followed by <paramref name="s"/>, each char as its two bytes (low first).</summary>
-    private static ulong Fnv1a64(string prefix, ReadOnlySpan<char> s)
+    /// <summary>64-bit FNV-1a continued from state <paramref name="h"/> over <paramref name="s"/>, each char as its two bytes (low first).</summary>
+    private static ulong Fnv1a64(ulong h, ReadOnlySpan<char> s)
     {
-        var h = 14695981039346656037UL;
-        foreach (var ch in prefix) h = Step(h, ch);
         foreach (var ch in s) h = Step(h, ch);
         return h;
 
@@ -140,7 +158,11 @@ public sealed class HashEmbedder : IEmbeddingGenerator<string, Embedding<float>>
 
     public object? GetService(Type serviceType, object? serviceKey = null) => Core.AiServices.Resolve(serviceType, serviceKey, _metadata, this);
 
-    public void Dispose() => _analyzer.Dispose();
+    public void Dispose()
+    {
+        _analyzer.Dispose();
+        _tables.Dispose();
+    }
 }
 
 /// <summary>

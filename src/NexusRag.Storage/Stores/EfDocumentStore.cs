@@ -11,6 +11,7 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, S
 {
     public async Task<DocumentInfo?> GetAsync(string tenantId, string documentId, CancellationToken ct)
     {
+        if (hot.Enabled) return hot.Document(tenantId, documentId)?.ToInfo();
         await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         var row = await WithoutContent(db.Documents.AsNoTracking())
             .FirstOrDefaultAsync(d => d.TenantId == tenantId && d.Id == documentId, ct).ConfigureAwait(false);
@@ -193,11 +194,16 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, S
     public async Task<IReadOnlyList<(string Text, float[] Vector)>> GetChunkVectorsAsync(string tenantId, string documentId, IReadOnlyCollection<int> versions, CancellationToken ct)
     {
         if (versions.Count == 0) return [];
-        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
         var list = versions.ToList();
-        var rows = await db.Chunks.AsNoTracking().Where(c => c.TenantId == tenantId && c.DocumentId == documentId && list.Contains(c.IndexVersion) && c.Embedding != null)
+        List<ChunkRow> rows;
+        if (hot.Enabled && list.Count <= 8) rows = hot.ChunkVectors(tenantId, documentId, list);
+        else
+        {
+            await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+            rows = await db.Chunks.AsNoTracking().Where(c => c.TenantId == tenantId && c.DocumentId == documentId && list.Contains(c.IndexVersion) && c.Embedding != null)
             .Select(c => new ChunkRow { Id = c.Id, TenantId = c.TenantId, Text = c.Text, MetadataJson = c.MetadataJson, KeyVersion = c.KeyVersion, Embedding = c.Embedding })
             .ToListAsync(ct).ConfigureAwait(false);
+        }
         return (await dataKeys.OpenAsync(rows, ct).ConfigureAwait(false)).Select(r => (r.Text, Mapping.FromBlob(r.Embedding)!)).ToList();
     }
 

@@ -44,12 +44,15 @@ public sealed class SqliteHotReads : IDisposable
                 }
                 : null);
 
+    private const string DocumentColumns =
+        "tenant_id, id, corpus_id, filename, content_type, size_bytes, content_sha256, status, failure_reason, num_chunks, " +
+        "chunk_size_chars, chunk_overlap_chars, metadata_json, last_job_id, created_at, updated_at, queued_at, processing_started_at, " +
+        "completed_at, failed_at, last_reindexed_at, extraction_json, labels_json, anonymized_at";
+
     /// <summary>A page of the tenant's documents, newest first, without their content (the same columns as the EF projection).</summary>
     public List<DocumentRow> Documents(string tenantId, string? corpusId, string? status, DateTime? afterAt, string? afterId, int take)
     {
-        var sql = "SELECT tenant_id, id, corpus_id, filename, content_type, size_bytes, content_sha256, status, failure_reason, num_chunks, " +
-                  "chunk_size_chars, chunk_overlap_chars, metadata_json, last_job_id, created_at, updated_at, queued_at, processing_started_at, " +
-                  "completed_at, failed_at, last_reindexed_at, extraction_json, labels_json, anonymized_at FROM documents WHERE tenant_id = $t" +
+        var sql = "SELECT " + DocumentColumns + " FROM documents WHERE tenant_id = $t" +
                   (corpusId is null ? "" : " AND corpus_id = $c") + (status is null ? "" : " AND status = $s") +
                   (afterAt is null ? "" : " AND (created_at < $at OR (created_at = $at AND id < $aid))") +
                   // The limit is written into the SQL, not bound: SQLite (3.53) plans with a bound LIMIT's value and so
@@ -65,21 +68,53 @@ public sealed class SqliteHotReads : IDisposable
         }, r =>
         {
             var rows = new List<DocumentRow>(take);
-            while (r.Read())
-            {
-                rows.Add(new DocumentRow
-                {
-                    TenantId = r.GetString(0), Id = r.GetString(1), CorpusId = r.GetString(2), Filename = NullableString(r, 3), ContentType = r.GetString(4),
-                    SizeBytes = r.GetInt64(5), ContentSha256 = r.GetString(6), Status = r.GetString(7), FailureReason = NullableString(r, 8),
-                    NumChunks = r.GetInt32(9), ChunkSizeChars = r.GetInt32(10), ChunkOverlapChars = r.GetInt32(11), MetadataJson = NullableString(r, 12),
-                    LastJobId = NullableString(r, 13), CreatedAt = Utc(r, 14), UpdatedAt = Utc(r, 15), QueuedAt = NullableUtc(r, 16),
-                    ProcessingStartedAt = NullableUtc(r, 17), CompletedAt = NullableUtc(r, 18), FailedAt = NullableUtc(r, 19), LastReindexedAt = NullableUtc(r, 20),
-                    ExtractionJson = NullableString(r, 21), LabelsJson = NullableString(r, 22), AnonymizedAt = NullableUtc(r, 23),
-                });
-            }
+            while (r.Read()) rows.Add(DocumentFrom(r));
             return rows;
         });
     }
+
+    /// <summary>One document without its content (an ingestion job reads it first).</summary>
+    public DocumentRow? Document(string tenantId, string documentId) =>
+        Read("SELECT " + DocumentColumns + " FROM documents WHERE tenant_id = $t AND id = $id",
+            p => { p.AddWithValue("$t", tenantId); p.AddWithValue("$id", documentId); },
+            r => r.Read() ? DocumentFrom(r) : null);
+
+    private static DocumentRow DocumentFrom(SqliteDataReader r) => new()
+    {
+        TenantId = r.GetString(0), Id = r.GetString(1), CorpusId = r.GetString(2), Filename = NullableString(r, 3), ContentType = r.GetString(4),
+        SizeBytes = r.GetInt64(5), ContentSha256 = r.GetString(6), Status = r.GetString(7), FailureReason = NullableString(r, 8),
+        NumChunks = r.GetInt32(9), ChunkSizeChars = r.GetInt32(10), ChunkOverlapChars = r.GetInt32(11), MetadataJson = NullableString(r, 12),
+        LastJobId = NullableString(r, 13), CreatedAt = Utc(r, 14), UpdatedAt = Utc(r, 15), QueuedAt = NullableUtc(r, 16),
+        ProcessingStartedAt = NullableUtc(r, 17), CompletedAt = NullableUtc(r, 18), FailedAt = NullableUtc(r, 19), LastReindexedAt = NullableUtc(r, 20),
+        ExtractionJson = NullableString(r, 21), LabelsJson = NullableString(r, 22), AnonymizedAt = NullableUtc(r, 23),
+    };
+
+    /// <summary>
+    /// A document's chunks that have vectors in the given index versions (text as stored, sealed or not, and the vector blob):
+    /// an ingestion reuses the vectors of unchanged chunks. One prepared statement per number of versions (one to three).
+    /// </summary>
+    public List<ChunkRow> ChunkVectors(string tenantId, string documentId, IReadOnlyList<int> versions) =>
+        Read("SELECT id, tenant_id, text, metadata_json, key_version, embedding FROM chunks WHERE tenant_id = $t AND document_id = $d " +
+             "AND index_version IN (" + string.Join(", ", Enumerable.Range(0, versions.Count).Select(i => "$v" + i)) + ") AND embedding IS NOT NULL",
+            p =>
+            {
+                p.AddWithValue("$t", tenantId);
+                p.AddWithValue("$d", documentId);
+                for (var i = 0; i < versions.Count; i++) p.AddWithValue("$v" + i, versions[i]);
+            },
+            r =>
+            {
+                var rows = new List<ChunkRow>();
+                while (r.Read())
+                {
+                    rows.Add(new ChunkRow
+                    {
+                        Id = r.GetString(0), TenantId = r.GetString(1), Text = r.GetString(2), MetadataJson = r.GetString(3),
+                        KeyVersion = r.IsDBNull(4) ? null : r.GetInt32(4), Embedding = (byte[])r.GetValue(5),
+                    });
+                }
+                return rows;
+            });
 
     public List<AuthzPolicyRow> Policies(string tenantId) =>
         Read("SELECT id, tenant_id, name, effect, resource_type, action, priority, condition_json, enabled, created_at, updated_at FROM authz_policies WHERE tenant_id = $t",
