@@ -130,7 +130,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton<DatabaseMigrator>();
         services.AddSingleton<AmbientDbContext>();
         services.AddSingleton<Stores.SqliteHotReads>();
-        services.AddSingleton<Stores.SqliteSessionWriter>();
+        services.AddSingleton<Stores.SessionWriter>();
         services.AddSingleton<NexusRag.Core.Transactions.IUnitOfWork>(sp =>
             new EfUnitOfWork((IRawDbContextFactory)sp.GetRequiredService<IDbContextFactory<NexusDbContext>>(), sp.GetRequiredService<AmbientDbContext>()));
         services.AddSingleton<NexusRag.Core.Transactions.IOutbox, EfOutbox>();

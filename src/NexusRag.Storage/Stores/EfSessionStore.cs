@@ -5,7 +5,7 @@ using NexusRag.Storage.Entities;
 namespace NexusRag.Storage.Stores;
 
 public sealed class EfSessionStore(IDbContextFactory<NexusDbContext> factory, Core.Crypto.DataKeyService dataKeys, TimeProvider clock, SqliteHotReads hot,
-    SqliteSessionWriter writer) : ISessionStore
+    SessionWriter writer) : ISessionStore
 {
     public async Task<string?> OwnerAsync(string sessionId, CancellationToken ct)
     {

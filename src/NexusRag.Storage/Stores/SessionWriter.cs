@@ -1,3 +1,5 @@
+using System.Data;
+using System.Data.Common;
 using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
@@ -8,56 +10,57 @@ using NexusRag.Storage.Entities;
 namespace NexusRag.Storage.Stores;
 
 /// <summary>
-/// A run's own writes on SQLite (its session opened, its question and answer appended), group-committed by one writer:
-/// every write waiting at that moment goes into one <c>BEGIN IMMEDIATE</c> transaction on one long-lived connection whose
-/// statements stay prepared, each write in its own savepoint, so one that fails is undone alone and fails only its caller.
-/// Under concurrent runs this replaces an EF Core context, a change-tracked <c>SaveChanges</c> and a commit per write
-/// (about a quarter of a run's CPU at 50 streams) with a few prepared statements and one commit per group, and the
-/// writers queue here instead of sleeping in SQLite's busy handler for the file's write lock. The write lock still orders
-/// it against every other writer, in this process or another. Not used inside a unit of work (its writes must join that
-/// transaction) or on PostgreSQL (<see cref="Enabled"/>).
+/// A run's own writes (its session opened, its question and answer appended), group-committed by one writer per process:
+/// every write waiting at that moment goes into one transaction (<c>BEGIN IMMEDIATE</c> on SQLite) on one long-lived
+/// connection whose statements stay prepared, each write in its own savepoint, so one that fails is undone alone and fails
+/// only its caller. Under concurrent runs this replaces an EF Core context, a change-tracked <c>SaveChanges</c> and a
+/// commit per write (about a quarter of a run's CPU at 50 streams on SQLite) with a few prepared statements and one commit
+/// per group; on SQLite the writers queue here instead of sleeping in SQLite's busy handler for the file's write lock,
+/// on PostgreSQL a group costs one WAL flush instead of one per write. The store still orders it against every other
+/// writer, in this process or another replica (a session id taken meanwhile elsewhere is seen by the insert's
+/// <c>ON CONFLICT DO NOTHING</c>). Not used inside a unit of work (its writes must join that transaction: <see cref="Enabled"/>).
 /// </summary>
-public sealed class SqliteSessionWriter : IDisposable
+public sealed class SessionWriter : IDisposable
 {
     /// <summary>At most this many writes share one transaction.</summary>
     private const int MaxGroup = 256;
 
-    private readonly string? _connectionString;
+    private readonly StoreKind _kind;
+    private readonly string _connectionString;
     private readonly AmbientDbContext _ambient;
-    private readonly ILogger<SqliteSessionWriter> _logger;
+    private readonly ILogger<SessionWriter> _logger;
     private readonly Channel<Write> _pending = Channel.CreateUnbounded<Write>(new() { SingleReader = true });
-    private readonly Dictionary<string, SqliteCommand> _commands = new(StringComparer.Ordinal);
-    private SqliteConnection? _connection;
+    private readonly Dictionary<string, DbCommand> _commands = new(StringComparer.Ordinal);
+    private DbConnection? _connection;
     private int _started;
     private int _disposed;
 
-    public SqliteSessionWriter(IOptions<StorageOptions> options, AmbientDbContext ambient, ILogger<SqliteSessionWriter> logger)
+    public SessionWriter(IOptions<StorageOptions> options, AmbientDbContext ambient, ILogger<SessionWriter> logger)
     {
         _ambient = ambient;
         _logger = logger;
         var storage = options.Value;
-        if (storage.Kind == StoreKind.Sqlite)
-            _connectionString = new SqliteConnectionStringBuilder(storage.SqliteConnectionString()) { Pooling = false }.ToString();
+        _kind = storage.Kind;
+        _connectionString = _kind == StoreKind.Sqlite
+            ? new SqliteConnectionStringBuilder(storage.SqliteConnectionString()) { Pooling = false }.ToString()
+            : storage.PostgresConnectionString();
     }
 
-    /// <summary>SQLite, outside any unit of work.</summary>
-    public bool Enabled => _connectionString is not null && _ambient.Current is null && Volatile.Read(ref _disposed) == 0;
+    /// <summary>Outside any unit of work.</summary>
+    public bool Enabled => _ambient.Current is null && Volatile.Read(ref _disposed) == 0;
 
     /// <summary>Creates the session for the tenant, touches it when the tenant owns it, or reports its other owner.</summary>
     public Task<SessionOpenResult> OpenAsync(string tenantId, string sessionId, string corpusId, DateTime now) =>
         EnqueueAsync(() =>
         {
-            var owner = Command("SELECT tenant_id FROM sessions WHERE id = $id", p => p.AddWithValue("$id", sessionId)).ExecuteScalar() as string;
-            if (owner is not null && owner != tenantId) return SessionOpenResult.OtherTenant;
-            if (owner is not null)
-            {
-                Command("UPDATE sessions SET updated_at = $now WHERE tenant_id = $t AND id = $id",
-                    p => { p.AddWithValue("$now", now); p.AddWithValue("$t", tenantId); p.AddWithValue("$id", sessionId); }).ExecuteNonQuery();
-                return SessionOpenResult.Existing;
-            }
-            Command("INSERT INTO sessions (tenant_id, id, corpus_id, created_at, updated_at) VALUES ($t, $id, $c, $now, $now)",
-                p => { p.AddWithValue("$t", tenantId); p.AddWithValue("$id", sessionId); p.AddWithValue("$c", corpusId); p.AddWithValue("$now", now); }).ExecuteNonQuery();
-            return SessionOpenResult.Created;
+            var created = Command("INSERT INTO sessions (tenant_id, id, corpus_id, created_at, updated_at) VALUES (@t, @id, @c, @now, @now) ON CONFLICT DO NOTHING",
+                ("t", tenantId, DbType.String), ("id", sessionId, DbType.String), ("c", corpusId, DbType.String), ("now", now, DbType.DateTime)).ExecuteNonQuery();
+            if (created == 1) return SessionOpenResult.Created;
+            var owner = Command("SELECT tenant_id FROM sessions WHERE id = @id", ("id", sessionId, DbType.String)).ExecuteScalar() as string;
+            if (owner != tenantId) return SessionOpenResult.OtherTenant;
+            Command("UPDATE sessions SET updated_at = @now WHERE tenant_id = @t AND id = @id",
+                ("now", now, DbType.DateTime), ("t", tenantId, DbType.String), ("id", sessionId, DbType.String)).ExecuteNonQuery();
+            return SessionOpenResult.Existing;
         });
 
     /// <summary>Appends a message row as it is stored (sealed by the caller when the tenant encrypts).</summary>
@@ -65,17 +68,10 @@ public sealed class SqliteSessionWriter : IDisposable
         EnqueueAsync(() =>
         {
             Command("INSERT INTO messages (id, tenant_id, session_id, role, content, metadata_json, key_version, anonymized_at, created_at) " +
-                    "VALUES ($id, $t, $s, $r, $content, $meta, $kv, NULL, $at)", p =>
-            {
-                p.AddWithValue("$id", m.Id);
-                p.AddWithValue("$t", m.TenantId);
-                p.AddWithValue("$s", m.SessionId);
-                p.AddWithValue("$r", m.Role);
-                p.AddWithValue("$content", m.Content);
-                p.AddWithValue("$meta", (object?)m.MetadataJson ?? DBNull.Value);
-                p.AddWithValue("$kv", (object?)m.KeyVersion ?? DBNull.Value);
-                p.AddWithValue("$at", m.CreatedAt);
-            }).ExecuteNonQuery();
+                    "VALUES (@id, @t, @s, @r, @content, @meta, @kv, NULL, @at)",
+                ("id", m.Id, DbType.String), ("t", m.TenantId, DbType.String), ("s", m.SessionId, DbType.String), ("r", m.Role, DbType.String),
+                ("content", m.Content, DbType.String), ("meta", m.MetadataJson, DbType.String), ("kv", m.KeyVersion, DbType.Int32),
+                ("at", m.CreatedAt, DbType.DateTime)).ExecuteNonQuery();
             return true;
         });
 
@@ -83,7 +79,7 @@ public sealed class SqliteSessionWriter : IDisposable
     {
         var done = new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (Volatile.Read(ref _disposed) != 0 || !_pending.Writer.TryWrite(new Write(() => work(), done)))
-            throw new ObjectDisposedException(nameof(SqliteSessionWriter));
+            throw new ObjectDisposedException(nameof(SessionWriter));
         if (Interlocked.CompareExchange(ref _started, 1, 0) == 0) _ = Task.Run(LoopAsync, CancellationToken.None);
         return ResultAsync<T>(done.Task);
     }
@@ -122,7 +118,7 @@ public sealed class SqliteSessionWriter : IDisposable
     private (object? Result, Exception? Error)[] Commit(List<Write> group)
     {
         var outcomes = new (object? Result, Exception? Error)[group.Count];
-        Exec("BEGIN IMMEDIATE");
+        Exec(_kind == StoreKind.Sqlite ? "BEGIN IMMEDIATE" : "BEGIN");
         try
         {
             for (var i = 0; i < group.Count; i++)
@@ -133,7 +129,7 @@ public sealed class SqliteSessionWriter : IDisposable
                     outcomes[i] = (group[i].Work(), null);
                     Exec("RELEASE w");
                 }
-                catch (SqliteException ex)
+                catch (DbException ex)
                 {
                     // This write alone is undone (a duplicate id, a constraint): the others of the group still commit.
                     Exec("ROLLBACK TO w");
@@ -145,31 +141,46 @@ public sealed class SqliteSessionWriter : IDisposable
         }
         catch
         {
-            try { Exec("ROLLBACK"); } catch (SqliteException) { } // nothing to roll back when BEGIN itself failed
+            try { Exec("ROLLBACK"); } catch (DbException) { } // nothing to roll back when BEGIN itself failed
             throw;
         }
         return outcomes;
     }
 
-    private void Exec(string sql) => Command(sql, null).ExecuteNonQuery();
+    private void Exec(string sql) => Command(sql).ExecuteNonQuery();
 
-    private SqliteCommand Command(string sql, Action<SqliteParameterCollection>? bind)
+    private DbCommand Command(string sql, params (string Name, object? Value, DbType Type)[] parameters)
     {
         var connection = _connection ??= Open();
-        if (!_commands.TryGetValue(sql, out var command))
+        var prepared = _commands.TryGetValue(sql, out var command);
+        if (!prepared)
         {
             command = connection.CreateCommand();
             command.CommandText = sql;
-            command.Prepare(); // kept prepared across groups
+            foreach (var (name, _, type) in parameters)
+            {
+                var p = command.CreateParameter();
+                p.ParameterName = name;
+                // Timestamps take their type from the value: a UTC DateTime is timestamptz to Npgsql (DbType.DateTime would
+                // say timestamp without time zone) and EF Core's text form to Microsoft.Data.Sqlite.
+                if (type != DbType.DateTime) p.DbType = type;
+                command.Parameters.Add(p);
+            }
             _commands[sql] = command;
         }
-        command.Parameters.Clear();
-        bind?.Invoke(command.Parameters);
-        return command;
+        for (var i = 0; i < parameters.Length; i++) command!.Parameters[i].Value = parameters[i].Value ?? DBNull.Value;
+        if (!prepared) command!.Prepare(); // kept prepared across groups (on PostgreSQL a server-side prepared statement)
+        return command!;
     }
 
-    private SqliteConnection Open()
+    private DbConnection Open()
     {
+        if (_kind == StoreKind.Postgres)
+        {
+            var pg = new Npgsql.NpgsqlConnection(_connectionString);
+            pg.Open();
+            return pg;
+        }
         var connection = new SqliteConnection(_connectionString);
         connection.Open();
         using var pragma = connection.CreateCommand();
