@@ -32,7 +32,7 @@ public sealed record RunRequest(string SessionId, string CorpusId, string Messag
 /// <summary>An earlier turn of a conversation the caller sends along (<see cref="MessageRoles"/>).</summary>
 public sealed record ChatTurn(string Role, string Content);
 
-/// <summary>What <see cref="RunService.PrepareAsync"/> checked and persisted before the stream opens (top_k resolved).</summary>
+/// <summary>What <see cref="RunService.PrepareAsync"/> checked before the stream opens (top_k resolved), and the writes it started.</summary>
 public sealed record RunContext(Principal Principal, RunRequest Request, string RequestId, IReadOnlyList<MessageInfo> History,
     CorpusInfo Corpus, int TopK)
 {
