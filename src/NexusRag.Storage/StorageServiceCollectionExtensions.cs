@@ -199,6 +199,14 @@ internal sealed class SqlitePragmaInterceptor : DbConnectionInterceptor
 {
     public static readonly SqlitePragmaInterceptor Instance = new();
 
+    /// <summary>
+    /// The settings of every writing store connection (EF's, and the session writer's own). busy_timeout: SQLite's own
+    /// handler waits in short steps for the write lock (the ADO.NET retry sleeps far longer). secure_delete: deleted content
+    /// is overwritten, not left in free pages (an erased document or session must not survive in the file, or in a backup
+    /// copied from it).
+    /// </summary>
+    public const string Pragmas = "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; PRAGMA secure_delete=ON;";
+
     public override void ConnectionOpened(DbConnection connection, ConnectionEndEventData eventData) => Apply(connection);
 
     public override Task ConnectionOpenedAsync(DbConnection connection, ConnectionEndEventData eventData, CancellationToken ct = default)
@@ -214,10 +222,7 @@ internal sealed class SqlitePragmaInterceptor : DbConnectionInterceptor
     {
         if (connection is not SqliteConnection sqlite || sqlite.Handle is not { } handle || _applied.TryGetValue(handle, out _)) return;
         using var cmd = connection.CreateCommand();
-        // busy_timeout: let SQLite's own handler wait in short steps for the write lock (the ADO.NET retry sleeps far longer).
-        // secure_delete: deleted content is overwritten, not left in free pages (an erased document or session must not
-        // survive in the file, or in a backup copied from it).
-        cmd.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; PRAGMA secure_delete=ON;";
+        cmd.CommandText = Pragmas;
         cmd.ExecuteNonQuery();
         _applied.AddOrUpdate(handle, handle);
     }

@@ -53,15 +53,24 @@ public sealed class SessionWriter : IDisposable
     public Task<SessionOpenResult> OpenAsync(string tenantId, string sessionId, string corpusId, DateTime now) =>
         EnqueueAsync(() =>
         {
-            var created = Command("INSERT INTO sessions (tenant_id, id, corpus_id, created_at, updated_at) VALUES (@t, @id, @c, @now, @now) ON CONFLICT DO NOTHING",
-                ("t", tenantId, DbType.String), ("id", sessionId, DbType.String), ("c", corpusId, DbType.String), ("now", now, DbType.DateTime)).ExecuteNonQuery();
-            if (created == 1) return SessionOpenResult.Created;
-            var owner = Command("SELECT tenant_id FROM sessions WHERE id = @id", ("id", sessionId, DbType.String)).ExecuteScalar() as string;
+            // The owner first (a session's later runs find it, and only touch it); a new id is inserted, and one another
+            // replica took meanwhile is seen by ON CONFLICT DO NOTHING and read again.
+            var owner = Owner(sessionId);
+            if (owner is null)
+            {
+                var created = Command("INSERT INTO sessions (tenant_id, id, corpus_id, created_at, updated_at) VALUES (@t, @id, @c, @now, @now) ON CONFLICT DO NOTHING",
+                    ("t", tenantId, DbType.String), ("id", sessionId, DbType.String), ("c", corpusId, DbType.String), ("now", now, DbType.DateTime)).ExecuteNonQuery();
+                if (created == 1) return SessionOpenResult.Created;
+                owner = Owner(sessionId);
+            }
             if (owner != tenantId) return SessionOpenResult.OtherTenant;
             Command("UPDATE sessions SET updated_at = @now WHERE tenant_id = @t AND id = @id",
                 ("now", now, DbType.DateTime), ("t", tenantId, DbType.String), ("id", sessionId, DbType.String)).ExecuteNonQuery();
             return SessionOpenResult.Existing;
         });
+
+    private string? Owner(string sessionId) =>
+        Command("SELECT tenant_id FROM sessions WHERE id = @id", ("id", sessionId, DbType.String)).ExecuteScalar() as string;
 
     /// <summary>Appends a message row as it is stored (sealed by the caller when the tenant encrypts).</summary>
     public Task AppendAsync(MessageRow m) =>
@@ -184,9 +193,7 @@ public sealed class SessionWriter : IDisposable
         var connection = new SqliteConnection(_connectionString);
         connection.Open();
         using var pragma = connection.CreateCommand();
-        // The settings of every store connection (StorageServiceCollectionExtensions): synchronous=NORMAL under WAL, foreign
-        // keys, SQLite's own busy handler for the write lock, deleted content overwritten.
-        pragma.CommandText = "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000; PRAGMA secure_delete=ON;";
+        pragma.CommandText = SqlitePragmaInterceptor.Pragmas; // the settings of every store connection
         pragma.ExecuteNonQuery();
         return connection;
     }
