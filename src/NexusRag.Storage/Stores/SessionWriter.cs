@@ -33,6 +33,7 @@ public sealed class SessionWriter : IDisposable
     private readonly Dictionary<string, DbCommand> _commands = new(StringComparer.Ordinal);
     private DbConnection? _connection;
     private int _started;
+    private Task? _loop;
     private int _disposed;
 
     public SessionWriter(IOptions<StorageOptions> options, AmbientDbContext ambient, ILogger<SessionWriter> logger)
@@ -89,7 +90,7 @@ public sealed class SessionWriter : IDisposable
         var done = new TaskCompletionSource<object?>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (Volatile.Read(ref _disposed) != 0 || !_pending.Writer.TryWrite(new Write(() => work(), done)))
             throw new ObjectDisposedException(nameof(SessionWriter));
-        if (Interlocked.CompareExchange(ref _started, 1, 0) == 0) _ = Task.Run(LoopAsync, CancellationToken.None);
+        if (Interlocked.CompareExchange(ref _started, 1, 0) == 0) Volatile.Write(ref _loop, Task.Run(LoopAsync, CancellationToken.None));
         return ResultAsync<T>(done.Task);
     }
 
@@ -210,7 +211,17 @@ public sealed class SessionWriter : IDisposable
     {
         if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         _pending.Writer.TryComplete(); // the loop commits what is queued, then closes its connection
-        if (Volatile.Read(ref _started) == 0) ResetConnection();
+        if (Volatile.Read(ref _started) == 0)
+        {
+            ResetConnection();
+            return;
+        }
+        // Closed before Dispose returns: the last connection to a WAL database checkpoints as it closes, and a backup or
+        // another process opening the file right after the host stops must not meet that lock.
+        var spin = new SpinWait();
+        while (Volatile.Read(ref _loop) is null) spin.SpinOnce();
+        try { _loop!.Wait(TimeSpan.FromSeconds(30)); }
+        catch (AggregateException ex) { _logger.LogWarning("Session writes: the writer stopped with {Error}", ex.GetBaseException().Message); }
     }
 
     private sealed record Write(Func<object?> Work, TaskCompletionSource<object?> Done);

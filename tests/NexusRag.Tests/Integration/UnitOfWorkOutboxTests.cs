@@ -89,9 +89,16 @@ public sealed class UnitOfWorkOutboxTests : IDisposable
         public string Name { get; init; } = "";
         public bool Handles(string topic) => true;
 
+        /// <summary>Completed when a delivery that hangs has started (its row is claimed, under lease).</summary>
+        public TaskCompletionSource Hanging { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
         public async Task DeliverAsync(OutboxRecord message, CancellationToken ct)
         {
-            if (message.Topic == hangOn) await Task.Delay(Timeout.Infinite, ct); // "dies" mid-delivery: never returns
+            if (message.Topic == hangOn)
+            {
+                Hanging.TrySetResult();
+                await Task.Delay(Timeout.Infinite, ct); // "dies" mid-delivery: never returns
+            }
             Delivered.Add((Name, message.Id));
         }
     }
@@ -129,9 +136,14 @@ public sealed class UnitOfWorkOutboxTests : IDisposable
         _ = _app.CreateClient();
         await _app.Service<IOutbox>().EnqueueAsync(new OutboxMessage("ob2", "dies.test", "{}"), default);
         using var killed = new CancellationTokenSource();
-        var dying = Dispatcher(new Recorder(hangOn: "dies.test"), leaseMs: 300);
+        // The lease is long enough that a slow machine still checks it while it holds, and the checks wait for the claim
+        // itself (not a fixed pause that a busy machine can outrun).
+        const int leaseMs = 2_000;
+        var hanging = new Recorder(hangOn: "dies.test");
+        var dying = Dispatcher(hanging, leaseMs);
         var first = dying.DispatchOnceAsync("dying", killed.Token);
-        await Task.Delay(100);
+        await hanging.Hanging.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        var claimed = System.Diagnostics.Stopwatch.StartNew(); // the claim was before this: its lease ends within leaseMs from here
         // While the lease holds, nobody else takes the row.
         var survivorRecorder = new Recorder { Name = "survivor" };
         var survivor = Dispatcher(survivorRecorder);
@@ -139,7 +151,7 @@ public sealed class UnitOfWorkOutboxTests : IDisposable
         await killed.CancelAsync(); // the first dispatcher is gone without marking anything
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => first);
 
-        await Task.Delay(400); // lease expires
+        await Task.Delay(TimeSpan.FromMilliseconds(Math.Max(0, leaseMs + 200 - claimed.ElapsedMilliseconds))); // lease expires
         Assert.Equal(1, await survivor.DispatchOnceAsync("survivor", default));
         Assert.Single(survivorRecorder.Delivered);
         await using var db = await _app.Service<IDbContextFactory<NexusDbContext>>().CreateDbContextAsync();
