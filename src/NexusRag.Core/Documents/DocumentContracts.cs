@@ -39,6 +39,8 @@ public interface IDocumentStore
     Task<bool> SetLabelsAsync(string tenantId, string documentId, string? labelsJson, CancellationToken ct);
 
     Task<DocumentInfo?> GetAsync(string tenantId, string documentId, CancellationToken ct);
+    /// <summary>The tenant's documents with these ids, without their content (missing or foreign ids are simply absent): one read for a batch of jobs.</summary>
+    Task<IReadOnlyDictionary<string, DocumentInfo>> GetManyAsync(string tenantId, IReadOnlyCollection<string> documentIds, CancellationToken ct);
     Task<(IReadOnlyList<DocumentInfo> Items, bool HasMore)> ListAsync(DocumentListQuery query, CancellationToken ct);
     /// <summary>Inserts a new document (or replaces an existing, not in-flight one) and enqueues its ingestion job atomically.</summary>
     Task<EnqueueResult> UpsertAndEnqueueAsync(NewDocument document, bool replaceExisting, int maxAttempts, CancellationToken ct);
@@ -61,6 +63,11 @@ public interface IDocumentStore
     /// on a re-ingest or a version build with the same model.
     /// </summary>
     Task<IReadOnlyList<(string Text, float[] Vector)>> GetChunkVectorsAsync(string tenantId, string documentId, IReadOnlyCollection<int> versions, CancellationToken ct);
+    /// <summary>
+    /// Which of these documents have any chunk with a stored vector in these index versions: a batch of jobs asks once, so
+    /// that a first ingest (nothing to reuse) costs no <see cref="GetChunkVectorsAsync"/> read per document.
+    /// </summary>
+    Task<IReadOnlySet<string>> WithChunkVectorsAsync(string tenantId, IReadOnlyCollection<string> documentIds, IReadOnlyCollection<int> versions, CancellationToken ct);
     /// <summary>The tenant's chunks with these ids (missing or foreign ids are simply absent).</summary>
     Task<IReadOnlyList<ChunkInfo>> GetChunksByIdsAsync(string tenantId, IReadOnlyCollection<string> chunkIds, CancellationToken ct);
 }

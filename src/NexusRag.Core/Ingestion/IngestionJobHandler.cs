@@ -89,13 +89,13 @@ public sealed class IngestionJobHandler(
         try
         {
             await store.MarkDocumentsProcessingAsync(jobs, ct).ConfigureAwait(false);
-            var versions = new Dictionary<(string, string), (CorpusInfo, IReadOnlyList<IndexVersionInfo>)>();
+            var batch = await BatchReads.ReadAsync(documents, jobs, ct).ConfigureAwait(false);
             var windowStart = clock.GetUtcNow();
             for (var i = 0; i < jobs.Count; i++)
             {
                 try
                 {
-                    pending.Add((i, await PrepareAsync(jobs[i], versions, ct).ConfigureAwait(false)));
+                    pending.Add((i, await PrepareAsync(jobs[i], batch, ct).ConfigureAwait(false)));
                 }
                 catch (Exception ex) when (!(ex is OperationCanceledException && ct.IsCancellationRequested))
                 {
@@ -176,11 +176,40 @@ public sealed class IngestionJobHandler(
         }
     }
 
-    private async Task<Prepared> PrepareAsync(Job job, Dictionary<(string, string), (CorpusInfo, IReadOnlyList<IndexVersionInfo>)>? versions, CancellationToken ct)
+    /// <summary>
+    /// What a batch of jobs reads once instead of once per job: its documents (one read per tenant), and per corpus its
+    /// writable index versions and which of the batch's documents have stored vectors in them (a first ingest has none, so
+    /// it needs no read of reusable vectors).
+    /// </summary>
+    private sealed class BatchReads
+    {
+        private readonly IReadOnlyList<Job> _jobs;
+        private readonly Dictionary<(string Tenant, string Id), DocumentInfo> _documents = [];
+        public Dictionary<(string Tenant, string Corpus), (CorpusInfo Corpus, IReadOnlyList<IndexVersionInfo> Versions, IReadOnlySet<string> WithVectors)> Corpora { get; } = [];
+
+        private BatchReads(IReadOnlyList<Job> jobs) => _jobs = jobs;
+
+        public static async Task<BatchReads> ReadAsync(IDocumentStore documents, IReadOnlyList<Job> jobs, CancellationToken ct)
+        {
+            var batch = new BatchReads(jobs);
+            foreach (var tenant in jobs.Where(j => j.DocumentId is not null).GroupBy(j => j.TenantId))
+                foreach (var (id, doc) in await documents.GetManyAsync(tenant.Key, tenant.Select(j => j.DocumentId!).ToList(), ct).ConfigureAwait(false))
+                    batch._documents[(tenant.Key, id)] = doc;
+            return batch;
+        }
+
+        public DocumentInfo? Document(string tenantId, string documentId) => _documents.GetValueOrDefault((tenantId, documentId));
+
+        /// <summary>The batch's documents in this corpus (the ids its vector read asks about).</summary>
+        public List<string> DocumentIds(string tenantId, string corpusId) =>
+            _jobs.Where(j => j.TenantId == tenantId && j.CorpusId == corpusId && j.DocumentId is not null).Select(j => j.DocumentId!).Distinct().ToList();
+    }
+
+    private async Task<Prepared> PrepareAsync(Job job, BatchReads? batch, CancellationToken ct)
     {
         if (job.DocumentId is not { } documentId || job.CorpusId is null)
             throw new PermanentJobFailure("an ingestion job must name its corpus and document");
-        var doc = await documents.GetAsync(job.TenantId, documentId, ct).ConfigureAwait(false)
+        var doc = batch?.Document(job.TenantId, documentId) ?? await documents.GetAsync(job.TenantId, documentId, ct).ConfigureAwait(false)
                   ?? throw new PermanentJobFailure("document no longer exists");
         var extracted = await pipeline.ExtractAsync(doc, ct).ConfigureAwait(false);
         var attachments = extracted.Attachments ?? [];
@@ -190,7 +219,7 @@ public sealed class IngestionJobHandler(
             extracted.SummaryJson(ingestAttachments ? null : attachments.Count, children.Select(c => c.Document.DocumentId).ToList()));
         try
         {
-            prepared.Targets = await ChunkForVersionsAsync(doc, extracted, prepared.HasAttachments, versions, ct).ConfigureAwait(false);
+            prepared.Targets = await ChunkForVersionsAsync(doc, extracted, prepared.HasAttachments, batch, ct).ConfigureAwait(false);
             return prepared;
         }
         catch
@@ -235,19 +264,33 @@ public sealed class IngestionJobHandler(
     /// The document's chunks for each version that receives writes (the active one first), each with its version's model
     /// (the corpus's for the active one; the server's default for a corpus without vectors yet) and chunking. Fails closed,
     /// before spending work, when this server cannot run a version's model. <paramref name="known"/>: the corpora and
-    /// writable versions already read for this batch (the commit checks them again inside its transaction).
+    /// writable versions already read for this batch (the commit checks them again inside its transaction), and which of its
+    /// documents have vectors to reuse.
     /// </summary>
     private async Task<List<VersionChunks>> ChunkForVersionsAsync(DocumentInfo doc, ExtractedDocument extracted, bool hasAttachments,
-        Dictionary<(string, string), (CorpusInfo, IReadOnlyList<IndexVersionInfo>)>? known, CancellationToken ct)
+        BatchReads? batch, CancellationToken ct)
     {
-        if (known is null || !known.TryGetValue((doc.TenantId, doc.CorpusId), out var read))
+        CorpusInfo corpus;
+        IReadOnlyList<IndexVersionInfo> versions;
+        var mayReuse = true;
+        if (batch is not null && batch.Corpora.TryGetValue((doc.TenantId, doc.CorpusId), out var read))
         {
-            var c = await corpora.GetAsync(doc.TenantId, doc.CorpusId, ct).ConfigureAwait(false)
-                    ?? throw new PermanentJobFailure("the document's corpus no longer exists");
-            read = (c, await indexVersions.WritableAsync(doc.TenantId, doc.CorpusId, ct).ConfigureAwait(false));
-            known?.Add((doc.TenantId, doc.CorpusId), read);
+            (corpus, versions, var withVectors) = read;
+            mayReuse = withVectors.Contains(doc.Id);
         }
-        var (corpus, versions) = read;
+        else
+        {
+            corpus = await corpora.GetAsync(doc.TenantId, doc.CorpusId, ct).ConfigureAwait(false)
+                     ?? throw new PermanentJobFailure("the document's corpus no longer exists");
+            versions = await indexVersions.WritableAsync(doc.TenantId, doc.CorpusId, ct).ConfigureAwait(false);
+            if (batch is not null)
+            {
+                var withVectors = await documents.WithChunkVectorsAsync(doc.TenantId, batch.DocumentIds(doc.TenantId, doc.CorpusId),
+                    versions.Select(v => v.Version).ToList(), ct).ConfigureAwait(false);
+                batch.Corpora.Add((doc.TenantId, doc.CorpusId), (corpus, versions, withVectors));
+                mayReuse = withVectors.Contains(doc.Id);
+            }
+        }
         var models = versions.Select(v => (v, embedders.ForCorpus(doc.CorpusId, v.Version == corpus.ActiveIndexVersion ? corpus.Embedding : v.Embedding))).ToList();
         var targets = new List<VersionChunks>(versions.Count);
         foreach (var (v, (identity, embedder)) in models)
@@ -255,7 +298,7 @@ public sealed class IngestionJobHandler(
             var spans = pipeline.Chunk(extracted, doc, v.Chunking);
             if (targets.Count == 0 && spans.Count == 0 && !hasAttachments)
                 throw new PermanentJobFailure($"{ExtractionCodes.Empty}: no text could be extracted" + DocumentPipeline.SkippedSummary(extracted));
-            var sameModel = models.Where(m => m.Item2.Identity == identity).Select(m => m.v.Version).ToList();
+            IReadOnlyCollection<int> sameModel = mayReuse ? models.Where(m => m.Item2.Identity == identity).Select(m => m.v.Version).ToList() : [];
             var drafts = await pipeline.DraftsAsync(doc, spans, v.Version, identity, embedder, sameModel, ct).ConfigureAwait(false);
             targets.Add(new VersionChunks(v.Version, identity, drafts));
         }

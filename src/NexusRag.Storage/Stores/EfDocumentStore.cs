@@ -18,6 +18,24 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, S
         return row?.ToInfo();
     }
 
+    public async Task<IReadOnlyDictionary<string, DocumentInfo>> GetManyAsync(string tenantId, IReadOnlyCollection<string> documentIds, CancellationToken ct)
+    {
+        var found = new Dictionary<string, DocumentInfo>(StringComparer.Ordinal);
+        if (documentIds.Count == 0) return found;
+        if (hot.Enabled)
+        {
+            // SQLite in process: a prepared point read each costs less than building one statement per id count.
+            foreach (var id in documentIds.Distinct())
+                if (hot.Document(tenantId, id) is { } row) found[row.Id] = row.ToInfo();
+            return found;
+        }
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        foreach (var part in documentIds.Distinct().Chunk(500))
+            foreach (var row in await WithoutContent(db.Documents.AsNoTracking()).Where(d => d.TenantId == tenantId && part.Contains(d.Id)).ToListAsync(ct).ConfigureAwait(false))
+                found[row.Id] = row.ToInfo();
+        return found;
+    }
+
     private static readonly System.Linq.Expressions.Expression<Func<DocumentRow, DocumentRow>> WithoutContentProjection = d => new DocumentRow
     {
         TenantId = d.TenantId, Id = d.Id, CorpusId = d.CorpusId, Filename = d.Filename, ContentType = d.ContentType,
@@ -205,6 +223,19 @@ public sealed class EfDocumentStore(IDbContextFactory<NexusDbContext> factory, S
             .ToListAsync(ct).ConfigureAwait(false);
         }
         return (await dataKeys.OpenAsync(rows, ct).ConfigureAwait(false)).Select(r => (r.Text, Mapping.FromBlob(r.Embedding)!)).ToList();
+    }
+
+    public async Task<IReadOnlySet<string>> WithChunkVectorsAsync(string tenantId, IReadOnlyCollection<string> documentIds, IReadOnlyCollection<int> versions, CancellationToken ct)
+    {
+        var found = new HashSet<string>(StringComparer.Ordinal);
+        if (documentIds.Count == 0 || versions.Count == 0) return found;
+        var list = versions.ToList();
+        await using var db = await factory.CreateDbContextAsync(ct).ConfigureAwait(false);
+        foreach (var part in documentIds.Distinct().Chunk(500))
+            found.UnionWith(await db.Chunks.AsNoTracking()
+                .Where(c => c.TenantId == tenantId && part.Contains(c.DocumentId) && list.Contains(c.IndexVersion) && c.Embedding != null)
+                .Select(c => c.DocumentId).Distinct().ToListAsync(ct).ConfigureAwait(false));
+        return found;
     }
 
     public async Task<IReadOnlyList<ChunkInfo>> GetChunksByIdsAsync(string tenantId, IReadOnlyCollection<string> chunkIds, CancellationToken ct)

@@ -207,4 +207,52 @@ public class EmbeddingReuseTests
         var hits = await (await client.PostAsJsonAsync("/v1/search", new { corpus_id = "docs", query = "rewritten paragraph something else", mode = "vector" })).DataAsync();
         Assert.Contains("rewritten", hits.GetProperty("results")[0].GetProperty("text").GetString());
     }
+
+    [Fact]
+    public async Task A_batch_re_upload_reuses_each_documents_own_vectors_and_embeds_a_new_document_in_full()
+    {
+        // Jobs claimed together read their documents, and which of them have vectors to reuse, once per batch.
+        await using var server = await FakeOpenAiServer.StartAsync();
+        using var app = new NexusAppFactory(new()
+        {
+            ["EMBEDDINGS_PROVIDER"] = "openai", ["EMBEDDINGS_BASE_URL"] = server.BaseUrl, ["EMBEDDINGS_MODEL"] = "m1",
+            ["EMBEDDINGS_DIMENSIONS"] = "16", ["EMBEDDINGS_MAX_RETRIES"] = "0",
+        });
+        var client = await app.AdminForTenantAsync("t1");
+        int Inputs() => server.Requests.Sum(r => r.Inputs);
+        List<string> Paragraphs(string doc) => Enumerable.Range(0, 5).Select(i => $"Document {doc} paragraph {i} covers topic {doc}{i} in words enough to fill a chunk. " +
+                                                                                 string.Join(' ', Enumerable.Repeat($"note{doc}{i}", 30))).ToList();
+        object Item(string id, IEnumerable<string> ps) => new Dictionary<string, object?>
+        {
+            ["corpus_id"] = "docs", ["document_id"] = id, ["text"] = string.Join("\n\n", ps), ["overwrite"] = true,
+            ["chunk_size_chars"] = 300, ["chunk_overlap_chars"] = 0,
+        };
+        async Task<List<string>> Texts(string id) =>
+            (await (await client.GetAsync($"/v1/documents/{id}/chunks")).DataAsync()).EnumerateArray().Select(c => c.GetProperty("text").GetString()!).ToList();
+
+        var docs = new[] { "a", "b", "c" }.ToDictionary(d => d, Paragraphs);
+        Assert.Equal(3, (await (await client.PostAsJsonAsync("/v1/documents/batch", docs.Select(d => Item(d.Key, d.Value)).ToArray())).DataAsync()).GetProperty("accepted").GetInt32());
+        foreach (var d in docs.Keys) await client.WaitForDocumentAsync(d);
+        var first = Inputs();
+        var before = new Dictionary<string, List<string>> { ["a"] = await Texts("a"), ["b"] = await Texts("b"), ["c"] = await Texts("c") };
+        Assert.Equal(before.Values.Sum(t => t.Count), first);
+
+        docs["a"][1] = "A rewritten paragraph of document a, now about harbours and cranes.";
+        docs["b"][3] = "A rewritten paragraph of document b, now about orchards and bees.";
+        var second = await (await client.PostAsJsonAsync("/v1/documents/batch", new[] { Item("a", docs["a"]), Item("b", docs["b"]), Item("d", Paragraphs("d")) })).DataAsync();
+        Assert.Equal(3, second.GetProperty("accepted").GetInt32());
+        foreach (var d in new[] { "a", "b", "d" }) await client.WaitForDocumentAsync(d);
+        // Embedded again: exactly the chunks of a and b whose text is new to that document, and every chunk of d.
+        var changed = 0;
+        foreach (var d in new[] { "a", "b" })
+        {
+            var now = await Texts(d);
+            var fresh = now.Count(t => !before[d].Contains(t));
+            Assert.InRange(fresh, 1, now.Count - 1); // some chunks changed, some were reused
+            changed += fresh;
+        }
+        var newChunks = (await Texts("d")).Count;
+        Assert.True(newChunks >= 5, $"{newChunks} chunks");
+        Assert.Equal(changed + newChunks, Inputs() - first);
+    }
 }
