@@ -153,6 +153,7 @@ public static class StorageServiceCollectionExtensions
         services.AddSingleton(sp => new NexusRag.Core.DataGovernance.DsarArtifactLocation(
             Path.Combine(sp.GetRequiredService<IOptions<StorageOptions>>().Value.ResolveDataDir(), "governance", "dsar")));
         services.AddKeyManagement();
+        services.AddSingleton<TableStatistics>();
         services.AddSingleton<EfJobQueue>();
         services.AddSingleton<NexusRag.Core.Jobs.IJobQueue>(sp => sp.GetRequiredService<EfJobQueue>());
         services.AddSingleton<NexusRag.Core.Jobs.IIngestionJobStore>(sp => sp.GetRequiredService<EfJobQueue>());

@@ -14,7 +14,8 @@ namespace NexusRag.Storage.Stores;
 /// had a second version has no rows: its version 1 is implied by the corpus row, and recorded when a second one is created.
 /// The active version's model lives on the corpus row (where searches read it); a version takes it back onto its own row when retired.
 /// </summary>
-public sealed class EfIndexVersionStore(IDbContextFactory<NexusDbContext> factory, Core.Crypto.DataKeyService dataKeys, TimeProvider clock) : IIndexVersionStore
+public sealed class EfIndexVersionStore(IDbContextFactory<NexusDbContext> factory, Core.Crypto.DataKeyService dataKeys, TableStatistics statistics, TimeProvider clock)
+    : IIndexVersionStore
 {
     public async Task<IReadOnlyList<IndexVersionInfo>> ListAsync(string tenantId, string corpusId, CancellationToken ct)
     {
@@ -187,15 +188,20 @@ public sealed class EfIndexVersionStore(IDbContextFactory<NexusDbContext> factor
             throw new IndexVersionsChangedException($"index version {version} is no longer building");
         var doc = await db.Documents.AsNoTracking().Where(d => d.TenantId == job.TenantId && d.Id == step.DocumentId)
             .Select(d => new { d.UpdatedAt, d.CorpusId }).FirstOrDefaultAsync(ct).ConfigureAwait(false);
+        var written = 0;
         if (step.Skipped) row.DocumentsSkipped++;
         else if (step.Chunks is not null && doc is not null && doc.CorpusId == job.CorpusId && doc.UpdatedAt == step.ExpectedUpdatedAt)
+        {
             await EfJobQueue.ReplaceChunksAsync(db, cipher, job.CorpusId!, step.DocumentId, version, step.Chunks, now, ct).ConfigureAwait(false);
+            written = step.Chunks.Count;
+        }
         // else: changed (or gone) since it was read; its own ingestion, or deletion, brings this version up to date.
         row.DocumentsDone++;
         row.BuildCursor = step.DocumentId;
         row.UpdatedAt = now;
         await db.SaveChangesAsync(ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
+        await statistics.AfterChunksWrittenAsync(db, written, ct).ConfigureAwait(false);
         return true;
     }
 

@@ -14,7 +14,8 @@ namespace NexusRag.Storage.Stores;
 /// <c>FOR UPDATE SKIP LOCKED</c> statement. Completion and failure are conditional on still holding the lease.
 /// Also the ingestion handler's store: its completion commits the chunks, the document and the job together.
 /// </summary>
-public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, Core.Crypto.DataKeyService dataKeys, TimeProvider clock) : IJobQueue, IIngestionJobStore
+public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, Core.Crypto.DataKeyService dataKeys, TableStatistics statistics, TimeProvider clock)
+    : IJobQueue, IIngestionJobStore
 {
     public async Task<string> EnqueueAsync(NewJob job, CancellationToken ct)
     {
@@ -250,6 +251,7 @@ public sealed class EfJobQueue(IDbContextFactory<NexusDbContext> factory, Core.C
                     .SetProperty(d => d.UpdatedAt, now), ct).ConfigureAwait(false);
         }
         await tx.CommitAsync(ct).ConfigureAwait(false);
+        await statistics.AfterChunksWrittenAsync(db, completions.Sum(c => c.Versions.Sum(v => v.Chunks.Count)), ct).ConfigureAwait(false);
         return true;
     }
 
