@@ -77,11 +77,12 @@ public sealed class DocumentService(
     {
         var outcomes = new (EnqueueResult? Result, NexusException? Error)[requests.Count];
         var prepared = new List<(int Index, Prepared P)>(requests.Count);
+        var lookups = await Lookups.ReadAsync(documents, principal.TenantId, requests, ct).ConfigureAwait(false);
         for (var i = 0; i < requests.Count; i++)
         {
             try
             {
-                var p = await PrepareAsync(principal, requests[i], ct).ConfigureAwait(false);
+                var p = await PrepareAsync(principal, requests[i], lookups, ct).ConfigureAwait(false);
                 if (p.Deduplicated is { } same) outcomes[i] = (same, null);
                 else prepared.Add((i, p));
             }
@@ -121,7 +122,34 @@ public sealed class DocumentService(
     private sealed record Prepared(IngestRequest Request, string DocumentId, string MediaType, string Sha256, int ChunkSize, int ChunkOverlap,
         DocumentInfo? Existing, EnqueueResult? Deduplicated);
 
-    private async Task<Prepared> PrepareAsync(Principal principal, IngestRequest request, CancellationToken ct)
+    /// <summary>
+    /// What a batch's items look up, read once for the batch: the documents its ids name (one read instead of one per item)
+    /// and each corpus once. A single ingest reads as before. Every conflict rule is checked again in the store's transaction.
+    /// </summary>
+    private sealed class Lookups
+    {
+        private readonly IReadOnlyDictionary<string, DocumentInfo>? _documents;
+        private readonly Dictionary<string, CorpusInfo?> _corpora = new(StringComparer.Ordinal);
+
+        private Lookups(IReadOnlyDictionary<string, DocumentInfo>? documents) => _documents = documents;
+
+        public static async Task<Lookups> ReadAsync(IDocumentStore store, string tenantId, IReadOnlyList<IngestRequest> requests, CancellationToken ct)
+        {
+            var ids = requests.Select(r => r.DocumentId).OfType<string>().Where(Identifiers.IsValid).Distinct(StringComparer.Ordinal).ToList();
+            return new Lookups(requests.Count > 1 && ids.Count > 0 ? await store.GetManyAsync(tenantId, ids, ct).ConfigureAwait(false) : null);
+        }
+
+        public async Task<DocumentInfo?> DocumentAsync(IDocumentStore store, string tenantId, string documentId, CancellationToken ct) =>
+            _documents is null ? await store.GetAsync(tenantId, documentId, ct).ConfigureAwait(false) : _documents.GetValueOrDefault(documentId);
+
+        public async Task<CorpusInfo?> CorpusAsync(ICorpusStore store, string tenantId, string corpusId, CancellationToken ct)
+        {
+            if (_corpora.TryGetValue(corpusId, out var known)) return known;
+            return _corpora[corpusId] = await store.GetAsync(tenantId, corpusId, ct).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<Prepared> PrepareAsync(Principal principal, IngestRequest request, Lookups lookups, CancellationToken ct)
     {
         var opts = options.Value;
         var errors = new Dictionary<string, string[]>();
@@ -150,7 +178,7 @@ public sealed class DocumentService(
             if (!extracted.HasText) throw NexusException.Validation(mediaType == MediaTypes.Json ? "text" : "file", "must not be empty");
         }
 
-        _ = await corpora.GetAsync(principal.TenantId, request.CorpusId, ct).ConfigureAwait(false)
+        _ = await lookups.CorpusAsync(corpora, principal.TenantId, request.CorpusId, ct).ConfigureAwait(false)
             ?? throw NexusException.NotFound("corpus", request.CorpusId);
 
         var sha = request.Content.Sha256;
@@ -158,7 +186,7 @@ public sealed class DocumentService(
 
         // Idempotent re-ingest: the same document again is answered from what exists and queues nothing.
         // Every conflict rule (other corpus, other content, in flight) lives in the store's transaction.
-        var existing = request.DocumentId is null ? null : await documents.GetAsync(principal.TenantId, documentId, ct).ConfigureAwait(false);
+        var existing = request.DocumentId is null ? null : await lookups.DocumentAsync(documents, principal.TenantId, documentId, ct).ConfigureAwait(false);
         if (existing is not null)
         {
             // Replacing a document is writing it; answering "it is already there" is reading it.
