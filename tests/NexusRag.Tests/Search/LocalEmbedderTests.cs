@@ -169,15 +169,18 @@ public class LocalSemanticSearchTests
 /// <summary>Re-ingesting unchanged text reuses the stored vectors: counted at a real (fake) embeddings server.</summary>
 public class EmbeddingReuseTests
 {
+    /// <summary>A server whose embedder is the OpenAI-compatible one at <paramref name="server"/>, which counts every input it embeds.</summary>
+    private static NexusAppFactory AppEmbeddingAt(FakeOpenAiServer server) => new(new()
+    {
+        ["EMBEDDINGS_PROVIDER"] = "openai", ["EMBEDDINGS_BASE_URL"] = server.BaseUrl, ["EMBEDDINGS_MODEL"] = "m1",
+        ["EMBEDDINGS_DIMENSIONS"] = "16", ["EMBEDDINGS_MAX_RETRIES"] = "0",
+    });
+
     [Fact]
     public async Task A_reindex_or_reupload_embeds_only_the_chunks_whose_text_changed()
     {
         await using var server = await FakeOpenAiServer.StartAsync();
-        using var app = new NexusAppFactory(new()
-        {
-            ["EMBEDDINGS_PROVIDER"] = "openai", ["EMBEDDINGS_BASE_URL"] = server.BaseUrl, ["EMBEDDINGS_MODEL"] = "m1",
-            ["EMBEDDINGS_DIMENSIONS"] = "16", ["EMBEDDINGS_MAX_RETRIES"] = "0",
-        });
+        using var app = AppEmbeddingAt(server);
         var client = await app.AdminForTenantAsync("t1");
         int Inputs() => server.Requests.Sum(r => r.Inputs);
         var paragraphs = Enumerable.Range(0, 6).Select(i => $"Paragraph {i} talks about subject {i} in enough words to fill its own chunk of text. " +
@@ -213,11 +216,7 @@ public class EmbeddingReuseTests
     {
         // Jobs claimed together read their documents, and which of them have vectors to reuse, once per batch.
         await using var server = await FakeOpenAiServer.StartAsync();
-        using var app = new NexusAppFactory(new()
-        {
-            ["EMBEDDINGS_PROVIDER"] = "openai", ["EMBEDDINGS_BASE_URL"] = server.BaseUrl, ["EMBEDDINGS_MODEL"] = "m1",
-            ["EMBEDDINGS_DIMENSIONS"] = "16", ["EMBEDDINGS_MAX_RETRIES"] = "0",
-        });
+        using var app = AppEmbeddingAt(server);
         var client = await app.AdminForTenantAsync("t1");
         int Inputs() => server.Requests.Sum(r => r.Inputs);
         List<string> Paragraphs(string doc) => Enumerable.Range(0, 5).Select(i => $"Document {doc} paragraph {i} covers topic {doc}{i} in words enough to fill a chunk. " +
