@@ -263,9 +263,9 @@ public sealed class IngestionJobHandler(
     /// <summary>
     /// The document's chunks for each version that receives writes (the active one first), each with its version's model
     /// (the corpus's for the active one; the server's default for a corpus without vectors yet) and chunking. Fails closed,
-    /// before spending work, when this server cannot run a version's model. <paramref name="known"/>: the corpora and
+    /// before spending work, when this server cannot run a version's model. <paramref name="batch"/>: the corpora and
     /// writable versions already read for this batch (the commit checks them again inside its transaction), and which of its
-    /// documents have vectors to reuse.
+    /// documents have vectors to reuse; null (a retry) reads them afresh.
     /// </summary>
     private async Task<List<VersionChunks>> ChunkForVersionsAsync(DocumentInfo doc, ExtractedDocument extracted, bool hasAttachments,
         BatchReads? batch, CancellationToken ct)

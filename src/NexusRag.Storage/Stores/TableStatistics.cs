@@ -11,8 +11,8 @@ namespace NexusRag.Storage.Stores;
 /// it after commits once the rows written since the statistics were taken reach what they describe (at least
 /// <see cref="MinRows"/>): the table doubled, so a load of N rows analyses log2(N / MinRows) times. Between two, the planner
 /// scales the row counts with the table's pages itself. ANALYZE samples a bounded number of rows, whatever the table's
-/// size, and on <c>chunks</c> only the columns its reads filter on (not the text or the vectors). SQLite needs nothing here: without statistics its planner already prefers the index with the most
-/// equality terms, which is the right one for these reads.
+/// size, and on <c>chunks</c> only the columns its reads filter on (not the text or the vectors). SQLite needs nothing
+/// here: without statistics its planner already prefers the index with the most equality terms, the right one for these reads.
 /// </summary>
 public sealed class TableStatistics(IDbContextFactory<NexusDbContext> factory, ILogger<TableStatistics> logger)
 {
